@@ -1,0 +1,123 @@
+//! What the engine promises about work: a fused chain is one dispatch, a realize
+//! is one submit, and a warm loop compiles and allocates nothing.
+
+use shadergrad::{Device, Tensor};
+
+fn fresh() -> Device {
+    Device::new().unwrap()
+}
+
+#[test]
+fn ten_elementwise_ops_are_one_dispatch() {
+    let d = fresh();
+    let x = Tensor::from_slice(&d, &[0.1f32, 0.2, 0.3, 0.4, 0.5], &[5]).unwrap();
+    let b = Tensor::from_slice(&d, &[1.0f32, -1.0, 2.0, -2.0, 0.5], &[5]).unwrap();
+    let before = d.counters();
+    let y = x
+        .add(&b)
+        .unwrap()
+        .mul(0.5)
+        .unwrap()
+        .exp()
+        .unwrap()
+        .sub(&x)
+        .unwrap()
+        .tanh()
+        .unwrap()
+        .square()
+        .unwrap()
+        .add(1.0)
+        .unwrap()
+        .sqrt()
+        .unwrap()
+        .neg()
+        .unwrap()
+        .maximum(&b)
+        .unwrap();
+    let v = y.to_vec::<f32>().unwrap();
+    let delta = d.counters() - before;
+    assert_eq!(delta.dispatches, 1, "{delta:?}");
+    assert_eq!(
+        delta.submits, 1,
+        "the kernel and the readback share one submit"
+    );
+    let xs = [0.1f64, 0.2, 0.3, 0.4, 0.5];
+    let bs = [1.0f64, -1.0, 2.0, -2.0, 0.5];
+    for i in 0..5 {
+        let want =
+            (-((((xs[i] + bs[i]) * 0.5).exp() - xs[i]).tanh().powi(2) + 1.0).sqrt()).max(bs[i]);
+        assert!((v[i] as f64 - want).abs() < 1e-5, "{i}: {} vs {want}", v[i]);
+    }
+}
+
+#[test]
+fn a_realize_is_one_submit() {
+    let d = fresh();
+    let a = Tensor::randn(&d, &[17, 9]).unwrap();
+    let w = Tensor::randn(&d, &[9, 5]).unwrap();
+    let before = d.counters();
+    // Random inputs, matmul, softmax, a reduction and elementwise ops: several
+    // kernels, one encoder, one submit.
+    let p = a.matmul(&w).unwrap().softmax(-1).unwrap();
+    let s = p.sum(&[1], false).unwrap().sub(1.0).unwrap().abs().unwrap();
+    s.realize().unwrap();
+    let delta = d.counters() - before;
+    assert_eq!(delta.submits, 1);
+    assert!(delta.dispatches >= 4, "{delta:?}");
+    assert!(s.to_vec::<f32>().unwrap().iter().all(|&e| e < 1e-5));
+}
+
+#[test]
+fn a_warm_loop_compiles_and_allocates_nothing() {
+    let d = fresh();
+    let w = Tensor::randn(&d, &[8, 6]).unwrap();
+    let b = Tensor::randn(&d, &[6]).unwrap();
+    Tensor::realize_all(&[&w, &b]).unwrap();
+    let step = |i: usize| {
+        let data: Vec<f32> = (0..24).map(|j| ((i * 31 + j) % 7) as f32 * 0.1).collect();
+        let x = Tensor::from_slice(&d, &data, &[3, 8]).unwrap();
+        let y = x
+            .matmul(&w)
+            .unwrap()
+            .add(&b)
+            .unwrap()
+            .relu()
+            .unwrap()
+            .mul(0.5 + i as f64)
+            .unwrap();
+        y.sum(&[], false).unwrap().to_vec::<f32>().unwrap()[0]
+    };
+    step(0);
+    let warm = d.counters();
+    let mut outs = Vec::new();
+    for i in 1..101 {
+        outs.push(step(i));
+    }
+    let delta = d.counters() - warm;
+    assert_eq!(delta.pipelines_compiled, 0, "{delta:?}");
+    assert_eq!(delta.buffers_created, 0, "{delta:?}");
+    assert_eq!(delta.bind_groups_created, 0, "{delta:?}");
+    assert_eq!(delta.plans_built, 0, "{delta:?}");
+    assert_eq!(delta.plans_replayed, 100);
+    assert_eq!(delta.submits, 100);
+    assert!(outs.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn intermediates_share_buffers_by_liveness() {
+    let d = fresh();
+    let x = Tensor::randn(&d, &[64, 64]).unwrap();
+    x.realize().unwrap();
+    // A chain of matmuls: each intermediate dies after the next one reads it,
+    // so two arena buffers serve the whole chain.
+    let mut h = x.clone();
+    for _ in 0..6 {
+        h = h.matmul(&x).unwrap().tanh().unwrap();
+    }
+    let before = d.counters();
+    h.realize().unwrap();
+    let delta = d.counters() - before;
+    let per = 64 * 64 * 4;
+    assert!(delta.buffers_created <= 4, "{delta:?}");
+    assert!(delta.bytes_allocated <= 4 * per as u64, "{delta:?}");
+}

@@ -1,0 +1,130 @@
+//! Embedding: a host program hands over its own wgpu device and buffers, and
+//! gets buffers back, with no CPU round trip. And adapter selection by name.
+
+use shadergrad::{DType, Device, Error, Tensor};
+
+#[test]
+fn a_host_device_and_its_buffers_are_used_in_place() {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .unwrap();
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    let dev = Device::from_wgpu(device.clone(), queue.clone());
+    assert!(dev.is_embedded());
+
+    // The host's own buffer, filled by the host.
+    let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let host = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("host"),
+        size: 24,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    queue.write_buffer(&host, 0, bytemuck::cast_slice(&data));
+    let x = Tensor::from_wgpu_buffer(&dev, host.clone(), &[2, 3], DType::F32).unwrap();
+    let before = dev.counters();
+    let y = x
+        .mul(10.0)
+        .unwrap()
+        .add(&x.sum(&[1], true).unwrap())
+        .unwrap();
+    let out = y.to_wgpu_buffer().unwrap();
+    let d = dev.counters() - before;
+    assert_eq!(
+        d.submits, 1,
+        "realized on the GPU, nothing read back: {d:?}"
+    );
+
+    // The host reads the result with its own copy and map.
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("staging"),
+        size: 24,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&Default::default());
+    enc.copy_buffer_to_buffer(&out, 0, &staging, 0, 24);
+    queue.submit([enc.finish()]);
+    staging.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let got: Vec<f32> = bytemuck::cast_slice(&staging.get_mapped_range(..).unwrap()).to_vec();
+    assert_eq!(got, vec![16.0, 26.0, 36.0, 55.0, 65.0, 75.0]);
+
+    // The handed-out buffer is never recycled under the host.
+    drop(y);
+    let z = Tensor::zeros(&dev, &[6], DType::F32)
+        .unwrap()
+        .add(7.0)
+        .unwrap();
+    z.realize().unwrap();
+    let mut enc = device.create_command_encoder(&Default::default());
+    staging.unmap();
+    enc.copy_buffer_to_buffer(&out, 0, &staging, 0, 24);
+    queue.submit([enc.finish()]);
+    staging.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let again: Vec<f32> = bytemuck::cast_slice(&staging.get_mapped_range(..).unwrap()).to_vec();
+    assert_eq!(again, got);
+}
+
+#[test]
+fn host_buffers_are_checked() {
+    let dev = Device::new().unwrap();
+    let b = dev.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: 16,
+        usage: wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let e = Tensor::from_wgpu_buffer(&dev, b, &[4], DType::F32).unwrap_err();
+    assert!(
+        matches!(e, Error::HostBuffer { .. }) && e.to_string().contains("STORAGE"),
+        "{e}"
+    );
+    let small = dev.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: 8,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    assert!(Tensor::from_wgpu_buffer(&dev, small, &[4], DType::F32).is_err());
+}
+
+#[test]
+fn an_adapter_name_that_matches_nothing_is_an_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+        .arg("info")
+        .env("WGPU_ADAPTER_NAME", "no-such-adapter-xyz")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-adapter-xyz") && err.contains("found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn features_are_detected_and_the_plain_path_can_be_forced() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+        .arg("info")
+        .env(shadergrad::PLAIN_ENV, "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("f16=false") && text.contains("subgroups=false"),
+        "{text}"
+    );
+}

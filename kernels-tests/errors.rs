@@ -1,0 +1,163 @@
+//! Bad input gets a typed error naming the op and the shapes, never a panic
+//! and never silently wrong output.
+
+use crate::common::*;
+use shadergrad::{DType, Device, Error, Tensor};
+
+#[test]
+fn shape_mismatches_name_the_op_and_both_shapes() {
+    let a = tensor(&[0.0; 6], &[2, 3]);
+    let b = tensor(&[0.0; 4], &[4]);
+    let e = a.add(&b).unwrap_err();
+    assert!(
+        matches!(&e, Error::ShapeMismatch { op: "add", lhs, rhs, .. } if lhs == &[2, 3] && rhs == &[4]),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("add") && msg.contains("[2, 3]") && msg.contains("[4]"),
+        "{msg}"
+    );
+    let e = a.matmul(&a).unwrap_err();
+    assert!(
+        e.to_string().contains("matmul") && e.to_string().contains("[2, 3]"),
+        "{e}"
+    );
+    assert!(matches!(
+        a.reshape(&[4, 2]),
+        Err(Error::ShapeMismatch { op: "reshape", .. })
+    ));
+    let c = tensor(&[0.0; 8], &[2, 4]);
+    assert!(matches!(
+        Tensor::cat(&[&a, &c], 0),
+        Err(Error::ShapeMismatch { op: "cat", .. })
+    ));
+    assert!(matches!(
+        a.gather(0, &Tensor::from_slice(dev(), &[0i32], &[1]).unwrap()),
+        Err(Error::ShapeMismatch { op: "gather", .. })
+    ));
+}
+
+#[test]
+fn dtype_and_device_mismatches() {
+    let a = tensor(&[1.0, 2.0], &[2]);
+    let i = Tensor::from_slice(dev(), &[1i32, 2], &[2]).unwrap();
+    assert!(matches!(
+        a.add(&i),
+        Err(Error::DTypeMismatch { op: "add", .. })
+    ));
+    assert!(matches!(i.exp(), Err(Error::UnsupportedDType { .. })));
+    assert!(matches!(
+        a.to_vec::<i32>(),
+        Err(Error::DTypeMismatch { op: "to_vec", .. })
+    ));
+    assert!(matches!(
+        a.gt(0.0).unwrap().add(1.0),
+        Err(Error::UnsupportedDType { .. })
+    ));
+    assert!(matches!(
+        a.index_select(0, &a),
+        Err(Error::UnsupportedDType {
+            op: "index_select",
+            ..
+        })
+    ));
+    let other = Device::new().unwrap();
+    let b = Tensor::from_slice(&other, &[1.0f32, 2.0], &[2]).unwrap();
+    assert!(matches!(
+        a.mul(&b),
+        Err(Error::DeviceMismatch { op: "mul" })
+    ));
+    assert!(matches!(a.matmul(&b), Err(Error::DeviceMismatch { .. })));
+}
+
+#[test]
+fn bad_arguments() {
+    let a = tensor(&[0.0; 6], &[2, 3]);
+    assert!(matches!(
+        a.sum(&[2], false),
+        Err(Error::InvalidAxis {
+            op: "sum",
+            axis: 2,
+            rank: 2
+        })
+    ));
+    assert!(matches!(
+        a.sum(&[-3], false),
+        Err(Error::InvalidAxis { .. })
+    ));
+    assert!(matches!(
+        a.sum(&[1, -1], false),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        a.permute(&[0, 0]),
+        Err(Error::InvalidArgument { op: "permute", .. })
+    ));
+    assert!(matches!(
+        a.slice(1, 2, 4, 1),
+        Err(Error::InvalidArgument { op: "slice", .. })
+    ));
+    assert!(matches!(
+        a.clamp(1.0, 0.0),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        Tensor::from_slice(dev(), &[1.0f32; 5], &[2, 3]),
+        Err(Error::ElementCount {
+            len: 5,
+            expected: 6,
+            ..
+        })
+    ));
+    assert!(matches!(
+        a.to_scalar::<f32>(),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        Tensor::arange(dev(), 0.0, 1.0, 0.0, DType::F32),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
+
+#[test]
+fn too_large_for_one_binding() {
+    let limit = dev().max_binding_bytes();
+    let n = (limit / 4 + 1) as usize;
+    let e = Tensor::rand_seeded(dev(), &[n], 1, false).unwrap_err();
+    assert!(matches!(e, Error::TooLarge { op: "rand", .. }), "{e}");
+    assert!(e.to_string().contains("max_storage_buffer_binding_size"));
+    // A broadcast constant costs nothing until it must become a buffer.
+    let big = Tensor::zeros(dev(), &[n], DType::F32).unwrap();
+    assert!(matches!(big.realize(), Err(Error::TooLarge { .. })));
+    // ...and a fused reduction of it never does.
+    let s = big.sum(&[], false).unwrap();
+    assert_eq!(s.to_scalar::<f32>().unwrap(), 0.0);
+}
+
+#[test]
+fn empty_tensors_are_values_not_errors() {
+    let e = Tensor::from_slice::<f32>(dev(), &[], &[0, 3]).unwrap();
+    assert_eq!(
+        e.add(1.0).unwrap().to_vec::<f32>().unwrap(),
+        Vec::<f32>::new()
+    );
+    assert_eq!(read(&e.sum(&[0], false).unwrap()), vec![0.0; 3]);
+    assert_eq!(e.t().unwrap().shape(), &[3, 0]);
+    let z = Tensor::zeros(dev(), &[4, 0], DType::F32).unwrap();
+    assert_eq!(
+        z.matmul(&Tensor::zeros(dev(), &[0, 2], DType::F32).unwrap())
+            .unwrap()
+            .shape(),
+        &[4, 2]
+    );
+}
+
+#[test]
+fn nan_is_a_value_reading_it_is_fine() {
+    let x = tensor(&[-1.0, 4.0], &[2]);
+    let y = read(&x.sqrt().unwrap());
+    assert!(y[0].is_nan() && y[1] == 2.0);
+    let l = read(&x.log().unwrap());
+    assert!(l[0].is_nan());
+}

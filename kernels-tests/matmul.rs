@@ -1,0 +1,161 @@
+//! matmul: every version against float64, on odd shapes, batched with
+//! broadcasting, and with transposed operands read in place (no copy).
+
+use crate::common::*;
+use shadergrad::{Device, MatmulVariant, Tensor};
+
+/// C = A x B in float64 for row-major (batch, m, k) x (batch, k, n).
+fn matmul_ref(a: &[f32], b: &[f32], batch: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut c = vec![0.0; batch * m * n];
+    for z in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                c[(z * m + i) * n + j] = (0..k)
+                    .map(|t| a[(z * m + i) * k + t] as f64 * b[(z * k + t) * n + j] as f64)
+                    .sum();
+            }
+        }
+    }
+    c
+}
+
+fn transpose(v: &[f32], r: usize, c: usize) -> Vec<f32> {
+    (0..c * r).map(|i| v[(i % r) * c + i / r]).collect()
+}
+
+fn device_with(variant: MatmulVariant) -> Device {
+    let d = Device::new().unwrap();
+    d.set_poison_outputs(true);
+    d.set_matmul_variant(Some(variant));
+    d
+}
+
+fn check_shapes(d: &Device, label: &str) {
+    let mut r = rng(20);
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (7, 3, 5),
+        (33, 17, 65),
+        (130, 65, 17),
+        (64, 64, 64),
+        (5, 130, 3),
+    ] {
+        let a = uniform(&mut r, m * k, -1.0, 1.0);
+        let b = uniform(&mut r, k * n, -1.0, 1.0);
+        let ta = Tensor::from_slice(d, &a, &[m, k]).unwrap();
+        let tb = Tensor::from_slice(d, &b, &[k, n]).unwrap();
+        let want = matmul_ref(&a, &b, 1, m, k, n);
+        let c = ta.matmul(&tb).unwrap().to_vec::<f32>().unwrap();
+        assert_close(&format!("{label} {m}x{k}x{n}"), &c, &want, 1e-4, 1e-5);
+        // Transposed operands, stored the other way round and read through strides.
+        let at = Tensor::from_slice(d, &transpose(&a, m, k), &[k, m]).unwrap();
+        let bt = Tensor::from_slice(d, &transpose(&b, k, n), &[n, k]).unwrap();
+        let c = at
+            .t()
+            .unwrap()
+            .matmul(&bt.t().unwrap())
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        assert_close(
+            &format!("{label} {m}x{k}x{n} (A^T B^T)"),
+            &c,
+            &want,
+            1e-4,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn register_version_matches_float64() {
+    check_shapes(&device_with(MatmulVariant::Register), "register");
+}
+
+#[test]
+fn tiled_version_matches_float64() {
+    check_shapes(&device_with(MatmulVariant::Tiled), "tiled");
+}
+
+#[test]
+fn naive_version_matches_float64() {
+    check_shapes(&device_with(MatmulVariant::Naive), "naive");
+}
+
+#[test]
+fn batched_with_broadcast_batch_dims() {
+    let mut r = rng(21);
+    // (2, 1, 7, 5) x (3, 5, 4) -> (2, 3, 7, 4): A repeats over the 3, B over the 2.
+    let a = uniform(&mut r, 2 * 7 * 5, -1.0, 1.0);
+    let b = uniform(&mut r, 3 * 5 * 4, -1.0, 1.0);
+    let c = tensor(&a, &[2, 1, 7, 5])
+        .matmul(&tensor(&b, &[3, 5, 4]))
+        .unwrap();
+    assert_eq!(c.shape(), &[2, 3, 7, 4]);
+    let mut want = Vec::new();
+    for z0 in 0..2 {
+        for z1 in 0..3 {
+            want.extend(matmul_ref(
+                &a[z0 * 35..(z0 + 1) * 35],
+                &b[z1 * 20..(z1 + 1) * 20],
+                1,
+                7,
+                5,
+                4,
+            ));
+        }
+    }
+    assert_close("batched", &read(&c), &want, 1e-4, 1e-5);
+}
+
+#[test]
+fn vectors_follow_numpy_rules() {
+    let a = tensor(&[1.0, 2.0, 3.0], &[3]);
+    let m = tensor(&[1.0, 0.0, 0.0, 1.0, 2.0, 2.0], &[3, 2]);
+    let v = a.matmul(&m).unwrap();
+    assert_eq!(v.shape(), &[2]);
+    assert_eq!(read(&v), vec![7.0, 8.0]);
+    let dot = a.matmul(&a).unwrap();
+    assert_eq!(dot.shape(), &[] as &[usize]);
+    assert_eq!(read(&dot), vec![14.0]);
+    let mv = m.t().unwrap().matmul(&a).unwrap();
+    assert_eq!(read(&mv), vec![7.0, 8.0]);
+}
+
+#[test]
+fn inner_dim_zero_gives_zeros() {
+    let a = Tensor::zeros(dev(), &[3, 0], shadergrad::DType::F32).unwrap();
+    let b = Tensor::zeros(dev(), &[0, 2], shadergrad::DType::F32).unwrap();
+    assert_eq!(read(&a.matmul(&b).unwrap()), vec![0.0; 6]);
+}
+
+#[test]
+fn f16_operands_accumulate_in_f32() {
+    if !dev().caps().f16 {
+        return;
+    }
+    let mut r = rng(22);
+    let (m, k, n) = (9, 33, 7);
+    let a: Vec<f32> = uniform(&mut r, m * k, -1.0, 1.0)
+        .iter()
+        .map(|&x| shadergrad::f16::from_f32(x).to_f32())
+        .collect();
+    let b: Vec<f32> = uniform(&mut r, k * n, -1.0, 1.0)
+        .iter()
+        .map(|&x| shadergrad::f16::from_f32(x).to_f32())
+        .collect();
+    let h = |v: &[f32], s: &[usize]| tensor(v, s).cast(shadergrad::DType::F16).unwrap();
+    let c = h(&a, &[m, k])
+        .matmul(&h(&b, &[k, n]))
+        .unwrap()
+        .cast(shadergrad::DType::F32)
+        .unwrap();
+    // Inputs are exact in f16; only the output rounding (2^-11 relative) remains.
+    assert_close(
+        "f16 matmul",
+        &read(&c),
+        &matmul_ref(&a, &b, 1, m, k, n),
+        1e-3,
+        1e-3,
+    );
+}

@@ -1,0 +1,214 @@
+//! Reductions over any axes with keepdim, both kernel entry points (one
+//! invocation per row, one workgroup per row), fused prologues, NaN and ties.
+
+use crate::common::*;
+use shadergrad::{DType, Tensor};
+
+/// Float64 reduction of `v` (shape `shape`) over `axes`, by `f` from `init`.
+fn reduce_ref(
+    v: &[f32],
+    shape: &[usize],
+    axes: &[usize],
+    init: f64,
+    f: fn(f64, f64) -> f64,
+) -> Vec<f64> {
+    let out_shape: Vec<usize> = (0..shape.len())
+        .map(|d| if axes.contains(&d) { 1 } else { shape[d] })
+        .collect();
+    let n: usize = out_shape.iter().product();
+    let os = strides(&out_shape);
+    let mut out = vec![init; n];
+    for (i, &x) in v.iter().enumerate() {
+        let c = coords(i, shape);
+        let o: usize = (0..shape.len())
+            .map(|d| if axes.contains(&d) { 0 } else { c[d] * os[d] })
+            .sum();
+        out[o] = f(out[o], x as f64);
+    }
+    out
+}
+
+#[test]
+fn sum_max_min_over_axis_sets() {
+    let mut r = rng(10);
+    let shape = [3, 17, 5];
+    let v = uniform(&mut r, 255, -2.0, 2.0);
+    let x = tensor(&v, &shape);
+    for axes in [vec![0usize], vec![1], vec![2], vec![0, 2], vec![0, 1, 2]] {
+        let ia: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+        let s = x.sum(&ia, true).unwrap();
+        assert_close(
+            &format!("sum {axes:?}"),
+            &read(&s),
+            &reduce_ref(&v, &shape, &axes, 0.0, |a, b| a + b),
+            1e-5,
+            1e-5,
+        );
+        let m = x.max(&ia, false).unwrap();
+        assert_close(
+            &format!("max {axes:?}"),
+            &read(&m),
+            &reduce_ref(&v, &shape, &axes, f64::MIN, f64::max),
+            0.0,
+            0.0,
+        );
+        let m = x.min(&ia, false).unwrap();
+        assert_close(
+            &format!("min {axes:?}"),
+            &read(&m),
+            &reduce_ref(&v, &shape, &axes, f64::MAX, f64::min),
+            0.0,
+            0.0,
+        );
+    }
+    assert_eq!(x.sum(&[1], true).unwrap().shape(), &[3, 1, 5]);
+    assert_eq!(x.sum(&[1], false).unwrap().shape(), &[3, 5]);
+    assert_eq!(x.sum_all().unwrap().shape(), &[] as &[usize]);
+}
+
+#[test]
+fn long_rows_use_a_workgroup_per_row() {
+    // 3 rows of 5000: the workgroup-per-row entry point with its tree.
+    let mut r = rng(11);
+    let v = uniform(&mut r, 15000, -1.0, 1.0);
+    let x = tensor(&v, &[3, 5000]);
+    let want = reduce_ref(&v, &[3, 5000], &[1], 0.0, |a, b| a + b);
+    assert_close(
+        "sum",
+        &read(&x.sum(&[1], false).unwrap()),
+        &want,
+        1e-4,
+        1e-4,
+    );
+    let want = reduce_ref(&v, &[3, 5000], &[1], f64::MIN, f64::max);
+    assert_close("max", &read(&x.max(&[-1], false).unwrap()), &want, 0.0, 0.0);
+    let am = x.argmax(1, false).unwrap().to_vec::<i32>().unwrap();
+    for (row, &j) in am.iter().enumerate() {
+        assert_eq!(
+            v[row * 5000 + j as usize] as f64,
+            want[row],
+            "argmax row {row}"
+        );
+    }
+}
+
+#[test]
+fn argmax_and_argmin_take_the_first_tie() {
+    let v = [1.0f32, 3.0, 3.0, -1.0, -1.0, 2.0, 0.0, 0.0, 0.0];
+    let x = tensor(&v, &[3, 3]);
+    assert_eq!(
+        x.argmax(1, false).unwrap().to_vec::<i32>().unwrap(),
+        vec![1, 2, 0]
+    );
+    assert_eq!(
+        x.argmin(1, false).unwrap().to_vec::<i32>().unwrap(),
+        vec![0, 0, 0]
+    );
+    assert_eq!(x.argmax(0, true).unwrap().shape(), &[1, 3]);
+    assert_eq!(
+        x.argmax(0, true).unwrap().to_vec::<i32>().unwrap(),
+        vec![0, 0, 0]
+    );
+    assert_eq!(
+        x.argmin(0, false).unwrap().to_vec::<i32>().unwrap(),
+        vec![1, 1, 2]
+    );
+}
+
+#[test]
+fn max_propagates_nan_and_argmax_finds_it() {
+    let x = tensor(&[1.0, f32::NAN, 5.0, 2.0, 3.0, 4.0], &[2, 3]);
+    let m = read(&x.max(&[1], false).unwrap());
+    assert!(m[0].is_nan() && m[1] == 4.0, "{m:?}");
+    assert_eq!(
+        x.argmax(1, false).unwrap().to_vec::<i32>().unwrap(),
+        vec![1, 2]
+    );
+}
+
+#[test]
+fn mean_var_and_a_fused_prologue() {
+    let mut r = rng(12);
+    let shape = [7, 33];
+    let v = uniform(&mut r, 231, -3.0, 3.0);
+    let x = tensor(&v, &shape);
+    let mean = reduce_ref(&v, &shape, &[1], 0.0, |a, b| a + b)
+        .iter()
+        .map(|s| s / 33.0)
+        .collect::<Vec<_>>();
+    assert_close(
+        "mean",
+        &read(&x.mean(&[1], false).unwrap()),
+        &mean,
+        1e-5,
+        1e-6,
+    );
+    let var: Vec<f64> = (0..7)
+        .map(|i| {
+            (0..33)
+                .map(|j| (v[i * 33 + j] as f64 - mean[i]).powi(2))
+                .sum::<f64>()
+                / 32.0
+        })
+        .collect();
+    assert_close(
+        "var",
+        &read(&x.var(&[1], 1, false).unwrap()),
+        &var,
+        1e-4,
+        1e-6,
+    );
+    // exp(x/2) summed over axis 0: computed inside the reduction, no buffer for exp.
+    let s = x.mul(0.5).unwrap().exp().unwrap().sum(&[0], false).unwrap();
+    let want: Vec<f64> = (0..33)
+        .map(|j| (0..7).map(|i| (v[i * 33 + j] as f64 * 0.5).exp()).sum())
+        .collect();
+    assert_close("sum(exp)", &read(&s), &want, 1e-5, 1e-6);
+}
+
+#[test]
+fn integer_and_empty_reductions() {
+    let x = Tensor::from_slice(dev(), &[1i32, -2, 3, 4, 5, 6], &[2, 3]).unwrap();
+    assert_eq!(
+        x.sum(&[1], false).unwrap().to_vec::<i32>().unwrap(),
+        vec![2, 15]
+    );
+    assert_eq!(
+        x.max(&[0], false).unwrap().to_vec::<i32>().unwrap(),
+        vec![4, 5, 6]
+    );
+    let e = Tensor::zeros(dev(), &[3, 0], DType::F32).unwrap();
+    assert_eq!(read(&e.sum(&[1], false).unwrap()), vec![0.0; 3]);
+    assert!(
+        read(&e.mean(&[1], false).unwrap())
+            .iter()
+            .all(|v| v.is_nan())
+    );
+    assert!(matches!(
+        e.max(&[1], false),
+        Err(shadergrad::Error::EmptyReduction { .. })
+    ));
+}
+
+#[test]
+fn many_rows_use_one_invocation_per_row() {
+    let mut r = rng(13);
+    let v = uniform(&mut r, 5000 * 3, -1.0, 1.0);
+    let x = tensor(&v, &[5000, 3]);
+    let want = reduce_ref(&v, &[5000, 3], &[1], 0.0, |a, b| a + b);
+    assert_close(
+        "sum rows",
+        &read(&x.sum(&[1], false).unwrap()),
+        &want,
+        1e-5,
+        1e-6,
+    );
+    let want = reduce_ref(&v, &[5000, 3], &[0], 0.0, |a, b| a + b);
+    assert_close(
+        "sum cols",
+        &read(&x.sum(&[0], false).unwrap()),
+        &want,
+        1e-4,
+        1e-4,
+    );
+}

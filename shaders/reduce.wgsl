@@ -1,0 +1,69 @@
+// reduce.wgsl: reduction of ROWS rows of LEN elements each (sum, max, min,
+// argmax, argmin), with the input computed on the fly by a fused prologue.
+//
+// The planner views the input as (kept dims..., reduced dims...) and generates,
+// in place of the marker below:
+//   const ROWS: u32, const LEN: u32
+//   out: array<T>                    binding 0, (ROWS)
+//   in0.. , sc, status               as in elementwise.wgsl
+//   fn load_x(row: u32, k: u32) -> V element k of row `row` (the fused prologue)
+//   struct Acc { v: V, i: u32, n: u32 } and fn sg_merge(a: Acc, b: Acc) -> Acc
+//   fn store_row(row: u32, a: Acc)
+// Acc carries the index (for argmax) and a count, so an empty partial is its
+// own identity and max needs no -inf constant (which WGSL cannot spell).
+//
+// Two entry points, chosen by the planner from ROWS and LEN:
+//   reduce_rows  one invocation per row, no barrier. Best with many rows, and
+//                on lavapipe, where a barrier suspends and resumes every lane.
+//   reduce_cols  one workgroup per row: lanes stride the row (coalesced), then
+//                a tree in workgroup memory. Best with few, long rows.
+
+//@generated
+
+override WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn reduce_rows(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (row >= ROWS) {
+        return;
+    }
+    var acc = Acc();
+    for (var k = 0u; k < LEN; k++) {
+        acc = sg_merge(acc, Acc(load_x(row, k), k, 1u));
+    }
+    store_row(row, acc);
+}
+
+var<workgroup> part: array<Acc, WG>;
+
+@compute @workgroup_size(WG)
+fn reduce_cols(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = wid.x + wid.y * nwg.x;
+    if (row >= ROWS) {
+        return;
+    }
+    var acc = Acc();
+    for (var k = lid; k < LEN; k += WG) {
+        acc = sg_merge(acc, Acc(load_x(row, k), k, 1u));
+    }
+    part[lid] = acc;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            part[lid] = sg_merge(part[lid], part[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        store_row(row, part[0]);
+    }
+}

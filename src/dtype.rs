@@ -1,0 +1,128 @@
+//! Element types: how each is stored in a GPU buffer and held in a shader register.
+
+use std::fmt;
+
+/// The element type of a tensor.
+///
+/// Floats compute in f32 registers whatever their storage (f16 is a storage
+/// format here, as in most engines' elementwise kernels); `Bool` is stored as
+/// one u32 per element because WGSL storage buffers cannot hold `bool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    F32,
+    F16,
+    I32,
+    U32,
+    Bool,
+}
+
+impl DType {
+    pub fn size_bytes(self) -> usize {
+        match self {
+            DType::F16 => 2,
+            _ => 4,
+        }
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F16)
+    }
+
+    pub fn is_int(self) -> bool {
+        matches!(self, DType::I32 | DType::U32)
+    }
+
+    /// The WGSL type of one element in a storage buffer.
+    pub(crate) fn wgsl_storage(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::I32 => "i32",
+            DType::U32 | DType::Bool => "u32",
+        }
+    }
+
+    /// The WGSL type a value of this dtype has while a kernel computes with it.
+    pub(crate) fn wgsl_reg(self) -> &'static str {
+        match self {
+            DType::F32 | DType::F16 => "f32",
+            DType::I32 => "i32",
+            DType::U32 => "u32",
+            DType::Bool => "bool",
+        }
+    }
+
+    pub(crate) fn tag(self) -> u64 {
+        self as u64
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::I32 => "i32",
+            DType::U32 => "u32",
+            DType::Bool => "bool",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A Rust type that can cross to and from a tensor buffer.
+pub trait Element: bytemuck::Pod + Copy + Send + Sync + 'static {
+    const DTYPE: DType;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl Element for half::f16 {
+    const DTYPE: DType = DType::F16;
+    fn to_f64(self) -> f64 {
+        self.to_f64()
+    }
+    fn from_f64(v: f64) -> Self {
+        half::f16::from_f64(v)
+    }
+}
+
+impl Element for i32 {
+    const DTYPE: DType = DType::I32;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as i32
+    }
+}
+
+impl Element for u32 {
+    const DTYPE: DType = DType::U32;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as u32
+    }
+}
+
+/// Encodes a scalar of `dtype` as the 32 bits a kernel's constant table holds.
+pub(crate) fn scalar_bits(dtype: DType, v: f64) -> u32 {
+    match dtype {
+        DType::F32 | DType::F16 => (v as f32).to_bits(),
+        DType::I32 => (v as i32) as u32,
+        DType::U32 => v as u32,
+        DType::Bool => (v != 0.0) as u32,
+    }
+}

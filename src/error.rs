@@ -1,0 +1,108 @@
+//! Errors are values: each names what went wrong, the op, and the shapes involved.
+
+use crate::dtype::DType;
+
+/// Everything that can go wrong in shadergrad, as a value the caller can match on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no GPU adapter found ({detail}). On Linux without a GPU, install Mesa's lavapipe \
+         (software Vulkan): `apt-get install mesa-vulkan-drivers` on Debian/Ubuntu, \
+         `dnf install mesa-vulkan-drivers` on Fedora; scripts/install-lavapipe.sh does it on Debian"
+    )]
+    NoAdapter { detail: String },
+
+    #[error("WGPU_ADAPTER_NAME={wanted:?} matches no adapter; found: {available:?}")]
+    AdapterNotFound {
+        wanted: String,
+        available: Vec<String>,
+    },
+
+    #[error("the adapter refused a device: {0}")]
+    RequestDevice(String),
+
+    #[error("{op}: shapes {lhs:?} and {rhs:?} are incompatible{detail}")]
+    ShapeMismatch {
+        op: &'static str,
+        lhs: Vec<usize>,
+        rhs: Vec<usize>,
+        detail: String,
+    },
+
+    #[error("{op}: dtypes {lhs} and {rhs} differ; cast one with .cast()")]
+    DTypeMismatch {
+        op: &'static str,
+        lhs: DType,
+        rhs: DType,
+    },
+
+    #[error("{op}: dtype {dtype} is not supported ({reason})")]
+    UnsupportedDType {
+        op: &'static str,
+        dtype: DType,
+        reason: &'static str,
+    },
+
+    #[error("{op}: tensors live on two different devices")]
+    DeviceMismatch { op: &'static str },
+
+    #[error(
+        "{op}: shape {shape:?} needs {bytes} bytes, over the adapter's {limit_name} of {limit} bytes"
+    )]
+    TooLarge {
+        op: &'static str,
+        shape: Vec<usize>,
+        bytes: u64,
+        limit_name: &'static str,
+        limit: u64,
+    },
+
+    #[error("{op}: axis {axis} is out of range for a tensor of rank {rank}")]
+    InvalidAxis {
+        op: &'static str,
+        axis: isize,
+        rank: usize,
+    },
+
+    #[error("{op}: {msg} (shape {shape:?})")]
+    InvalidArgument {
+        op: &'static str,
+        shape: Vec<usize>,
+        msg: String,
+    },
+
+    #[error("{op}: {len} elements given for shape {shape:?}, which holds {expected}")]
+    ElementCount {
+        op: &'static str,
+        shape: Vec<usize>,
+        len: usize,
+        expected: usize,
+    },
+
+    #[error("{op}: reducing over an empty axis of shape {shape:?} has no identity")]
+    EmptyReduction { op: &'static str, shape: Vec<usize> },
+
+    #[error("{op}: needs the adapter feature {feature}, which this device lacks{why}")]
+    MissingFeature {
+        op: &'static str,
+        feature: &'static str,
+        why: &'static str,
+    },
+
+    #[error(
+        "{op}: an index was out of range on the GPU (detected when the result was read back); \
+         the output holds NaN or zero where it was"
+    )]
+    IndexOutOfRange { op: &'static str },
+
+    #[error("{op}: buffer {msg}")]
+    HostBuffer { op: &'static str, msg: String },
+
+    #[error("shader {kernel} failed to compile: {message}")]
+    ShaderCompile { kernel: String, message: String },
+
+    #[error("GPU error: {0}")]
+    Gpu(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

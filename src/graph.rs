@@ -1,0 +1,175 @@
+//! The lazy graph: a tensor is a node that either holds a GPU buffer or records
+//! the op and inputs that will produce one. Recording does no GPU work; shapes
+//! and dtypes are checked here, when the op is recorded.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::pool::GpuBuffer;
+use crate::shape::View;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Gelu,
+    GeluTanh,
+    Silu,
+    Softplus,
+    Abs,
+    Sign,
+    Sin,
+    Cos,
+    Square,
+    Recip,
+    Floor,
+    Ceil,
+    Round,
+    Erf,
+    Not,
+}
+
+impl UnaryOp {
+    /// Ops that only make sense on floats.
+    pub fn float_only(self) -> bool {
+        !matches!(
+            self,
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Square | UnaryOp::Not
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinaryOp {
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    Sum,
+    Max,
+    Min,
+    ArgMax,
+    ArgMin,
+}
+
+/// What a lazy node computes. Scalars (constants, seeds, arange bounds) are
+/// runtime values, not part of a plan's identity: a learning rate that changes
+/// every step replays the same plan and compiles nothing.
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    /// A scalar (shape []); broadcast with a `View`.
+    Const(f64),
+    /// Counter-based random numbers: element i is a hash of (seed, i).
+    Rand {
+        normal: bool,
+        seed: u64,
+    },
+    /// start + i * step along a 1-D tensor.
+    Arange {
+        start: f64,
+        step: f64,
+    },
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    /// src = [cond, on_true, on_false]
+    Where,
+    /// Converts src[0] to this node's dtype.
+    Cast,
+    /// A strided window onto src[0]'s contiguous layout.
+    View(View),
+    Concat {
+        axis: usize,
+    },
+    /// Reduces src[0] over `axes`; the node's shape keeps them as 1s or drops them.
+    Reduce {
+        op: ReduceOp,
+        axes: Vec<usize>,
+    },
+    /// Batched (..., M, K) x (..., K, N); batch dims already broadcast to match.
+    Matmul,
+    /// Row softmax (or log-softmax) over the last axis.
+    Softmax {
+        log: bool,
+    },
+    /// torch.gather: src = [data, index], index has the output's shape.
+    Gather {
+        axis: usize,
+    },
+    /// Passes integer indices through unchanged, flagging any outside [0, limit)
+    /// in the device's status word (reported as an error at the next readback).
+    CheckIndex {
+        limit: usize,
+    },
+}
+
+impl Op {
+    /// True for ops a fused elementwise kernel can compute inline.
+    pub fn is_elementwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Const(_)
+                | Op::Rand { .. }
+                | Op::Arange { .. }
+                | Op::Unary(_)
+                | Op::Binary(_)
+                | Op::Where
+                | Op::Cast
+                | Op::View(_)
+                | Op::Concat { .. }
+                | Op::CheckIndex { .. }
+        )
+    }
+}
+
+pub(crate) enum State {
+    Lazy {
+        op: Op,
+        src: Vec<crate::Tensor>,
+    },
+    /// A contiguous buffer holding the value.
+    Realized(Arc<GpuBuffer>),
+}
+
+pub(crate) struct Node {
+    pub device: Device,
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+    pub state: Mutex<State>,
+}
+
+impl Node {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,53 @@
+//! Launcher for `shaders/elementwise.wgsl`: generates the fused body for one
+//! output node and everything inlined under it.
+
+use crate::kernels::expr::{ExprGen, store_conv};
+use crate::kernels::{Arg, Launch, fill_template, grid, shader};
+use crate::pipeline::{BindKind, KernelSource};
+use crate::plan::collect::Graph;
+
+pub(crate) const WG: u32 = 256;
+
+pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> Launch {
+    let node = &g.nodes[root];
+    // The root itself is computed, not loaded: look through its own materialization.
+    let mut inline = mat.to_vec();
+    inline[root] = false;
+    let mut eg = ExprGen::new(g, &inline);
+    let v = eg.value(root, "i");
+    let store = store_conv(node.dtype, &v);
+    let body = eg.take_code();
+    let out_ty = node.dtype.wgsl_storage();
+    let (decls, kinds) = eg.declarations(1);
+    let generated = format!(
+        "const NUMEL: u32 = {}u;\n\
+         @group(0) @binding(0) var<storage, read_write> out: array<{out_ty}>;\n\
+         {decls}\n\
+         fn compute(i: u32) {{\n{body}    out[i] = {store};\n}}\n",
+        node.numel()
+    );
+    let f16 = eg.uses_f16 || node.dtype == crate::DType::F16;
+    let mut layout = vec![BindKind::ReadWrite];
+    layout.extend(kinds);
+    let mut args = vec![Arg::Node(root)];
+    args.extend(eg.inputs.iter().map(|&n| Arg::Node(n)));
+    if !eg.scalars.is_empty() {
+        args.push(Arg::Scalars);
+    }
+    if eg.uses_status {
+        args.push(Arg::Status);
+    }
+    Launch {
+        src: KernelSource::new(
+            "elementwise",
+            fill_template(shader("elementwise"), &generated, f16),
+            "elementwise",
+            layout,
+        )
+        .with("WG", WG as f64),
+        args,
+        meta: vec![],
+        scalars: eg.scalars.clone(),
+        workgroups: grid((node.numel() as u64).div_ceil(WG as u64)),
+    }
+}

@@ -1,0 +1,109 @@
+//! The Rust side of each kernel: which shader, which bindings, what metadata,
+//! how many workgroups. A kernel only *describes* its launch (a `Launch`); the
+//! executor alone builds pipelines, bind groups and encoders, for all of them.
+
+pub(crate) mod elementwise;
+pub(crate) mod expr;
+pub(crate) mod gather;
+pub(crate) mod matmul;
+pub(crate) mod reduce;
+pub(crate) mod softmax;
+
+use std::sync::Arc;
+
+use crate::dtype::DType;
+use crate::pipeline::KernelSource;
+use crate::shape::View;
+
+/// Every WGSL file, by name, for validation and for the benchmark suite.
+pub const SHADERS: &[(&str, &str)] = &[
+    ("math", include_str!("../../shaders/math.wgsl")),
+    (
+        "elementwise",
+        include_str!("../../shaders/elementwise.wgsl"),
+    ),
+    ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    ("softmax", include_str!("../../shaders/softmax.wgsl")),
+    ("gather", include_str!("../../shaders/gather.wgsl")),
+];
+
+pub(crate) fn shader(name: &str) -> &'static str {
+    SHADERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .expect("every shader is listed in SHADERS")
+}
+
+/// What one binding of a launch refers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Arg {
+    /// The buffer of a materialized graph node (the first is the output).
+    Node(usize),
+    /// This launch's `meta` words, as a uniform.
+    Meta,
+    /// This launch's runtime scalars, as a uniform.
+    Scalars,
+    /// The device's status word (bad-index flags).
+    Status,
+}
+
+/// A kernel launch as a kernel describes it.
+pub(crate) struct Launch {
+    pub src: KernelSource,
+    pub args: Vec<Arg>,
+    pub meta: Vec<u32>,
+    /// Graph scalar words, in the order the kernel reads them.
+    pub scalars: Vec<usize>,
+    pub workgroups: [u32; 3],
+}
+
+/// A materialized node read through a strided view (a hand-written kernel's input).
+#[derive(Clone, Debug)]
+pub(crate) struct Operand {
+    pub node: usize,
+    pub view: View,
+}
+
+/// Lays `groups` workgroups out in 2-D (x up to 65535), as every 1-D kernel
+/// here expects: it recombines wid.x + wid.y * num_workgroups.x.
+pub(crate) fn grid(groups: u64) -> [u32; 3] {
+    let x = groups.clamp(1, 65535);
+    [x as u32, groups.div_ceil(x).max(1) as u32, 1]
+}
+
+/// A hand-written kernel's source with its element-type prelude: the one line
+/// that specialises it for f32 or f16 storage.
+pub(crate) fn with_prelude(src: &str, elem: DType) -> Arc<str> {
+    let prelude = match elem {
+        DType::F16 => "enable f16;\nalias elem = f16;\n",
+        DType::F32 => "alias elem = f32;\n",
+        DType::I32 => "alias elem = i32;\n",
+        DType::U32 | DType::Bool => "alias elem = u32;\n",
+    };
+    format!("{prelude}{src}").into()
+}
+
+/// A template kernel (elementwise, reduce) with its generated part filled in.
+pub(crate) fn fill_template(template: &str, generated: &str, f16: bool) -> Arc<str> {
+    let mut s = String::new();
+    if f16 {
+        s.push_str("enable f16;\n");
+    }
+    s.push_str(shader("math"));
+    s.push_str(&template.replace("//@generated", generated));
+    s.into()
+}
+
+/// Parses and validates WGSL with naga, returning naga's message on failure.
+pub fn validate_wgsl(src: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| e.emit_to_string(src))?;
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! shadergrad: a deep-learning engine whose every kernel is hand-written WGSL
+//! running on wgpu (Vulkan, Metal, DX12, GL).
+//!
+//! Ops on [`Tensor`]s record a lazy graph; reading a value (or [`Tensor::realize`])
+//! plans the graph (fusing elementwise chains, assigning buffers by liveness),
+//! and runs it in one submit. A graph seen before replays its cached plan.
+//!
+//! ```no_run
+//! use shadergrad::{Device, Tensor};
+//! let dev = Device::new()?;
+//! let a = Tensor::from_slice(&dev, &[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+//! let b = a.matmul(&a.t()?)?.relu()?.sum(&[1], false)?;
+//! assert_eq!(b.to_vec::<f32>()?, vec![16.0, 36.0]);
+//! # Ok::<(), shadergrad::Error>(())
+//! ```
+
+mod counters;
+mod device;
+mod dtype;
+mod error;
+mod exec;
+mod graph;
+pub mod kernels;
+mod ops;
+mod pipeline;
+mod plan;
+mod pool;
+mod shape;
+mod tensor;
+
+pub use counters::CounterSnapshot;
+pub use device::{Caps, Device, PLAIN_ENV};
+pub use dtype::{DType, Element};
+pub use error::{Error, Result};
+pub use graph::{BinaryOp, ReduceOp, UnaryOp};
+pub use kernels::matmul::MatmulVariant;
+pub use ops::Rhs;
+pub use tensor::Tensor;
+
+/// f16, re-exported so callers need not depend on `half` themselves.
+pub use half::f16;
+
+/// The wgpu this crate is built on, for hosts that embed it.
+pub use wgpu;

@@ -1,0 +1,96 @@
+//! The `shadergrad` command: `info` describes the adapters, `demo` runs a small
+//! computation and shows what the engine did.
+
+use clap::{Parser, Subcommand};
+use shadergrad::{DType, Device, MatmulVariant, Tensor};
+
+#[derive(Parser)]
+#[command(
+    name = "shadergrad",
+    version,
+    about = "A WGSL deep-learning engine on wgpu"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Adapters found, the one chosen, its backend, features and limits.
+    Info,
+    /// A small computation end to end, with the device's counters.
+    Demo,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info => info(),
+        Command::Demo => demo(),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn info() -> shadergrad::Result<()> {
+    println!("adapters:");
+    for a in Device::adapters() {
+        println!(
+            "  - {} ({:?}, {:?}, driver {} {})",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
+    }
+    let dev = Device::new()?;
+    println!("chosen: {}", dev.describe());
+    let (variant, why) = MatmulVariant::choose(&dev);
+    println!("matmul: {} ({why})", variant.name());
+    let l = dev.limits();
+    println!("limits:");
+    println!(
+        "  max_storage_buffer_binding_size: {}",
+        l.max_storage_buffer_binding_size
+    );
+    println!("  max_buffer_size: {}", l.max_buffer_size);
+    println!(
+        "  max_storage_buffers_per_shader_stage: {}",
+        l.max_storage_buffers_per_shader_stage
+    );
+    println!(
+        "  max_compute_workgroup_storage_size: {}",
+        l.max_compute_workgroup_storage_size
+    );
+    println!(
+        "  max_compute_invocations_per_workgroup: {}",
+        l.max_compute_invocations_per_workgroup
+    );
+    println!(
+        "  max_compute_workgroups_per_dimension: {}",
+        l.max_compute_workgroups_per_dimension
+    );
+    println!(
+        "  min_uniform_buffer_offset_alignment: {}",
+        l.min_uniform_buffer_offset_alignment
+    );
+    Ok(())
+}
+
+fn demo() -> shadergrad::Result<()> {
+    let dev = Device::new()?;
+    println!("device: {}", dev.describe());
+    let x = Tensor::arange(&dev, 0.0, 12.0, 1.0, DType::F32)?.reshape(&[3, 4])?;
+    let w = Tensor::randn(&dev, &[4, 5])?;
+    let before = dev.counters();
+    // One matmul, then a chain of elementwise ops and a reduction: three kernels.
+    let h = x.matmul(&w)?.mul(0.5)?.tanh()?.add(1.0)?.square()?;
+    let y = h.mean(&[1], false)?;
+    println!("y = {:?}", y.to_vec::<f32>()?);
+    let d = dev.counters() - before;
+    println!(
+        "submits {} dispatches {} pipelines compiled {} buffers created {}",
+        d.submits, d.dispatches, d.pipelines_compiled, d.buffers_created
+    );
+    Ok(())
+}

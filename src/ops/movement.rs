@@ -1,0 +1,237 @@
+//! Movement ops: reshape, permute, expand, slice, concat. All but concat are
+//! zero-copy views; a chain of them folds into one strided view at record time.
+
+use crate::error::{Error, Result};
+use crate::graph::{Op, State};
+use crate::shape::{View, broadcast_shapes, normalize_axis, numel};
+use crate::tensor::Tensor;
+
+impl Tensor {
+    /// The view this tensor already is (over its source), if it is a lazy view.
+    fn as_view(&self) -> Option<(View, Tensor)> {
+        match &*self.0.state() {
+            State::Lazy {
+                op: Op::View(v),
+                src,
+            } => Some((v.clone(), src[0].clone())),
+            _ => None,
+        }
+    }
+
+    /// Records a view over this tensor's contiguous layout (no checks: callers check).
+    pub(crate) fn view_unchecked(&self, view: View) -> Tensor {
+        if view.is_identity() && view.shape == self.0.shape {
+            return self.clone();
+        }
+        Tensor::record(
+            self.device(),
+            view.shape.clone(),
+            self.dtype(),
+            Op::View(view),
+            vec![self.clone()],
+        )
+    }
+
+    /// Applies a coordinate-wise view change, folding it into an existing view.
+    fn map_view(&self, f: impl Fn(&View) -> View) -> Tensor {
+        match self.as_view() {
+            Some((v, src)) => src.view_unchecked(f(&v)),
+            None => self.view_unchecked(f(&View::contiguous(self.shape()))),
+        }
+    }
+
+    /// Same elements, new shape (row-major order), like `torch.reshape`:
+    /// a view when strides allow, a copy when they do not.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        if numel(shape) != self.numel() {
+            return Err(Error::ShapeMismatch {
+                op: "reshape",
+                lhs: self.shape().to_vec(),
+                rhs: shape.to_vec(),
+                detail: format!(": {} elements cannot become {}", self.numel(), numel(shape)),
+            });
+        }
+        if shape == self.shape() {
+            return Ok(self.clone());
+        }
+        if let Some((v, src)) = self.as_view()
+            && let Some(r) = v.reshape(shape)
+        {
+            return Ok(src.view_unchecked(r));
+        }
+        // Our own layout is contiguous, so this always succeeds; a kernel that
+        // reads through it decodes our coordinates first (no copy unless needed).
+        Ok(self.view_unchecked(View::contiguous(shape)))
+    }
+
+    /// Reorders the axes: `perm[i]` is the old axis that becomes axis i.
+    pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
+        let r = self.rank();
+        let mut seen = vec![false; r];
+        if perm.len() != r
+            || perm
+                .iter()
+                .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+        {
+            return Err(Error::InvalidArgument {
+                op: "permute",
+                shape: self.shape().to_vec(),
+                msg: format!("{perm:?} is not a permutation of {r} axes"),
+            });
+        }
+        Ok(self.map_view(|v| v.permute(perm)))
+    }
+
+    /// Swaps two axes.
+    pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
+        let a = normalize_axis("transpose", a, self.rank())?;
+        let b = normalize_axis("transpose", b, self.rank())?;
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+
+    /// Swaps the last two axes (a matrix transpose, batched).
+    pub fn t(&self) -> Result<Tensor> {
+        if self.rank() < 2 {
+            return Err(Error::InvalidArgument {
+                op: "t",
+                shape: self.shape().to_vec(),
+                msg: "needs at least 2 axes".into(),
+            });
+        }
+        self.transpose(-2, -1)
+    }
+
+    /// Broadcasts to `shape` (numpy rules), with no copy.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        match broadcast_shapes(self.shape(), shape) {
+            Some(s) if s == shape => Ok(self.map_view(|v| v.expand(shape))),
+            _ => Err(Error::ShapeMismatch {
+                op: "broadcast_to",
+                lhs: self.shape().to_vec(),
+                rhs: shape.to_vec(),
+                detail: String::new(),
+            }),
+        }
+    }
+
+    /// `start..end` in steps of `step` along `axis` (negative axis counts from the end).
+    pub fn slice(&self, axis: isize, start: usize, end: usize, step: usize) -> Result<Tensor> {
+        let ax = normalize_axis("slice", axis, self.rank())?;
+        let dim = self.shape()[ax];
+        if step == 0 || start > end || end > dim {
+            return Err(Error::InvalidArgument {
+                op: "slice",
+                shape: self.shape().to_vec(),
+                msg: format!("range {start}..{end} step {step} on axis {ax} of size {dim}"),
+            });
+        }
+        let len = (end - start).div_ceil(step);
+        Ok(self.map_view(|v| v.slice(ax, start, len, step)))
+    }
+
+    /// `len` elements from `start` along `axis`, like `torch.narrow`.
+    pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Tensor> {
+        self.slice(axis, start, start.saturating_add(len), 1)
+    }
+
+    /// Inserts an axis of size 1 at `axis` (which may equal the rank).
+    pub fn unsqueeze(&self, axis: isize) -> Result<Tensor> {
+        let ax = normalize_axis("unsqueeze", axis, self.rank() + 1)?;
+        let mut s = self.shape().to_vec();
+        s.insert(ax, 1);
+        self.reshape(&s)
+    }
+
+    /// Removes an axis of size 1.
+    pub fn squeeze(&self, axis: isize) -> Result<Tensor> {
+        let ax = normalize_axis("squeeze", axis, self.rank())?;
+        if self.shape()[ax] != 1 {
+            return Err(Error::InvalidArgument {
+                op: "squeeze",
+                shape: self.shape().to_vec(),
+                msg: format!("axis {ax} has size {}, not 1", self.shape()[ax]),
+            });
+        }
+        let mut s = self.shape().to_vec();
+        s.remove(ax);
+        self.reshape(&s)
+    }
+
+    /// Merges axes `start..=end` into one.
+    pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
+        if self.rank() == 0 {
+            return self.reshape(&[1]);
+        }
+        let a = normalize_axis("flatten", start, self.rank())?;
+        let b = normalize_axis("flatten", end, self.rank())?;
+        if a > b {
+            return Err(Error::InvalidArgument {
+                op: "flatten",
+                shape: self.shape().to_vec(),
+                msg: format!("start axis {a} is after end axis {b}"),
+            });
+        }
+        let s = self.shape();
+        let mut out = s[..a].to_vec();
+        out.push(s[a..=b].iter().product());
+        out.extend_from_slice(&s[b + 1..]);
+        self.reshape(&out)
+    }
+
+    /// A tensor whose own buffer holds the elements in order: a copy when this
+    /// tensor is a strided view, itself otherwise.
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.as_view().is_none() {
+            return Ok(self.clone());
+        }
+        Ok(Tensor::record(
+            self.device(),
+            self.shape().to_vec(),
+            self.dtype(),
+            Op::Cast,
+            vec![self.clone()],
+        ))
+    }
+
+    /// Joins tensors along `axis`; all other axes must match.
+    pub fn cat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
+        let Some(first) = tensors.first() else {
+            return Err(Error::InvalidArgument {
+                op: "cat",
+                shape: vec![],
+                msg: "needs at least one tensor".into(),
+            });
+        };
+        let ax = normalize_axis("cat", axis, first.rank())?;
+        first.same_device("cat", tensors)?;
+        let mut shape = first.shape().to_vec();
+        shape[ax] = 0;
+        for t in tensors {
+            first.require_dtype("cat", t)?;
+            let ok = t.rank() == first.rank()
+                && (0..t.rank()).all(|i| i == ax || t.shape()[i] == first.shape()[i]);
+            if !ok {
+                return Err(Error::ShapeMismatch {
+                    op: "cat",
+                    lhs: first.shape().to_vec(),
+                    rhs: t.shape().to_vec(),
+                    detail: format!(": only axis {ax} may differ"),
+                });
+            }
+            shape[ax] += t.shape()[ax];
+        }
+        if tensors.len() == 1 {
+            return Ok((*first).clone());
+        }
+        Tensor::check_size(first.device(), "cat", &shape, first.dtype())?;
+        Ok(Tensor::record(
+            first.device(),
+            shape,
+            first.dtype(),
+            Op::Concat { axis: ax },
+            tensors.iter().map(|t| (*t).clone()).collect(),
+        ))
+    }
+}

@@ -1,0 +1,179 @@
+//! PipelineCache: one compute pipeline per (kernel source, entry point, override
+//! constants), compiled on first use and kept for the life of the device.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::counters::Counters;
+use crate::error::{Error, Result};
+
+/// How a kernel uses one binding of group 0; the layout is built from these,
+/// never inferred from the shader, so an entry point may leave a binding unused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum BindKind {
+    Read,
+    ReadWrite,
+    Uniform,
+}
+
+/// Everything that identifies a compiled pipeline.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct KernelSource {
+    /// The kernel family, as in `shaders/<name>.wgsl`; used in errors and benchmarks.
+    pub name: &'static str,
+    pub wgsl: Arc<str>,
+    pub entry: &'static str,
+    /// WGSL `override` values, as (name, value bits) so the key can hash them.
+    pub constants: Vec<(&'static str, u64)>,
+    pub layout: Vec<BindKind>,
+}
+
+impl KernelSource {
+    pub fn new(
+        name: &'static str,
+        wgsl: Arc<str>,
+        entry: &'static str,
+        layout: Vec<BindKind>,
+    ) -> Self {
+        KernelSource {
+            name,
+            wgsl,
+            entry,
+            constants: Vec::new(),
+            layout,
+        }
+    }
+
+    pub fn with(mut self, constant: &'static str, value: f64) -> Self {
+        self.constants.push((constant, value.to_bits()));
+        self
+    }
+}
+
+/// A bind group layout and the pipeline layout made from it.
+pub(crate) type Layout = Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>;
+
+pub(crate) struct PipelineCache {
+    device: wgpu::Device,
+    counters: Arc<Counters>,
+    pipelines: Mutex<HashMap<KernelSource, Arc<wgpu::ComputePipeline>>>,
+    layouts: Mutex<HashMap<Vec<BindKind>, Layout>>,
+}
+
+impl PipelineCache {
+    pub fn new(device: wgpu::Device, counters: Arc<Counters>) -> Self {
+        PipelineCache {
+            device,
+            counters,
+            pipelines: Mutex::new(HashMap::new()),
+            layouts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn layout(&self, kinds: &[BindKind]) -> Layout {
+        let mut layouts = self.layouts.lock().unwrap_or_else(|e| e.into_inner());
+        layouts
+            .entry(kinds.to_vec())
+            .or_insert_with(|| {
+                let entries: Vec<_> = kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| wgpu::BindGroupLayoutEntry {
+                        binding: i as u32,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: match k {
+                                BindKind::Read => {
+                                    wgpu::BufferBindingType::Storage { read_only: true }
+                                }
+                                BindKind::ReadWrite => {
+                                    wgpu::BufferBindingType::Storage { read_only: false }
+                                }
+                                BindKind::Uniform => wgpu::BufferBindingType::Uniform,
+                            },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .collect();
+                let bgl = self
+                    .device
+                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                        label: Some("shadergrad"),
+                        entries: &entries,
+                    });
+                let pl = self
+                    .device
+                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: Some("shadergrad"),
+                        bind_group_layouts: &[Some(&bgl)],
+                        immediate_size: 0,
+                    });
+                Arc::new((bgl, pl))
+            })
+            .clone()
+    }
+
+    pub fn sources(&self) -> Vec<(String, String, String)> {
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .map(|k| (k.name.to_string(), k.entry.to_string(), k.wgsl.to_string()))
+            .collect()
+    }
+
+    /// The pipeline for `src`, compiling it on first use. A shader that fails to
+    /// compile is an error value carrying the compiler's message, never a panic.
+    pub fn get(&self, src: &KernelSource) -> Result<Arc<wgpu::ComputePipeline>> {
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(src)
+        {
+            return Ok(p.clone());
+        }
+        let layout = self.layout(&src.layout);
+        let constants: Vec<(&str, f64)> = src
+            .constants
+            .iter()
+            .map(|&(k, v)| (k, f64::from_bits(v)))
+            .collect();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(src.name),
+                source: wgpu::ShaderSource::Wgsl(src.wgsl.as_ref().into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(src.name),
+                layout: Some(&layout.1),
+                module: &module,
+                entry_point: Some(src.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    // Every kernel initialises the workgroup memory it reads.
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::ShaderCompile {
+                kernel: format!("{}::{}", src.name, src.entry),
+                message: err.to_string(),
+            });
+        }
+        self.counters.add(&self.counters.pipelines_compiled, 1);
+        let pipeline = Arc::new(pipeline);
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(src.clone(), pipeline.clone());
+        Ok(pipeline)
+    }
+}

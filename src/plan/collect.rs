@@ -1,0 +1,184 @@
+//! Collect: walks what a realize needs, from its targets down to realized
+//! buffers, into a flat topological list. The list's structure (ops, shapes,
+//! dtypes, wiring) is the key that finds a cached plan; the buffers and scalar
+//! values are what a replay binds and uploads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::dtype::{DType, scalar_bits};
+use crate::graph::{Op, ReduceOp, State};
+use crate::pool::GpuBuffer;
+use crate::tensor::Tensor;
+
+pub(crate) enum Kind {
+    /// A realized buffer: the k-th entry of `Graph::leaves`.
+    Leaf(usize),
+    Op(Op),
+}
+
+pub(crate) struct GNode {
+    pub kind: Kind,
+    pub src: Vec<usize>,
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+    /// First of this node's runtime scalars in `Graph::scalars`.
+    pub scalar: usize,
+}
+
+impl GNode {
+    pub fn op(&self) -> Option<&Op> {
+        match &self.kind {
+            Kind::Op(op) => Some(op),
+            Kind::Leaf(_) => None,
+        }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        (self.numel() * self.dtype.size_bytes()) as u64
+    }
+}
+
+pub(crate) struct Graph {
+    pub nodes: Vec<GNode>,
+    pub key: Vec<u64>,
+    pub leaves: Vec<Arc<GpuBuffer>>,
+    /// Runtime scalars, as the 32-bit words kernels read.
+    pub scalars: Vec<u32>,
+    /// Node index of each target, in the order asked.
+    pub targets: Vec<usize>,
+    /// The tensors behind `targets`, to receive their buffers.
+    pub target_tensors: Vec<Tensor>,
+}
+
+/// How many runtime scalar words an op carries.
+fn scalar_words(op: &Op, dtype: DType) -> Vec<u32> {
+    match *op {
+        Op::Const(v) => vec![scalar_bits(dtype, v)],
+        Op::Rand { seed, .. } => vec![seed as u32, (seed >> 32) as u32],
+        Op::Arange { start, step } => vec![scalar_bits(dtype, start), scalar_bits(dtype, step)],
+        _ => vec![],
+    }
+}
+
+fn op_key(op: &Op, key: &mut Vec<u64>) {
+    match op {
+        Op::Const(_) => key.push(1),
+        Op::Rand { normal, .. } => key.extend([2, *normal as u64]),
+        Op::Arange { .. } => key.push(3),
+        Op::Unary(u) => key.extend([4, *u as u64]),
+        Op::Binary(b) => key.extend([5, *b as u64]),
+        Op::Where => key.push(6),
+        Op::Cast => key.push(7),
+        Op::View(v) => {
+            key.extend([8, v.offset as u64, v.shape.len() as u64]);
+            key.extend(v.strides.iter().map(|&s| s as u64));
+        }
+        Op::Concat { axis } => key.extend([9, *axis as u64]),
+        Op::Reduce { op, axes } => {
+            let tag = match op {
+                ReduceOp::Sum => 0,
+                ReduceOp::Max => 1,
+                ReduceOp::Min => 2,
+                ReduceOp::ArgMax => 3,
+                ReduceOp::ArgMin => 4,
+            };
+            key.extend([10, tag, axes.len() as u64]);
+            key.extend(axes.iter().map(|&a| a as u64));
+        }
+        Op::Matmul => key.push(11),
+        Op::Softmax { log } => key.extend([12, *log as u64]),
+        Op::Gather { axis } => key.extend([13, *axis as u64]),
+        Op::CheckIndex { limit } => key.extend([14, *limit as u64]),
+    }
+}
+
+/// Walks the lazy part of the graph under `targets` (already-realized targets
+/// are skipped by the caller). Iterative, so deep graphs cannot overflow the stack.
+pub(crate) fn collect(targets: &[Tensor]) -> Graph {
+    let mut g = Graph {
+        nodes: Vec::new(),
+        key: Vec::new(),
+        leaves: Vec::new(),
+        scalars: Vec::new(),
+        targets: Vec::new(),
+        target_tensors: targets.to_vec(),
+    };
+    let mut index: HashMap<*const crate::graph::Node, usize> = HashMap::new();
+    for t in targets {
+        // (tensor, children pushed?) — post-order without recursion.
+        let mut stack: Vec<(Tensor, bool)> = vec![(t.clone(), false)];
+        while let Some((n, expanded)) = stack.pop() {
+            let ptr = Arc::as_ptr(&n.0);
+            if index.contains_key(&ptr) {
+                continue;
+            }
+            let state = n.0.state();
+            match &*state {
+                State::Realized(buf) => {
+                    let leaf = g.leaves.len();
+                    g.leaves.push(buf.clone());
+                    drop(state);
+                    push_node(&mut g, &mut index, &n, Kind::Leaf(leaf), vec![]);
+                }
+                State::Lazy { op, src } => {
+                    if expanded {
+                        let src_idx: Vec<usize> =
+                            src.iter().map(|s| index[&Arc::as_ptr(&s.0)]).collect();
+                        let op = op.clone();
+                        drop(state);
+                        push_node(&mut g, &mut index, &n, Kind::Op(op), src_idx);
+                    } else {
+                        let children: Vec<Tensor> = src.iter().rev().cloned().collect();
+                        drop(state);
+                        stack.push((n, true));
+                        for c in children {
+                            if !index.contains_key(&Arc::as_ptr(&c.0)) {
+                                stack.push((c, false));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        g.targets.push(index[&Arc::as_ptr(&t.0)]);
+    }
+    g.key.push(0xFFFE);
+    g.key.extend(g.targets.iter().map(|&t| t as u64));
+    g
+}
+
+fn push_node(
+    g: &mut Graph,
+    index: &mut HashMap<*const crate::graph::Node, usize>,
+    t: &Tensor,
+    kind: Kind,
+    src: Vec<usize>,
+) {
+    let id = g.nodes.len();
+    let (shape, dtype) = (t.0.shape.clone(), t.0.dtype);
+    g.key.extend([0xFFFF, dtype.tag(), shape.len() as u64]);
+    g.key.extend(shape.iter().map(|&d| d as u64));
+    let scalar = g.scalars.len();
+    match &kind {
+        Kind::Leaf(_) => g.key.push(0),
+        Kind::Op(op) => {
+            op_key(op, &mut g.key);
+            g.scalars.extend(scalar_words(op, dtype));
+        }
+    }
+    g.key.push(src.len() as u64);
+    g.key.extend(src.iter().map(|&s| s as u64));
+    index.insert(Arc::as_ptr(&t.0), id);
+    g.nodes.push(GNode {
+        kind,
+        src,
+        shape,
+        dtype,
+        scalar,
+    });
+}

@@ -1,0 +1,173 @@
+//! BufferPool: GPU buffers are recycled by size class, so a training loop that
+//! has run once allocates nothing more. A dropped tensor hands its buffer back.
+//!
+//! Reuse is safe without fences: every use of a buffer is ordered on the one
+//! queue, so work submitted after a buffer returns runs after its last reader.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::counters::Counters;
+
+/// What a pooled buffer is for; buffers of different kinds never mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum BufferKind {
+    /// Tensor storage: bound to kernels, copied to and from.
+    Storage,
+    /// CPU-readable landing place for readbacks.
+    Readback,
+    /// Kernel metadata and runtime scalars.
+    Uniform,
+}
+
+impl BufferKind {
+    fn usage(self) -> wgpu::BufferUsages {
+        use wgpu::BufferUsages as U;
+        match self {
+            BufferKind::Storage => U::STORAGE | U::COPY_SRC | U::COPY_DST,
+            BufferKind::Readback => U::MAP_READ | U::COPY_DST,
+            BufferKind::Uniform => U::UNIFORM | U::COPY_DST,
+        }
+    }
+}
+
+/// Rounds a request up to its size class: 256-byte steps while small, then
+/// eight classes per power of two, so a reused buffer wastes at most 12.5%.
+pub(crate) fn size_class(bytes: u64) -> u64 {
+    let b = bytes.max(4);
+    if b <= 4096 {
+        return b.div_ceil(256) * 256;
+    }
+    let step = (1u64 << (63 - b.leading_zeros())) / 8;
+    b.div_ceil(step) * step
+}
+
+type FreeLists = HashMap<(BufferKind, u64), Vec<(wgpu::Buffer, u64)>>;
+
+pub(crate) struct PoolInner {
+    device: wgpu::Device,
+    /// Free buffers by (kind, size class), each with the id it was created with.
+    free: Mutex<FreeLists>,
+    counters: Arc<Counters>,
+    next_id: AtomicU64,
+}
+
+#[derive(Clone)]
+pub(crate) struct BufferPool(Arc<PoolInner>);
+
+/// One GPU buffer and where it goes when dropped.
+pub(crate) struct GpuBuffer {
+    pub buffer: wgpu::Buffer,
+    /// Bytes the buffer holds (its size class), at least what was asked for.
+    pub capacity: u64,
+    /// Names the underlying wgpu buffer for the life of the device (a recycled
+    /// buffer keeps its id), so bind groups cached by id are found again.
+    pub id: u64,
+    kind: BufferKind,
+    home: Option<Weak<PoolInner>>,
+    /// Set when the buffer was handed to a host program: it must never be reused.
+    exported: AtomicBool,
+}
+
+impl GpuBuffer {
+    pub fn mark_exported(&self) {
+        if !self.exported.swap(true, Ordering::AcqRel)
+            && let Some(pool) = self.home.as_ref().and_then(Weak::upgrade)
+        {
+            pool.counters.live_sub(self.capacity);
+        }
+    }
+}
+
+impl Drop for GpuBuffer {
+    fn drop(&mut self) {
+        if self.exported.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(pool) = self.home.as_ref().and_then(Weak::upgrade) {
+            pool.counters.live_sub(self.capacity);
+            if let Ok(mut free) = pool.free.lock() {
+                free.entry((self.kind, self.capacity))
+                    .or_default()
+                    .push((self.buffer.clone(), self.id));
+            }
+        }
+    }
+}
+
+impl BufferPool {
+    pub fn new(device: wgpu::Device, counters: Arc<Counters>) -> BufferPool {
+        BufferPool(Arc::new(PoolInner {
+            device,
+            free: Mutex::new(HashMap::new()),
+            counters,
+            next_id: AtomicU64::new(1),
+        }))
+    }
+
+    /// A buffer of at least `bytes`, recycled when one of its class is free.
+    pub fn acquire(&self, kind: BufferKind, bytes: u64) -> Arc<GpuBuffer> {
+        let capacity = size_class(bytes);
+        let p = &self.0;
+        let reused = p
+            .free
+            .lock()
+            .ok()
+            .and_then(|mut f| f.get_mut(&(kind, capacity)).and_then(Vec::pop));
+        let (buffer, id) = reused.unwrap_or_else(|| {
+            p.counters.add(&p.counters.buffers_created, 1);
+            p.counters.add(&p.counters.bytes_allocated, capacity);
+            let b = p.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("shadergrad"),
+                size: capacity,
+                usage: kind.usage(),
+                mapped_at_creation: false,
+            });
+            (b, p.next_id.fetch_add(1, Ordering::Relaxed))
+        });
+        p.counters.live_add(capacity);
+        Arc::new(GpuBuffer {
+            buffer,
+            capacity,
+            id,
+            kind,
+            home: Some(Arc::downgrade(p)),
+            exported: AtomicBool::new(false),
+        })
+    }
+
+    /// Wraps a buffer the host program owns; it is never pooled or counted.
+    pub fn wrap_external(&self, buffer: wgpu::Buffer) -> Arc<GpuBuffer> {
+        Arc::new(GpuBuffer {
+            capacity: buffer.size(),
+            buffer,
+            id: self.0.next_id.fetch_add(1, Ordering::Relaxed),
+            kind: BufferKind::Storage,
+            home: None,
+            exported: AtomicBool::new(true),
+        })
+    }
+
+    /// Releases every free buffer to the driver.
+    pub fn trim(&self) {
+        if let Ok(mut f) = self.0.free.lock() {
+            f.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn size_classes_round_up_with_bounded_waste() {
+        assert_eq!(size_class(1), 256);
+        assert_eq!(size_class(4096), 4096);
+        for b in [4097u64, 10_000, 1 << 20, 3 << 20, 123_456_789] {
+            let c = size_class(b);
+            assert!(c >= b && (c - b) * 8 <= b, "{b} -> {c}");
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Tensor: a cheap handle to a graph node. Creating and reading tensors lives
+//! here; the op methods live in `ops/`.
+
+use std::sync::{Arc, Mutex};
+
+use crate::device::Device;
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::exec;
+use crate::graph::{Node, Op, State};
+use crate::pool::BufferKind;
+use crate::shape::{View, numel};
+
+/// An n-dimensional array on a GPU device. Ops record lazily; nothing runs until
+/// the value is read (`to_vec`) or `realize`d.
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<Node>);
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Tensor({:?}, {}, {})",
+            self.0.shape,
+            self.0.dtype,
+            if self.is_realized() {
+                "realized"
+            } else {
+                "lazy"
+            }
+        )
+    }
+}
+
+impl Tensor {
+    pub(crate) fn record(
+        device: &Device,
+        shape: Vec<usize>,
+        dtype: DType,
+        op: Op,
+        src: Vec<Tensor>,
+    ) -> Tensor {
+        Tensor(Arc::new(Node {
+            device: device.clone(),
+            shape,
+            dtype,
+            state: Mutex::new(State::Lazy { op, src }),
+        }))
+    }
+
+    pub(crate) fn realized(
+        device: &Device,
+        shape: Vec<usize>,
+        dtype: DType,
+        buf: Arc<crate::pool::GpuBuffer>,
+    ) -> Tensor {
+        Tensor(Arc::new(Node {
+            device: device.clone(),
+            shape,
+            dtype,
+            state: Mutex::new(State::Realized(buf)),
+        }))
+    }
+
+    /// Fails with `TooLarge` when a tensor of `shape` cannot be one kernel binding.
+    pub(crate) fn check_size(
+        device: &Device,
+        op: &'static str,
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<()> {
+        let bytes = (numel(shape) as u64) * dtype.size_bytes() as u64;
+        let limit = device.max_binding_bytes();
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                op,
+                shape: shape.to_vec(),
+                bytes,
+                limit_name: "max_storage_buffer_binding_size",
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    // ---- creation -------------------------------------------------------------
+
+    /// Uploads `data` (row-major) as a tensor of `shape`.
+    pub fn from_slice<T: Element>(device: &Device, data: &[T], shape: &[usize]) -> Result<Tensor> {
+        let expected = numel(shape);
+        if data.len() != expected {
+            return Err(Error::ElementCount {
+                op: "from_slice",
+                shape: shape.to_vec(),
+                len: data.len(),
+                expected,
+            });
+        }
+        if T::DTYPE == DType::F16 && !device.caps().f16 {
+            return Err(Error::MissingFeature {
+                op: "from_slice",
+                feature: "SHADER_F16",
+                why: " (f16 storage; unset SHADERGRAD_PLAIN if it is set)",
+            });
+        }
+        Self::check_size(device, "from_slice", shape, T::DTYPE)?;
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let buf = device
+            .0
+            .pool
+            .acquire(BufferKind::Storage, bytes.len() as u64);
+        if !bytes.is_empty() {
+            // write_buffer needs a multiple of 4 bytes; an odd f16 count gets one pad.
+            if bytes.len().is_multiple_of(4) {
+                device.0.queue.write_buffer(&buf.buffer, 0, bytes);
+            } else {
+                let mut padded = bytes.to_vec();
+                padded.resize(bytes.len().div_ceil(4) * 4, 0);
+                device.0.queue.write_buffer(&buf.buffer, 0, &padded);
+            }
+        }
+        Ok(Tensor::realized(device, shape.to_vec(), T::DTYPE, buf))
+    }
+
+    /// A 0-d tensor holding `value`.
+    pub fn scalar<T: Element>(device: &Device, value: T) -> Result<Tensor> {
+        Tensor::from_slice(device, &[value], &[])
+    }
+
+    /// `value` everywhere: a broadcast constant, no memory until realized.
+    pub fn full(device: &Device, shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
+        if dtype == DType::F16 && !device.caps().f16 {
+            return Err(Error::MissingFeature {
+                op: "full",
+                feature: "SHADER_F16",
+                why: "",
+            });
+        }
+        let c = Tensor::record(device, vec![], dtype, Op::Const(value), vec![]);
+        Ok(c.view_unchecked(View::contiguous(&[]).expand(shape)))
+    }
+
+    pub fn zeros(device: &Device, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Tensor::full(device, shape, 0.0, dtype)
+    }
+
+    pub fn ones(device: &Device, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Tensor::full(device, shape, 1.0, dtype)
+    }
+
+    /// start, start + step, ... up to (not including) end, like `torch.arange`.
+    pub fn arange(
+        device: &Device,
+        start: f64,
+        end: f64,
+        step: f64,
+        dtype: DType,
+    ) -> Result<Tensor> {
+        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+            return Err(Error::InvalidArgument {
+                op: "arange",
+                shape: vec![],
+                msg: format!("start {start}, end {end}, step {step} give no finite sequence"),
+            });
+        }
+        if dtype == DType::Bool {
+            return Err(Error::UnsupportedDType {
+                op: "arange",
+                dtype,
+                reason: "a sequence of numbers",
+            });
+        }
+        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        Self::check_size(device, "arange", &[n], dtype)?;
+        Ok(Tensor::record(
+            device,
+            vec![n],
+            dtype,
+            Op::Arange { start, step },
+            vec![],
+        ))
+    }
+
+    /// Uniform random numbers in [0, 1), generated on the GPU from the device's seed.
+    pub fn rand(device: &Device, shape: &[usize]) -> Result<Tensor> {
+        Tensor::rand_seeded(device, shape, device.next_seed(), false)
+    }
+
+    /// Standard normal random numbers, generated on the GPU from the device's seed.
+    pub fn randn(device: &Device, shape: &[usize]) -> Result<Tensor> {
+        Tensor::rand_seeded(device, shape, device.next_seed(), true)
+    }
+
+    /// Random numbers from an explicit seed: the same seed gives the same tensor.
+    pub fn rand_seeded(
+        device: &Device,
+        shape: &[usize],
+        seed: u64,
+        normal: bool,
+    ) -> Result<Tensor> {
+        Self::check_size(device, "rand", shape, DType::F32)?;
+        Ok(Tensor::record(
+            device,
+            shape.to_vec(),
+            DType::F32,
+            Op::Rand { normal, seed },
+            vec![],
+        ))
+    }
+
+    /// Wraps a buffer the host program owns, with no copy. It needs STORAGE usage
+    /// (COPY_SRC too, to be read back) and at least shape x dtype bytes.
+    pub fn from_wgpu_buffer(
+        device: &Device,
+        buffer: wgpu::Buffer,
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<Tensor> {
+        let need = (numel(shape) * dtype.size_bytes()) as u64;
+        if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+            return Err(Error::HostBuffer {
+                op: "from_wgpu_buffer",
+                msg: format!("lacks STORAGE usage (has {:?})", buffer.usage()),
+            });
+        }
+        if buffer.size() < need {
+            return Err(Error::HostBuffer {
+                op: "from_wgpu_buffer",
+                msg: format!(
+                    "holds {} bytes; shape {shape:?} of {dtype} needs {need}",
+                    buffer.size()
+                ),
+            });
+        }
+        Self::check_size(device, "from_wgpu_buffer", shape, dtype)?;
+        let buf = device.0.pool.wrap_external(buffer);
+        Ok(Tensor::realized(device, shape.to_vec(), dtype, buf))
+    }
+
+    // ---- what a tensor is -------------------------------------------------------
+
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+
+    pub fn rank(&self) -> usize {
+        self.0.shape.len()
+    }
+
+    pub fn numel(&self) -> usize {
+        numel(&self.0.shape)
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.0.device
+    }
+
+    pub fn is_realized(&self) -> bool {
+        matches!(*self.0.state(), State::Realized(_))
+    }
+
+    /// Runs whatever this tensor still needs, in one submit, and keeps the result
+    /// on the GPU.
+    pub fn realize(&self) -> Result<&Tensor> {
+        exec::realize(self.device(), &[self])?;
+        Ok(self)
+    }
+
+    /// Realizes several tensors in one plan and one submit.
+    pub fn realize_all(tensors: &[&Tensor]) -> Result<()> {
+        let Some(first) = tensors.first() else {
+            return Ok(());
+        };
+        exec::realize(first.device(), tensors)
+    }
+
+    /// Reads the tensor back (realizing it first, in the same submit).
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        let ok =
+            T::DTYPE == self.dtype() || (T::DTYPE == DType::U32 && self.dtype() == DType::Bool);
+        if !ok {
+            return Err(Error::DTypeMismatch {
+                op: "to_vec",
+                lhs: self.dtype(),
+                rhs: T::DTYPE,
+            });
+        }
+        let bytes = exec::read(self)?;
+        Ok(bytemuck::pod_collect_to_vec(
+            &bytes[..self.numel() * std::mem::size_of::<T>()],
+        ))
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn to_scalar<T: Element>(&self) -> Result<T> {
+        if self.numel() != 1 {
+            return Err(Error::InvalidArgument {
+                op: "to_scalar",
+                shape: self.shape().to_vec(),
+                msg: "needs exactly one element".into(),
+            });
+        }
+        Ok(self.to_vec::<T>()?[0])
+    }
+
+    /// Realizes the tensor and hands its buffer to the host program, with no copy.
+    /// The buffer stays valid while either side holds it and is never recycled.
+    pub fn to_wgpu_buffer(&self) -> Result<wgpu::Buffer> {
+        let t = self.contiguous()?;
+        t.realize()?;
+        match &*t.0.state() {
+            State::Realized(buf) => {
+                buf.mark_exported();
+                Ok(buf.buffer.clone())
+            }
+            State::Lazy { .. } => Err(Error::Gpu("tensor did not realize".into())),
+        }
+    }
+}
