@@ -121,3 +121,22 @@ fn intermediates_share_buffers_by_liveness() {
     assert!(delta.buffers_created <= 4, "{delta:?}");
     assert!(delta.bytes_allocated <= 4 * per as u64, "{delta:?}");
 }
+
+#[test]
+fn a_very_deep_graph_is_recorded_realized_and_dropped() {
+    let d = fresh();
+    let x = Tensor::from_slice(&d, &[1.0f32, 2.0], &[2]).unwrap();
+    // 20k lazy nodes deep: collect and drop must not recurse per node.
+    let mut y = x.clone();
+    for _ in 0..20_000 {
+        y = y.add(1.0).unwrap();
+    }
+    drop(y);
+    let mut z = x.clone();
+    for i in 0..300 {
+        z = z.mul(1.0 + 1e-4 * i as f64).unwrap();
+    }
+    let v = z.to_vec::<f32>().unwrap();
+    let f: f64 = (0..300).map(|i| 1.0 + 1e-4 * i as f64).product();
+    assert!((v[1] as f64 - 2.0 * f).abs() < 1e-3 * f, "{v:?}");
+}

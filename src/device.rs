@@ -40,6 +40,7 @@ pub(crate) struct DeviceInner {
     pub embedded: bool,
     seed: Mutex<u64>,
     poison: AtomicBool,
+    fusion: AtomicBool,
     pub matmul: Mutex<Option<crate::MatmulVariant>>,
 }
 
@@ -146,6 +147,7 @@ impl Device {
             embedded,
             seed: Mutex::new(0x5EED_5EED_5EED_5EED),
             poison: AtomicBool::new(false),
+            fusion: AtomicBool::new(true),
             matmul: Mutex::new(None),
         }))
     }
@@ -222,6 +224,25 @@ impl Device {
 
     pub(crate) fn poison_outputs(&self) -> bool {
         self.0.poison.load(Ordering::Relaxed)
+    }
+
+    /// Turns elementwise fusion off (every op its own kernel) or back on: the
+    /// benchmark suite's unfused baseline.
+    pub fn set_fusion(&self, on: bool) {
+        self.0.fusion.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn fusion(&self) -> bool {
+        self.0.fusion.load(Ordering::Relaxed)
+    }
+
+    /// Blocks until the GPU has finished all work submitted so far.
+    pub fn synchronize(&self) -> crate::Result<()> {
+        self.0
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
     }
 
     /// Forces a matmul version on this device (`None`: the adapter's choice).

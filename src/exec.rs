@@ -11,22 +11,25 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::State;
 use crate::kernels::expr::{STATUS_CLASS_INDEX, STATUS_GATHER};
-use crate::plan::{self, BufRef, Plan, Step, collect};
+use crate::plan::{self, BufRef, Plan, PlanOptions, Step, collect};
 use crate::pool::{BufferKind, GpuBuffer};
 use crate::tensor::Tensor;
 
 const PLAN_CACHE_CAPACITY: usize = 256;
 const BIND_GROUPS_PER_STEP: usize = 4;
 
-/// Plans by graph structure (and poison mode), least recently used dropped first.
+/// A graph's structure and the settings a plan bakes in.
+type PlanKey = (Vec<u64>, PlanOptions);
+
+/// Plans by graph structure and settings, least recently used dropped first.
 #[derive(Default)]
 pub(crate) struct PlanCache {
-    map: HashMap<(Vec<u64>, bool), Arc<Plan>>,
-    order: VecDeque<(Vec<u64>, bool)>,
+    map: HashMap<PlanKey, Arc<Plan>>,
+    order: VecDeque<PlanKey>,
 }
 
 impl PlanCache {
-    fn get(&mut self, key: &(Vec<u64>, bool)) -> Option<Arc<Plan>> {
+    fn get(&mut self, key: &PlanKey) -> Option<Arc<Plan>> {
         let plan = self.map.get(key)?.clone();
         if let Some(pos) = self.order.iter().position(|k| k == key) {
             let k = self.order.remove(pos).expect("present");
@@ -35,7 +38,7 @@ impl PlanCache {
         Some(plan)
     }
 
-    fn insert(&mut self, key: (Vec<u64>, bool), plan: Arc<Plan>) {
+    fn insert(&mut self, key: PlanKey, plan: Arc<Plan>) {
         if self.map.len() >= PLAN_CACHE_CAPACITY
             && let Some(old) = self.order.pop_front()
         {
@@ -114,10 +117,9 @@ fn run(dev: &Device, targets: &[Tensor], readback: Option<Readback>) -> Result<O
     let mut graph = None;
     if !lazy.is_empty() {
         let g = collect::collect(&lazy);
-        let poison = dev.poison_outputs();
-        let mut key = (g.key.clone(), poison);
-        // The matmul version is baked into a plan, so it is part of the key.
-        key.0.push(crate::MatmulVariant::choose(dev).0 as u64);
+        let opts = PlanOptions::of(dev);
+        let poison = opts.poison;
+        let key = (g.key.clone(), opts);
         let cached = inner
             .plans
             .lock()
@@ -129,7 +131,7 @@ fn run(dev: &Device, targets: &[Tensor], readback: Option<Readback>) -> Result<O
                 p
             }
             None => {
-                let p = Arc::new(plan::build(dev, &g, poison)?);
+                let p = Arc::new(plan::build(dev, &g, &opts)?);
                 inner.counters.add(&inner.counters.plans_built, 1);
                 inner
                     .plans

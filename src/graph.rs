@@ -173,3 +173,20 @@ impl Node {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+impl Drop for Node {
+    /// Drops the graph under this node iteratively: a long chain of lazy ops (an
+    /// unrolled RNN) would otherwise recurse once per node and overflow the stack.
+    fn drop(&mut self) {
+        let take = |n: &Node| match &mut *n.state() {
+            State::Lazy { src, .. } => std::mem::take(src),
+            State::Realized(_) => Vec::new(),
+        };
+        let mut stack = take(self);
+        while let Some(t) = stack.pop() {
+            if let Ok(node) = Arc::try_unwrap(t.0) {
+                stack.extend(take(&node));
+            }
+        }
+    }
+}

@@ -14,6 +14,7 @@
 //! # Ok::<(), shadergrad::Error>(())
 //! ```
 
+pub mod bench;
 mod counters;
 mod device;
 mod dtype;

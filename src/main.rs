@@ -21,6 +21,15 @@ enum Command {
     Info,
     /// A small computation end to end, with the device's counters.
     Demo,
+    /// Times every kernel beside its baseline on this adapter.
+    Bench {
+        /// CI-sized shapes and repetitions.
+        #[arg(long)]
+        quick: bool,
+        /// Only kernels whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+    },
 }
 
 fn main() {
@@ -28,6 +37,7 @@ fn main() {
     let result = match cli.command {
         Command::Info => info(),
         Command::Demo => demo(),
+        Command::Bench { quick, filter } => bench(quick, filter),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -92,5 +102,13 @@ fn demo() -> shadergrad::Result<()> {
         "submits {} dispatches {} pipelines compiled {} buffers created {}",
         d.submits, d.dispatches, d.pipelines_compiled, d.buffers_created
     );
+    Ok(())
+}
+
+fn bench(quick: bool, filter: Option<String>) -> shadergrad::Result<()> {
+    let dev = Device::new()?;
+    println!("adapter: {}", dev.describe());
+    let rows = shadergrad::bench::run_all(&dev, &shadergrad::bench::Options { quick, filter })?;
+    print!("{}", shadergrad::bench::table(&rows));
     Ok(())
 }

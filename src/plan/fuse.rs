@@ -22,13 +22,13 @@ fn is_compute(op: &Op) -> bool {
 /// Which nodes are materialized. `max_inputs` is how many input buffers one
 /// fused kernel may bind (the adapter's storage-buffer limit, less the output
 /// and status bindings).
-pub(crate) fn materialize(g: &Graph, max_inputs: usize) -> Vec<bool> {
+pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool> {
     let n = g.nodes.len();
     let mut mat = vec![false; n];
     for (i, node) in g.nodes.iter().enumerate() {
         mat[i] = match &node.kind {
             Kind::Leaf(_) => true,
-            Kind::Op(op) => !op.is_elementwise(),
+            Kind::Op(op) => !op.is_elementwise() || (!fuse && is_compute(op)),
         };
     }
     for &t in &g.targets {

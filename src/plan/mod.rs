@@ -105,15 +105,33 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, variant: MatmulVariant) -> Resu
     })
 }
 
+/// The device settings a plan bakes in; part of the plan cache key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PlanOptions {
+    pub poison: bool,
+    pub fuse: bool,
+    pub matmul: MatmulVariant,
+}
+
+impl PlanOptions {
+    pub fn of(dev: &Device) -> PlanOptions {
+        PlanOptions {
+            poison: dev.poison_outputs(),
+            fuse: dev.fusion(),
+            matmul: MatmulVariant::choose(dev).0,
+        }
+    }
+}
+
 /// Builds the plan for `g`. With `poison`, no intermediate buffer is reused, so
 /// each is filled with NaN once and written by exactly one kernel.
-pub(crate) fn build(dev: &Device, g: &Graph, poison: bool) -> Result<Plan> {
+pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan> {
     let inner = &dev.0;
     let max_inputs = (inner.limits.max_storage_buffers_per_shader_stage as usize)
         .saturating_sub(2)
         .max(2);
-    let mat = fuse::materialize(g, max_inputs);
-    let variant = MatmulVariant::choose(dev).0;
+    let mat = fuse::materialize(g, max_inputs, opts.fuse);
+    let (variant, poison) = (opts.matmul, opts.poison);
 
     // Kernels, in topological order; zero-element outputs need none.
     let kernels: Vec<usize> = (0..g.nodes.len())

@@ -1,0 +1,97 @@
+//! The workloads: each kernel beside its simplest correct baseline, in one run.
+
+use crate::bench::{Options, Row, time};
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::kernels::matmul::MatmulVariant;
+use crate::tensor::Tensor;
+
+fn wanted(opts: &Options, kernel: &str) -> bool {
+    opts.filter.as_deref().is_none_or(|f| kernel.contains(f))
+}
+
+pub fn run_all(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    if wanted(opts, "matmul") {
+        rows.extend(matmul(dev, opts)?);
+    }
+    if wanted(opts, "elementwise") {
+        rows.extend(elementwise_chain(dev, opts)?);
+    }
+    Ok(rows)
+}
+
+/// C = A x B at n^3 for each matmul version, the naive one included.
+fn matmul(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
+    let sizes: &[usize] = if opts.quick { &[64, 128] } else { &[256, 512, 1024] };
+    let (chosen, _) = MatmulVariant::choose(dev);
+    let mut rows = Vec::new();
+    for &n in sizes {
+        // Three input pairs, used in turn.
+        let inputs: Vec<(Tensor, Tensor)> = (0..3)
+            .map(|_| Ok((Tensor::randn(dev, &[n, n])?, Tensor::randn(dev, &[n, n])?)))
+            .collect::<Result<_>>()?;
+        for (a, b) in &inputs {
+            Tensor::realize_all(&[a, b])?;
+        }
+        for v in [MatmulVariant::Register, MatmulVariant::Tiled, MatmulVariant::Naive] {
+            // The naive kernel at 1024^3 takes seconds per run on a CPU adapter.
+            let reps = if opts.quick { 3 } else if v == MatmulVariant::Naive && n >= 1024 { 3 } else { 7 };
+            dev.set_matmul_variant(Some(v));
+            let t = time(dev, 1, reps, |i| {
+                let (a, b) = &inputs[i % inputs.len()];
+                a.matmul(b)?.realize()?;
+                Ok(())
+            })?;
+            let flops = 2.0 * (n as f64).powi(3);
+            rows.push(Row {
+                kernel: "matmul".into(),
+                variant: format!("{}{}", v.name(), if v == chosen { " (chosen)" } else { "" }),
+                shape: format!("{n}x{n}x{n}"),
+                median_ms: t.median_ms,
+                min_ms: t.min_ms,
+                first_ms: t.first_ms,
+                gflops: Some(flops / t.median_ms / 1e6),
+                gbps: None,
+                note: String::new(),
+            });
+        }
+        dev.set_matmul_variant(None);
+    }
+    Ok(rows)
+}
+
+/// A chain of tiny elementwise ops: one fused kernel against one kernel per op
+/// (all in one submit either way), as time per op.
+fn elementwise_chain(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
+    let ops = if opts.quick { 100 } else { 1000 };
+    let n = 1024;
+    let x = Tensor::rand(dev, &[n])?;
+    x.realize()?;
+    let mut rows = Vec::new();
+    for fused in [true, false] {
+        dev.set_fusion(fused);
+        let t = time(dev, 1, if opts.quick { 3 } else { 7 }, |_| {
+            let mut y = x.clone();
+            for k in 0..ops {
+                y = if k % 2 == 0 { y.mul(0.999)? } else { y.add(0.001)? };
+            }
+            y.realize()?;
+            Ok(())
+        })?;
+        rows.push(Row {
+            kernel: "elementwise".into(),
+            variant: if fused { "fused".into() } else { "unfused".into() },
+            shape: format!("{ops} ops on {n} f32"),
+            median_ms: t.median_ms,
+            min_ms: t.min_ms,
+            first_ms: t.first_ms,
+            gflops: None,
+            gbps: Some((ops * n * DType::F32.size_bytes() * 2) as f64 / t.median_ms / 1e6),
+            note: format!("{:.2} us per op", t.median_ms * 1e3 / ops as f64),
+        });
+    }
+    dev.set_fusion(true);
+    Ok(rows)
+}
