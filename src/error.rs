@@ -103,6 +103,14 @@ pub enum Error {
 
     #[error("GPU error: {0}")]
     Gpu(String),
+
+    #[error("{file}: {msg} (at {at})")]
+    Data {
+        file: String,
+        /// Where in the file: a line, a byte offset, or "open".
+        at: String,
+        msg: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

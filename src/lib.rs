@@ -15,6 +15,7 @@
 //! ```
 
 pub mod bench;
+pub mod data;
 mod counters;
 mod device;
 mod dtype;

@@ -1,0 +1,1 @@
+//! Real data sets for training and tests, loaded from `data/`.
