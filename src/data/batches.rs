@@ -1,0 +1,82 @@
+//! Mini-batches over a data set, in order or in a seeded shuffled order.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use super::dataset::{Dataset, Target};
+
+/// The targets of one batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchTarget {
+    Classes(Vec<i32>),
+    /// Row-major, `outputs` values per sample.
+    Values(Vec<f32>),
+}
+
+/// `len` samples: features row-major in `x`, their targets in `y`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub x: Vec<f32>,
+    pub y: BatchTarget,
+    pub len: usize,
+}
+
+/// One epoch of batches; see [`Dataset::batches`].
+pub struct Batches<'a> {
+    data: &'a Dataset,
+    order: Vec<usize>,
+    batch: usize,
+    next: usize,
+}
+
+impl Dataset {
+    /// One epoch of batches of `batch` samples (the last may be shorter).
+    /// With `Some(seed)` the order is a seeded shuffle; pass a different seed
+    /// per epoch (e.g. `base + epoch`) for a new order each epoch.
+    ///
+    /// # Panics
+    /// If `batch` is 0.
+    pub fn batches(&self, batch: usize, shuffle_seed: Option<u64>) -> Batches<'_> {
+        assert!(batch > 0, "batch size must be at least 1");
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        if let Some(seed) = shuffle_seed {
+            order.shuffle(&mut StdRng::seed_from_u64(seed));
+        }
+        Batches {
+            data: self,
+            order,
+            batch,
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        if self.next >= self.order.len() {
+            return None;
+        }
+        let end = (self.next + self.batch).min(self.order.len());
+        let idx = &self.order[self.next..end];
+        self.next = end;
+        let y = match self.data.target.gather(idx) {
+            Target::Classes { labels, .. } => BatchTarget::Classes(labels),
+            Target::Values { values, .. } => BatchTarget::Values(values),
+        };
+        Some(Batch {
+            x: self.data.gather_x(idx),
+            y,
+            len: idx.len(),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.order.len() - self.next).div_ceil(self.batch);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Batches<'_> {}
