@@ -10,7 +10,10 @@ fn main() {
         }
     };
     println!("adapter: {}", dev.describe());
-    let opts = shadergrad::bench::Options { quick, filter: None };
+    let opts = shadergrad::bench::Options {
+        quick,
+        filter: None,
+    };
     match shadergrad::bench::run_all(&dev, &opts) {
         Ok(rows) => print!("{}", shadergrad::bench::table(&rows)),
         Err(e) => {

@@ -8,6 +8,7 @@ mod device;
 mod elementwise;
 mod errors;
 mod gather;
+mod grad;
 mod matmul;
 mod movement;
 mod naga;

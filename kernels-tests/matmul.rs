@@ -78,6 +78,38 @@ fn tiled_version_matches_float64() {
 }
 
 #[test]
+fn lanes_version_matches_float64() {
+    let d = Device::new().unwrap();
+    if !MatmulVariant::available(&d).contains(&MatmulVariant::Lanes) {
+        return; // no fixed-width subgroups on this adapter
+    }
+    check_shapes(&device_with(MatmulVariant::Lanes), "lanes");
+    // The vec4 path: n and the strides multiples of 4, batched, and A^T with
+    // B^T (computed as C^T = B^T A^T), all with ragged m and k.
+    let d = device_with(MatmulVariant::Lanes);
+    let mut r = rng(23);
+    for &(m, k, n) in &[(13, 19, 36), (12, 9, 4), (65, 33, 132)] {
+        let a = uniform(&mut r, m * k, -1.0, 1.0);
+        let b = uniform(&mut r, k * n, -1.0, 1.0);
+        let want = matmul_ref(&a, &b, 1, m, k, n);
+        let ta = Tensor::from_slice(&d, &a, &[m, k]).unwrap();
+        let tb = Tensor::from_slice(&d, &b, &[k, n]).unwrap();
+        let c = ta.matmul(&tb).unwrap().to_vec::<f32>().unwrap();
+        assert_close(&format!("lanes vec4 {m}x{k}x{n}"), &c, &want, 1e-4, 1e-5);
+        let at = Tensor::from_slice(&d, &transpose(&a, m, k), &[k, m]).unwrap();
+        let bt = Tensor::from_slice(&d, &transpose(&b, k, n), &[n, k]).unwrap();
+        let c = at
+            .t()
+            .unwrap()
+            .matmul(&bt.t().unwrap())
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        assert_close(&format!("lanes swapped {m}x{k}x{n}"), &c, &want, 1e-4, 1e-5);
+    }
+}
+
+#[test]
 fn naive_version_matches_float64() {
     check_shapes(&device_with(MatmulVariant::Naive), "naive");
 }

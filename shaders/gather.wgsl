@@ -1,38 +1,67 @@
-// gather.wgsl: torch.gather, and through it index_select and embedding lookup.
+// gather.wgsl: torch.gather (and through it index_select and embedding
+// lookup), and its gradient, scatter-add.
 //
-//   out[c] = src[c with c[axis] replaced by index[c]]
+//   gather:      out[c] = data[c with c[axis] replaced by index[c]]
+//   scatter_add: out[c with c[axis] replaced by index[c]] += values[c]
+//                (out zeroed first by fill_zero)
 //
-// Bindings: out (index's shape) elem, src (any shape, strided) elem,
-// index (out's shape, strided: index_select passes a broadcast 1-D index
-// with stride 0, so it is never copied) as i32, cfg, status.
+// Bindings, the same five for every entry point: 0 the output (contiguous;
+// scatter sees it as atomic words), 1 the input read through strides (gather's
+// data, scatter's values), 2 the index as i32 (strided: index_select passes a
+// broadcast 1-D index with stride 0, so it is never copied), 3 cfg, 4 status.
 // Shapes of rank up to 8 arrive in the uniform (one pipeline for every shape);
-// coordinates are decoded with one division per dim.
-// An index outside [0, src_dim) writes 0 and sets bit 1 of the status word,
-// which the next readback turns into Error::IndexOutOfRange: never a silent
-// out-of-bounds read.
+// coordinates are decoded with one division per dim, over the index's shape.
+// An index outside [0, dim) is skipped (gather writes 0) and sets bit 1 of the
+// status word, which the next readback turns into Error::IndexOutOfRange.
+// Scatter-add accumulates with a compare-and-swap loop on the f32 bits: WGSL
+// has no float atomics, and the loop is portable to every adapter.
 
 struct Meta {
-    numel: u32,
+    numel: u32,       // elements of the index (= gather's output = scatter's values)
     rank: u32,
     axis: u32,
-    src_dim: u32,
-    src_offset: u32,
+    dim: u32,         // size of `axis` in data (gather) or out (scatter)
+    data_offset: u32,
     idx_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
-    inner: array<vec4<u32>, 2>,      // elements per step of each output dim
-    dims: array<vec4<u32>, 2>,       // output dims
-    src_stride: array<vec4<u32>, 2>,
+    val_offset: u32,
+    out_numel: u32,
+    inner: array<vec4<u32>, 2>,       // elements per step of each index dim
+    dims: array<vec4<u32>, 2>,        // index dims
+    data_stride: array<vec4<u32>, 2>, // data (gather) or out (scatter) strides
     idx_stride: array<vec4<u32>, 2>,
+    val_stride: array<vec4<u32>, 2>,
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<elem>;
-@group(0) @binding(1) var<storage, read> src: array<elem>;
+@group(0) @binding(1) var<storage, read> data: array<elem>;
 @group(0) @binding(2) var<storage, read> index: array<i32>;
 @group(0) @binding(3) var<uniform> cfg: Meta;
 @group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>>;
 
 override WG: u32 = 256u;
+
+fn at4(a: array<vec4<u32>, 2>, d: u32) -> u32 {
+    return a[d / 4u][d % 4u];
+}
+
+// For element i of the index: (offset into data/out without the axis term,
+// offset into the index, offset into values).
+fn locate(i: u32) -> vec3<u32> {
+    var o = vec3<u32>(cfg.data_offset, cfg.idx_offset, cfg.val_offset);
+    for (var d = 0u; d < cfg.rank; d++) {
+        let c = (i / at4(cfg.inner, d)) % at4(cfg.dims, d);
+        o.y += c * at4(cfg.idx_stride, d);
+        o.z += c * at4(cfg.val_stride, d);
+        if (d != cfg.axis) {
+            o.x += c * at4(cfg.data_stride, d);
+        }
+    }
+    return o;
+}
+
+fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
 
 @compute @workgroup_size(WG)
 fn gather(
@@ -40,24 +69,62 @@ fn gather(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = (wid.x + wid.y * nwg.x) * WG + lid;
+    let i = linear_id(wid, nwg, lid);
     if (i >= cfg.numel) {
         return;
     }
-    var s = cfg.src_offset;
-    var t = cfg.idx_offset;
-    for (var d = 0u; d < cfg.rank; d++) {
-        let c = (i / cfg.inner[d / 4u][d % 4u]) % cfg.dims[d / 4u][d % 4u];
-        t += c * cfg.idx_stride[d / 4u][d % 4u];
-        if (d != cfg.axis) {
-            s += c * cfg.src_stride[d / 4u][d % 4u];
-        }
-    }
-    let j = index[t];
-    if (j < 0 || u32(j) >= cfg.src_dim) {
+    let o = locate(i);
+    let j = index[o.y];
+    if (j < 0 || u32(j) >= cfg.dim) {
         atomicOr(&status[0], 1u);
         out[i] = elem(0);
         return;
     }
-    out[i] = src[s + u32(j) * cfg.src_stride[cfg.axis / 4u][cfg.axis % 4u]];
+    out[i] = data[o.x + u32(j) * at4(cfg.data_stride, cfg.axis)];
+}
+
+// ---- the gradient: scatter-add into a zeroed output --------------------------
+
+// Bindings 0 and 1 again, as scatter-add sees them (no entry point uses both views).
+@group(0) @binding(0) var<storage, read_write> acc: array<atomic<u32>>;
+@group(0) @binding(1) var<storage, read> values: array<f32>;
+
+@compute @workgroup_size(WG)
+fn fill_zero(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_id(wid, nwg, lid);
+    if (i < cfg.out_numel) {
+        atomicStore(&acc[i], 0u);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn scatter_add(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= cfg.numel) {
+        return;
+    }
+    let o = locate(i);
+    let j = index[o.y];
+    if (j < 0 || u32(j) >= cfg.dim) {
+        atomicOr(&status[0], 1u);
+        return;
+    }
+    let t = o.x + u32(j) * at4(cfg.data_stride, cfg.axis);
+    let v = values[o.z];
+    var old = atomicLoad(&acc[t]);
+    loop {
+        let r = atomicCompareExchangeWeak(&acc[t], old, bitcast<u32>(bitcast<f32>(old) + v));
+        if (r.exchanged) {
+            break;
+        }
+        old = r.old_value;
+    }
 }

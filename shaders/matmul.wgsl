@@ -7,15 +7,26 @@
 // transpose copy); cfg (shapes, strides, batch decomposition).
 // Accumulation is f32 whatever `elem` is.
 //
-// Three versions, one pipeline each for every shape:
+// Versions, one pipeline each for every shape:
 //   matmul_naive     one invocation per output. The baseline the benchmark
 //                    compares against, and nothing more.
 //   matmul_tiled     64x64 tiles staged through workgroup memory, 4x4 outputs
 //                    per invocation. Real GPUs run barriers in hardware and
 //                    reward the reuse: this is their version.
 //   matmul_register  no workgroup memory, no barrier: each invocation keeps a
-//                    4x4 tile of C in registers. On lavapipe a workgroup runs as
-//                    a coroutine that every barrier suspends, so this wins there.
+//                    4x4 tile of C in registers. The software-adapter version
+//                    when subgroups are off (SHADERGRAD_PLAIN).
+//   matmul_lanes     (+ _strided) the software-adapter version with subgroups.
+//                    A workgroup is ONE subgroup of LANES invocations. On
+//                    lavapipe every storage load inside a loop is a per-lane
+//                    scalar load (even when all lanes read one address), so a
+//                    lane loads A[m][k0 + lane] for LANES k-steps at once and a
+//                    subgroup shuffle hands each lane the value it needs: every
+//                    load is useful, none is repeated. B comes as one vec4 per
+//                    lane per k (matmul_lanes) or, for a B that is not
+//                    contiguous along n, as two scalars (matmul_lanes_strided).
+//                    8 vec4 accumulators per lane fill the 32 vector registers
+//                    exactly; larger tiles spill and run slower.
 
 struct Meta {
     m: u32,
@@ -28,8 +39,12 @@ struct Meta {
     b_off: u32,
     b_sk: u32,
     b_sn: u32,
+    c_sm: u32,        // C element (i, j) of batch z at z * c_sb + i * c_sm + j * c_sn;
+    c_sn: u32,        // (n, 1) except when the product is computed transposed
+    c_sb: u32,
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
     bdims: vec4<u32>, // batch dims, row-major, unused ones are 1
     a_sb: vec4<u32>,  // A's stride per batch dim (0 when broadcast)
     b_sb: vec4<u32>,
@@ -64,7 +79,7 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var k = 0u; k < cfg.k; k++) {
         acc += f32(a[base.x + i * cfg.a_sm + k * cfg.a_sk]) * f32(b[base.y + k * cfg.b_sk + j * cfg.b_sn]);
     }
-    c[(z * cfg.m + i) * cfg.n + j] = elem(acc);
+    c[z * cfg.c_sb + i * cfg.c_sm + j * cfg.c_sn] = elem(acc);
 }
 
 // ---- register tiles: no barrier ---------------------------------------------
@@ -101,13 +116,114 @@ fn matmul_register(
     for (var t = 0u; t < 4u; t++) {
         let i = i0 + t;
         if (i < cfg.m) {
-            let row = (z * cfg.m + i) * cfg.n;
             for (var u = 0u; u < 4u; u++) {
                 if (j0 + u < cfg.n) {
-                    c[row + j0 + u] = elem(acc[t][u]);
+                    c[z * cfg.c_sb + i * cfg.c_sm + (j0 + u) * cfg.c_sn] = elem(acc[t][u]);
                 }
             }
         }
+    }
+}
+
+// ---- one subgroup per workgroup, loads spread by shuffles: lavapipe ------------
+
+override LANES: u32 = 8u;
+const LT: u32 = 8u; // rows of C per workgroup
+
+// B seen as vec4 (only matmul_lanes uses it; B must be contiguous along n,
+// with n, its row stride and its offset multiples of 4).
+@group(0) @binding(2) var<storage, read> b4: array<vec4<elem>>;
+
+fn store_c(z: u32, i: u32, j: u32, v: f32) {
+    if (i < cfg.m && j < cfg.n) {
+        c[z * cfg.c_sb + i * cfg.c_sm + j * cfg.c_sn] = elem(v);
+    }
+}
+
+@compute @workgroup_size(LANES)
+fn matmul_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let l = lid.x;
+    let z = wid.z;
+    let base = batch_base(z);
+    let m0 = wid.y * LT;
+    let j0 = wid.x * 4u * LANES + 4u * l;
+    var ra: array<u32, LT>;
+    for (var t = 0u; t < LT; t++) {
+        ra[t] = base.x + min(m0 + t, cfg.m - 1u) * cfg.a_sm;
+    }
+    // Columns past the edge re-read the last vec4; their results are not stored.
+    let cb = (base.y + min(j0, cfg.n - 4u)) / 4u;
+    let sbk4 = cfg.b_sk / 4u;
+    var acc: array<vec4<f32>, LT>;
+    let kmain = cfg.k - cfg.k % LANES;
+    var k = 0u;
+    for (; k < kmain; k += LANES) {
+        var av: array<f32, LT>;
+        for (var t = 0u; t < LT; t++) {
+            av[t] = f32(a[ra[t] + (k + l) * cfg.a_sk]);
+        }
+        for (var kk = 0u; kk < LANES; kk++) {
+            let bv = vec4<f32>(b4[cb + (k + kk) * sbk4]);
+            for (var t = 0u; t < LT; t++) {
+                acc[t] += subgroupShuffle(av[t], kk) * bv;
+            }
+        }
+    }
+    for (; k < cfg.k; k++) {
+        let bv = vec4<f32>(b4[cb + k * sbk4]);
+        for (var t = 0u; t < LT; t++) {
+            acc[t] += f32(a[ra[t] + k * cfg.a_sk]) * bv;
+        }
+    }
+    for (var t = 0u; t < LT; t++) {
+        for (var u = 0u; u < 4u; u++) {
+            store_c(z, m0 + t, j0 + u, acc[t][u]);
+        }
+    }
+}
+
+const ST: u32 = 12u; // rows of C per workgroup in the strided version
+
+@compute @workgroup_size(LANES)
+fn matmul_lanes_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let l = lid.x;
+    let z = wid.z;
+    let base = batch_base(z);
+    let m0 = wid.y * ST;
+    let j0 = wid.x * 2u * LANES + l;
+    let j1 = j0 + LANES;
+    var ra: array<u32, ST>;
+    for (var t = 0u; t < ST; t++) {
+        ra[t] = base.x + min(m0 + t, cfg.m - 1u) * cfg.a_sm;
+    }
+    let cb0 = base.y + min(j0, cfg.n - 1u) * cfg.b_sn;
+    let cb1 = base.y + min(j1, cfg.n - 1u) * cfg.b_sn;
+    var acc: array<vec2<f32>, ST>;
+    let kmain = cfg.k - cfg.k % LANES;
+    var k = 0u;
+    for (; k < kmain; k += LANES) {
+        var av: array<f32, ST>;
+        for (var t = 0u; t < ST; t++) {
+            av[t] = f32(a[ra[t] + (k + l) * cfg.a_sk]);
+        }
+        for (var kk = 0u; kk < LANES; kk++) {
+            let kb = (k + kk) * cfg.b_sk;
+            let bv = vec2<f32>(f32(b[cb0 + kb]), f32(b[cb1 + kb]));
+            for (var t = 0u; t < ST; t++) {
+                acc[t] += subgroupShuffle(av[t], kk) * bv;
+            }
+        }
+    }
+    for (; k < cfg.k; k++) {
+        let kb = k * cfg.b_sk;
+        let bv = vec2<f32>(f32(b[cb0 + kb]), f32(b[cb1 + kb]));
+        for (var t = 0u; t < ST; t++) {
+            acc[t] += f32(a[ra[t] + k * cfg.a_sk]) * bv;
+        }
+    }
+    for (var t = 0u; t < ST; t++) {
+        store_c(z, m0 + t, j0, acc[t].x);
+        store_c(z, m0 + t, j1, acc[t].y);
     }
 }
 
@@ -168,7 +284,7 @@ fn matmul_tiled(
             for (var u = 0u; u < 4u; u++) {
                 let j = tj + lid.x * 4u + u;
                 if (j < cfg.n) {
-                    c[(z * cfg.m + i) * cfg.n + j] = elem(acc[t][u]);
+                    c[z * cfg.c_sb + i * cfg.c_sm + j * cfg.c_sn] = elem(acc[t][u]);
                 }
             }
         }

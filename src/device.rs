@@ -42,6 +42,9 @@ pub(crate) struct DeviceInner {
     poison: AtomicBool,
     fusion: AtomicBool,
     pub matmul: Mutex<Option<crate::MatmulVariant>>,
+    /// Tensors the next realize must include (a loss and its gradients, an
+    /// optimizer's in-place updates): so a whole training step is one submit.
+    pending: Mutex<Vec<crate::Tensor>>,
 }
 
 /// A GPU device and everything cached on it. Cheap to clone (a handle).
@@ -149,6 +152,7 @@ impl Device {
             poison: AtomicBool::new(false),
             fusion: AtomicBool::new(true),
             matmul: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
         }))
     }
 
@@ -253,6 +257,24 @@ impl Device {
     /// The WGSL of every pipeline compiled so far, as (kernel, entry point, source).
     pub fn compiled_kernels(&self) -> Vec<(String, String, String)> {
         self.0.pipelines.sources()
+    }
+
+    pub(crate) fn add_pending(&self, tensors: Vec<crate::Tensor>) {
+        self.0
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(tensors);
+    }
+
+    pub(crate) fn take_pending(&self) -> Vec<crate::Tensor> {
+        std::mem::take(&mut *self.0.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Realizes everything recorded for the next step (loss, gradients, updates)
+    /// in one submit.
+    pub fn realize_pending(&self) -> crate::Result<()> {
+        crate::exec::realize(self, &[])
     }
 
     /// Frees cached plans and pooled buffers not in use.

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::graph::State;
 use crate::kernels::expr::{STATUS_CLASS_INDEX, STATUS_GATHER};
 use crate::plan::{self, BufRef, Plan, PlanOptions, Step, collect};
 use crate::pool::{BufferKind, GpuBuffer};
@@ -75,13 +74,19 @@ pub(crate) fn read(t: &Tensor) -> Result<Vec<u8>> {
 }
 
 fn buffer_of(t: &Tensor) -> Option<Arc<GpuBuffer>> {
-    match &*t.0.state() {
-        State::Realized(b) => Some(b.clone()),
-        State::Lazy { .. } => None,
-    }
+    t.0.state().buf.clone()
 }
 
-fn run(dev: &Device, targets: &[Tensor], readback: Option<Readback>) -> Result<Option<Vec<u8>>> {
+fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Option<Vec<u8>>> {
+    // What backward and optimizer steps left for this realize joins it, after
+    // the tensors asked for (so `readback.target` still indexes those).
+    let mut targets = asked.to_vec();
+    for p in dev.take_pending() {
+        if !targets.iter().any(|t| Arc::ptr_eq(&t.0, &p.0)) {
+            targets.push(p);
+        }
+    }
+    let targets = &targets[..];
     for t in targets {
         if t.device() != dev {
             return Err(Error::DeviceMismatch { op: "realize" });
@@ -91,7 +96,7 @@ fn run(dev: &Device, targets: &[Tensor], readback: Option<Readback>) -> Result<O
     // Lazy targets with no elements need no kernel: give them an empty buffer.
     for t in targets {
         if !t.is_realized() && t.numel() == 0 {
-            *t.0.state() = State::Realized(inner.pool.acquire(BufferKind::Storage, 4));
+            t.0.set_realized(inner.pool.acquire(BufferKind::Storage, 4));
         }
     }
     let lazy: Vec<Tensor> = targets
@@ -211,7 +216,7 @@ fn run(dev: &Device, targets: &[Tensor], readback: Option<Readback>) -> Result<O
     // under them) are dropped.
     if let Some((g, plan)) = &graph {
         for (p, t) in g.target_tensors.iter().enumerate() {
-            *t.0.state() = State::Realized(outputs[plan.target_output[p]].clone());
+            t.0.set_realized(outputs[plan.target_output[p]].clone());
         }
     }
 

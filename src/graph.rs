@@ -2,6 +2,7 @@
 //! the op and inputs that will produce one. Recording does no GPU work; shapes
 //! and dtypes are checked here, when the op is recorded.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::device::Device;
@@ -131,6 +132,15 @@ pub(crate) enum Op {
     CheckIndex {
         limit: usize,
     },
+    /// The inverse placement of a (non-overlapping) view: src[0] has the view's
+    /// shape; each element goes back where the view read it, zeros elsewhere.
+    /// The gradient of a view.
+    Unview(View),
+    /// Zeros of this node's shape plus src[1] (values) added at src[0] (an index
+    /// of the values' shape) along `axis`: the gradient of gather.
+    ScatterAdd {
+        axis: usize,
+    },
 }
 
 impl Op {
@@ -148,17 +158,29 @@ impl Op {
                 | Op::View(_)
                 | Op::Concat { .. }
                 | Op::CheckIndex { .. }
+                | Op::Unview(_)
         )
     }
 }
 
-pub(crate) enum State {
-    Lazy {
-        op: Op,
-        src: Vec<crate::Tensor>,
-    },
-    /// A contiguous buffer holding the value.
-    Realized(Arc<GpuBuffer>),
+/// A node's value and history.
+pub(crate) struct State {
+    /// The value once realized: a contiguous buffer.
+    pub buf: Option<Arc<GpuBuffer>>,
+    /// How the value is computed. A leaf has none; a realized node keeps it
+    /// only while gradients may flow through it.
+    pub op: Option<Op>,
+    pub src: Vec<crate::Tensor>,
+}
+
+impl State {
+    /// The op still to run, if the node is not realized.
+    pub fn pending(&self) -> Option<(&Op, &[crate::Tensor])> {
+        match (&self.buf, &self.op) {
+            (None, Some(op)) => Some((op, &self.src)),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) struct Node {
@@ -166,11 +188,34 @@ pub(crate) struct Node {
     pub shape: Vec<usize>,
     pub dtype: DType,
     pub state: Mutex<State>,
+    /// Gradients flow to (or through) this node.
+    pub requires_grad: AtomicBool,
+    /// The accumulated gradient of a leaf that requires one.
+    pub grad: Mutex<Option<crate::Tensor>>,
 }
 
 impl Node {
     pub fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn requires_grad(&self) -> bool {
+        self.requires_grad.load(Ordering::Relaxed)
+    }
+
+    /// Stores the realized value; the history goes unless gradients need it.
+    pub fn set_realized(&self, buf: Arc<GpuBuffer>) {
+        let dropped = {
+            let mut s = self.state();
+            s.buf = Some(buf);
+            if self.requires_grad() {
+                Vec::new()
+            } else {
+                s.op = None;
+                std::mem::take(&mut s.src)
+            }
+        };
+        drop(dropped); // outside the lock: dropping a graph locks other nodes
     }
 }
 
@@ -178,10 +223,7 @@ impl Drop for Node {
     /// Drops the graph under this node iteratively: a long chain of lazy ops (an
     /// unrolled RNN) would otherwise recurse once per node and overflow the stack.
     fn drop(&mut self) {
-        let take = |n: &Node| match &mut *n.state() {
-            State::Lazy { src, .. } => std::mem::take(src),
-            State::Realized(_) => Vec::new(),
-        };
+        let take = |n: &Node| std::mem::take(&mut n.state().src);
         let mut stack = take(self);
         while let Some(t) = stack.pop() {
             if let Ok(node) = Arc::try_unwrap(t.0) {

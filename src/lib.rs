@@ -14,9 +14,10 @@
 //! # Ok::<(), shadergrad::Error>(())
 //! ```
 
+pub mod autodiff;
 pub mod bench;
-pub mod data;
 mod counters;
+pub mod data;
 mod device;
 mod dtype;
 mod error;
@@ -30,6 +31,7 @@ mod pool;
 mod shape;
 mod tensor;
 
+pub use autodiff::{NoGradGuard, no_grad};
 pub use counters::CounterSnapshot;
 pub use device::{Caps, Device, PLAIN_ENV};
 pub use dtype::{DType, Element};

@@ -1,6 +1,7 @@
 //! Tensor: a cheap handle to a graph node. Creating and reading tensors lives
 //! here; the op methods live in `ops/`.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use crate::device::Device;
@@ -40,11 +41,20 @@ impl Tensor {
         op: Op,
         src: Vec<Tensor>,
     ) -> Tensor {
+        // Gradients flow through an op when any input needs them, unless recording
+        // happens under `no_grad`.
+        let grad = crate::autodiff::grad_enabled() && src.iter().any(|s| s.requires_grad());
         Tensor(Arc::new(Node {
             device: device.clone(),
             shape,
             dtype,
-            state: Mutex::new(State::Lazy { op, src }),
+            state: Mutex::new(State {
+                buf: None,
+                op: Some(op),
+                src,
+            }),
+            requires_grad: AtomicBool::new(grad),
+            grad: Mutex::new(None),
         }))
     }
 
@@ -58,7 +68,13 @@ impl Tensor {
             device: device.clone(),
             shape,
             dtype,
-            state: Mutex::new(State::Realized(buf)),
+            state: Mutex::new(State {
+                buf: Some(buf),
+                op: None,
+                src: Vec::new(),
+            }),
+            requires_grad: AtomicBool::new(false),
+            grad: Mutex::new(None),
         }))
     }
 
@@ -260,7 +276,7 @@ impl Tensor {
     }
 
     pub fn is_realized(&self) -> bool {
-        matches!(*self.0.state(), State::Realized(_))
+        self.0.state().buf.is_some()
     }
 
     /// Runs whatever this tensor still needs, in one submit, and keeps the result
@@ -312,12 +328,12 @@ impl Tensor {
     pub fn to_wgpu_buffer(&self) -> Result<wgpu::Buffer> {
         let t = self.contiguous()?;
         t.realize()?;
-        match &*t.0.state() {
-            State::Realized(buf) => {
+        match &t.0.state().buf {
+            Some(buf) => {
                 buf.mark_exported();
                 Ok(buf.buffer.clone())
             }
-            State::Lazy { .. } => Err(Error::Gpu("tensor did not realize".into())),
+            None => Err(Error::Gpu("tensor did not realize".into())),
         }
     }
 }

@@ -24,7 +24,11 @@ pub fn run_all(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
 
 /// C = A x B at n^3 for each matmul version, the naive one included.
 fn matmul(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
-    let sizes: &[usize] = if opts.quick { &[64, 128] } else { &[256, 512, 1024] };
+    let sizes: &[usize] = if opts.quick {
+        &[64, 128]
+    } else {
+        &[256, 512, 1024]
+    };
     let (chosen, _) = MatmulVariant::choose(dev);
     let mut rows = Vec::new();
     for &n in sizes {
@@ -35,9 +39,10 @@ fn matmul(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
         for (a, b) in &inputs {
             Tensor::realize_all(&[a, b])?;
         }
-        for v in [MatmulVariant::Register, MatmulVariant::Tiled, MatmulVariant::Naive] {
+        for v in MatmulVariant::available(dev).into_iter().rev() {
             // The naive kernel at 1024^3 takes seconds per run on a CPU adapter.
-            let reps = if opts.quick { 3 } else if v == MatmulVariant::Naive && n >= 1024 { 3 } else { 7 };
+            let slow = v == MatmulVariant::Naive && n >= 1024;
+            let reps = if opts.quick || slow { 3 } else { 7 };
             dev.set_matmul_variant(Some(v));
             let t = time(dev, 1, reps, |i| {
                 let (a, b) = &inputs[i % inputs.len()];
@@ -75,14 +80,22 @@ fn elementwise_chain(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
         let t = time(dev, 1, if opts.quick { 3 } else { 7 }, |_| {
             let mut y = x.clone();
             for k in 0..ops {
-                y = if k % 2 == 0 { y.mul(0.999)? } else { y.add(0.001)? };
+                y = if k % 2 == 0 {
+                    y.mul(0.999)?
+                } else {
+                    y.add(0.001)?
+                };
             }
             y.realize()?;
             Ok(())
         })?;
         rows.push(Row {
             kernel: "elementwise".into(),
-            variant: if fused { "fused".into() } else { "unfused".into() },
+            variant: if fused {
+                "fused".into()
+            } else {
+                "unfused".into()
+            },
             shape: format!("{ops} ops on {n} f32"),
             median_ms: t.median_ms,
             min_ms: t.min_ms,

@@ -316,7 +316,12 @@ impl<'a> ExprGen<'a> {
                     a
                 }
                 Op::Concat { axis } => self.concat(n, axis, idx),
-                Op::Reduce { .. } | Op::Matmul | Op::Softmax { .. } | Op::Gather { .. } => {
+                Op::Unview(view) => self.unview(&view, src[0], t, idx),
+                Op::Reduce { .. }
+                | Op::Matmul
+                | Op::Softmax { .. }
+                | Op::Gather { .. }
+                | Op::ScatterAdd { .. } => {
                     unreachable!("kernel ops are always materialized")
                 }
             }
@@ -365,6 +370,41 @@ impl<'a> ExprGen<'a> {
             start += len;
         }
         out
+    }
+
+    /// Unview: element `idx` of the view's source is the view element that read
+    /// it, if any. Decoding is greedy over the strides, largest first, which is
+    /// exact for a view that does not overlap itself (checked when recorded).
+    fn unview(&mut self, view: &View, g: usize, t: &str, idx: &str) -> String {
+        let mut dims: Vec<usize> = (0..view.shape.len())
+            .filter(|&d| view.shape[d] > 1)
+            .collect();
+        dims.sort_by(|&a, &b| view.strides[b].cmp(&view.strides[a]));
+        let inner = contiguous_strides(&view.shape);
+        let r = self.fresh("r");
+        let ok = self.fresh("ok");
+        let off = view.offset;
+        self.line(&format!("var {r}: u32 = {idx} - min({idx}, {off}u);"));
+        self.line(&format!("var {ok}: bool = {idx} >= {off}u;"));
+        let mut terms = Vec::new();
+        for d in dims {
+            let c = self.bind("c", "u32", format!("{r} / {}u", view.strides[d]));
+            self.line(&format!("{r} -= {c} * {}u;", view.strides[d]));
+            self.line(&format!("{ok} = {ok} && {c} < {}u;", view.shape[d]));
+            terms.push(format!("{c} * {}u", inner[d]));
+        }
+        self.line(&format!("{ok} = {ok} && {r} == 0u;"));
+        let gi = if terms.is_empty() {
+            "0u".to_string()
+        } else {
+            terms.join(" + ")
+        };
+        let at = self.bind("i", "u32", format!("select(0u, {gi}, {ok})"));
+        // Scoped: the index variable is not a pure function of `idx` for reuse.
+        self.scopes.push(HashMap::new());
+        let v = self.value(g, &at);
+        self.scopes.pop();
+        self.bind("v", t, format!("select({t}(0), {v}, {ok})"))
     }
 
     /// The statements generated so far (and clears them).

@@ -51,6 +51,30 @@ impl Tensor {
         ))
     }
 
+    /// Zeros of `shape` with `values` added at `index` along `axis` (the gradient
+    /// of gather; several values landing on one element add up).
+    pub(crate) fn scatter_add_zeros(
+        shape: &[usize],
+        axis: usize,
+        index: &Tensor,
+        values: &Tensor,
+    ) -> Result<Tensor> {
+        if values.dtype() != DType::F32 {
+            return Err(Error::UnsupportedDType {
+                op: "gather backward",
+                dtype: values.dtype(),
+                reason: "scatter-add accumulates with 32-bit atomics",
+            });
+        }
+        Ok(Tensor::record(
+            values.device(),
+            shape.to_vec(),
+            DType::F32,
+            Op::ScatterAdd { axis },
+            vec![index.clone(), values.clone()],
+        ))
+    }
+
     /// Picks the entries `index` (1-D) along `axis`, like torch.index_select;
     /// `index_select(0, ids)` is an embedding lookup.
     pub fn index_select(&self, axis: isize, index: &Tensor) -> Result<Tensor> {

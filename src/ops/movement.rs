@@ -2,18 +2,15 @@
 //! zero-copy views; a chain of them folds into one strided view at record time.
 
 use crate::error::{Error, Result};
-use crate::graph::{Op, State};
+use crate::graph::Op;
 use crate::shape::{View, broadcast_shapes, normalize_axis, numel};
 use crate::tensor::Tensor;
 
 impl Tensor {
     /// The view this tensor already is (over its source), if it is a lazy view.
     fn as_view(&self) -> Option<(View, Tensor)> {
-        match &*self.0.state() {
-            State::Lazy {
-                op: Op::View(v),
-                src,
-            } => Some((v.clone(), src[0].clone())),
+        match self.0.state().pending() {
+            Some((Op::View(v), src)) => Some((v.clone(), src[0].clone())),
             _ => None,
         }
     }
@@ -192,6 +189,38 @@ impl Tensor {
             self.dtype(),
             Op::Cast,
             vec![self.clone()],
+        ))
+    }
+
+    /// The gradient of a view: `g` (the view's shape) placed back into a tensor of
+    /// the source's shape, zeros where the view read nothing.
+    pub(crate) fn unview(g: &Tensor, view: View, src_shape: &[usize]) -> Result<Tensor> {
+        // Greedy decoding (largest stride first) inverts a view exactly when no
+        // stride can be reached by the smaller dims together.
+        let mut dims: Vec<usize> = (0..view.shape.len())
+            .filter(|&d| view.shape[d] > 1)
+            .collect();
+        dims.sort_by(|&a, &b| view.strides[b].cmp(&view.strides[a]));
+        let mut reach = 0usize;
+        for &d in dims.iter().rev() {
+            if view.strides[d] <= reach {
+                return Err(Error::InvalidArgument {
+                    op: "backward",
+                    shape: view.shape.clone(),
+                    msg: "a view that reads an element twice has no placement gradient".into(),
+                });
+            }
+            reach += (view.shape[d] - 1) * view.strides[d];
+        }
+        if numel(&view.shape) == 0 {
+            return Tensor::zeros(g.device(), src_shape, g.dtype());
+        }
+        Ok(Tensor::record(
+            g.device(),
+            src_shape.to_vec(),
+            g.dtype(),
+            Op::Unview(view),
+            vec![g.clone()],
         ))
     }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::dtype::{DType, scalar_bits};
-use crate::graph::{Op, ReduceOp, State};
+use crate::graph::{Op, ReduceOp};
 use crate::pool::GpuBuffer;
 use crate::tensor::Tensor;
 
@@ -94,6 +94,12 @@ fn op_key(op: &Op, key: &mut Vec<u64>) {
         Op::Softmax { log } => key.extend([12, *log as u64]),
         Op::Gather { axis } => key.extend([13, *axis as u64]),
         Op::CheckIndex { limit } => key.extend([14, *limit as u64]),
+        Op::Unview(v) => {
+            key.extend([15, v.offset as u64, v.shape.len() as u64]);
+            key.extend(v.shape.iter().map(|&s| s as u64));
+            key.extend(v.strides.iter().map(|&s| s as u64));
+        }
+        Op::ScatterAdd { axis } => key.extend([16, *axis as u64]),
     }
 }
 
@@ -118,14 +124,15 @@ pub(crate) fn collect(targets: &[Tensor]) -> Graph {
                 continue;
             }
             let state = n.0.state();
-            match &*state {
-                State::Realized(buf) => {
+            match state.pending() {
+                None => {
                     let leaf = g.leaves.len();
-                    g.leaves.push(buf.clone());
+                    g.leaves
+                        .push(state.buf.clone().expect("a node is lazy or realized"));
                     drop(state);
                     push_node(&mut g, &mut index, &n, Kind::Leaf(leaf), vec![]);
                 }
-                State::Lazy { op, src } => {
+                Some((op, src)) => {
                     if expanded {
                         let src_idx: Vec<usize> =
                             src.iter().map(|s| index[&Arc::as_ptr(&s.0)]).collect();

@@ -16,6 +16,7 @@ fn is_compute(op: &Op) -> bool {
             | Op::Cast
             | Op::Concat { .. }
             | Op::CheckIndex { .. }
+            | Op::Unview(_)
     )
 }
 
@@ -37,7 +38,7 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
     // Hand-written kernels read a buffer through at most one strided view.
     for node in &g.nodes {
         match node.op() {
-            Some(Op::Matmul) | Some(Op::Gather { .. }) => {
+            Some(Op::Matmul) | Some(Op::Gather { .. }) | Some(Op::ScatterAdd { .. }) => {
                 for &s in &node.src {
                     match g.nodes[s].op() {
                         Some(Op::View(_)) => {

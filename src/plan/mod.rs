@@ -87,21 +87,25 @@ fn operand(g: &Graph, mat: &[bool], s: usize) -> Operand {
     }
 }
 
-fn launch_for(g: &Graph, mat: &[bool], k: usize, variant: MatmulVariant) -> Result<Launch> {
+/// The dispatches that compute node `k` (most kernels need one).
+fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<Vec<Launch>> {
     let node = &g.nodes[k];
     let op = node.op().expect("kernels are ops");
+    let opd = |i: usize| operand(g, mat, node.src[i]);
     Ok(match op {
-        Op::Reduce { .. } => kernels::reduce::launch(g, mat, k),
-        Op::Matmul => {
-            let (a, b) = (operand(g, mat, node.src[0]), operand(g, mat, node.src[1]));
-            kernels::matmul::launch(g, k, &a, &b, variant)?
-        }
-        Op::Softmax { .. } => kernels::softmax::launch(g, k, &operand(g, mat, node.src[0]))?,
-        Op::Gather { .. } => {
-            let (s, i) = (operand(g, mat, node.src[0]), operand(g, mat, node.src[1]));
-            kernels::gather::launch(g, k, &s, &i)?
-        }
-        _ => kernels::elementwise::launch(g, mat, k),
+        Op::Reduce { .. } => vec![kernels::reduce::launch(g, mat, k)],
+        Op::Matmul => vec![kernels::matmul::launch(
+            g,
+            k,
+            &opd(0),
+            &opd(1),
+            opts.matmul,
+            opts.lanes,
+        )?],
+        Op::Softmax { .. } => vec![kernels::softmax::launch(g, k, &opd(0))?],
+        Op::Gather { .. } => kernels::gather::launch(g, k, &opd(0), &opd(1))?,
+        Op::ScatterAdd { .. } => kernels::gather::launch_scatter(g, k, &opd(0), &opd(1))?,
+        _ => vec![kernels::elementwise::launch(g, mat, k)],
     })
 }
 
@@ -111,6 +115,8 @@ pub(crate) struct PlanOptions {
     pub poison: bool,
     pub fuse: bool,
     pub matmul: MatmulVariant,
+    /// The subgroup width the lanes matmul is specialised for.
+    pub lanes: u32,
 }
 
 impl PlanOptions {
@@ -119,6 +125,7 @@ impl PlanOptions {
             poison: dev.poison_outputs(),
             fuse: dev.fusion(),
             matmul: MatmulVariant::choose(dev).0,
+            lanes: kernels::matmul::lanes(dev).unwrap_or(0),
         }
     }
 }
@@ -131,16 +138,21 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
         .saturating_sub(2)
         .max(2);
     let mat = fuse::materialize(g, max_inputs, opts.fuse);
-    let (variant, poison) = (opts.matmul, opts.poison);
+    let poison = opts.poison;
 
     // Kernels, in topological order; zero-element outputs need none.
     let kernels: Vec<usize> = (0..g.nodes.len())
         .filter(|&i| mat[i] && g.nodes[i].op().is_some() && g.nodes[i].numel() > 0)
         .collect();
-    let launches: Vec<Launch> = kernels
-        .iter()
-        .map(|&k| launch_for(g, &mat, k, variant))
-        .collect::<Result<_>>()?;
+    // Each dispatch, with the node it computes.
+    let mut writes: Vec<usize> = Vec::new();
+    let mut launches: Vec<Launch> = Vec::new();
+    for &k in &kernels {
+        for l in launch_for(g, &mat, k, opts)? {
+            writes.push(k);
+            launches.push(l);
+        }
+    }
 
     // Distinct targets become outputs.
     let mut outputs: Vec<u64> = Vec::new();
@@ -192,7 +204,7 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
     let mut slot_bytes: Vec<u64> = Vec::new();
     let mut busy: Vec<(usize, usize)> = Vec::new(); // (slot, node holding it)
     let mut free: Vec<usize> = Vec::new();
-    for (s, &k) in kernels.iter().enumerate() {
+    for (s, &k) in writes.iter().enumerate() {
         // Release slots whose node was last read before this step.
         busy.retain(|&(slot, node)| {
             let done = last_use[node] < s && !poison;
