@@ -102,7 +102,6 @@ type UnaryRow = (
 #[test]
 fn unary_ops() {
     let mut r = rng(101);
-    let s = |x: f64| 1.0 / (1.0 + (-x).exp());
     let table: Vec<UnaryRow> = vec![
         ("neg", |x| -x, |_| -1.0, Tensor::neg, -2.0, 2.0),
         ("exp", f64::exp, f64::exp, Tensor::exp, -2.0, 2.0),
@@ -216,7 +215,6 @@ fn unary_ops() {
             2.0,
         ),
     ];
-    let _ = s;
     let mut cases = Vec::new();
     for (name, f, df, op, lo, hi) in table {
         // Keep clear of the kinks of relu and abs, where differences are meaningless.
@@ -757,4 +755,164 @@ fn gradients_accumulate_and_detach_stops_them() {
         v.backward(),
         Err(shadergrad::Error::InvalidArgument { op: "backward", .. })
     ));
+}
+
+fn log_softmax_rows(x: &[f64], cols: usize) -> Vec<f64> {
+    softmax_rows(x, cols).iter().map(|p| p.ln()).collect()
+}
+
+#[test]
+fn losses() {
+    let mut r = rng(108);
+    let (n, c) = (6, 5);
+    let labels = [3i32, 0, 4, 1, -1, 2]; // -1 is ignored
+    let eps = 0.1;
+    // Cross-entropy with label smoothing and an ignored row, averaged over kept rows.
+    let ce = move |x: &[f64]| -> f64 {
+        let lp = log_softmax_rows(x, c);
+        let kept = labels.iter().filter(|&&l| l >= 0).count() as f64;
+        labels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l >= 0)
+            .map(|(i, &l)| {
+                let row = &lp[i * c..(i + 1) * c];
+                -(1.0 - eps) * row[l as usize] - eps / c as f64 * row.iter().sum::<f64>()
+            })
+            .sum::<f64>()
+            / kept
+    };
+    let ce_grad = move |x: &[f64]| -> Vec<f64> {
+        let p = softmax_rows(x, c);
+        let kept = labels.iter().filter(|&&l| l >= 0).count() as f64;
+        (0..n * c)
+            .map(|k| {
+                let (i, j) = (k / c, k % c);
+                if labels[i] < 0 {
+                    return 0.0;
+                }
+                let q = eps / c as f64
+                    + if j == labels[i] as usize {
+                        1.0 - eps
+                    } else {
+                        0.0
+                    };
+                (p[k] - q) / kept
+            })
+            .collect()
+    };
+    let t: Vec<f64> = values(&mut r, 12, 0.0, 1.0)
+        .iter()
+        .map(|v| (v > &0.5) as u8 as f64)
+        .collect();
+    let t2 = t.clone();
+    let teacher = values(&mut r, 12, -2.0, 2.0);
+    let th = teacher.clone();
+    let temp = 2.0;
+    let kl = move |s: &[f64]| -> f64 {
+        let ls = log_softmax_rows(&s.iter().map(|v| v / temp).collect::<Vec<_>>(), 4);
+        let lq = log_softmax_rows(&th.iter().map(|v| v / temp).collect::<Vec<_>>(), 4);
+        lq.iter()
+            .zip(&ls)
+            .map(|(q, s)| q.exp() * (q - s))
+            .sum::<f64>()
+            * temp
+            * temp
+            / 3.0
+    };
+    let teacher2 = teacher.clone();
+    let tt: Vec<f32> = t.iter().map(|&v| v as f32).collect();
+    let (tt2, tt3, tt4) = (tt.clone(), tt.clone(), tt.clone());
+    let kl_grad = move |s: &[f64]| -> Vec<f64> {
+        let ps = softmax_rows(&s.iter().map(|v| v / temp).collect::<Vec<_>>(), 4);
+        let pq = softmax_rows(&teacher2.iter().map(|v| v / temp).collect::<Vec<_>>(), 4);
+        ps.iter()
+            .zip(&pq)
+            .map(|(a, b)| (a - b) * temp / 3.0)
+            .collect()
+    };
+    let teacher_f: Vec<f32> = teacher.iter().map(|&v| v as f32).collect();
+    run(vec![
+        Case {
+            name: "cross_entropy".into(),
+            shapes: vec![vec![n, c]],
+            inputs: vec![values(&mut r, n * c, -2.0, 2.0)],
+            forward: Box::new(move |i| vec![ce(&i[0])]),
+            backward: Box::new(move |i, u| vec![ce_grad(&i[0]).iter().map(|g| g * u[0]).collect()]),
+            gpu: Box::new(move |p| {
+                let l = Tensor::from_slice(p[0].device(), &labels, &[n])?;
+                let opts = shadergrad::loss::CrossEntropy {
+                    ignore_index: Some(-1),
+                    label_smoothing: 0.1,
+                };
+                shadergrad::loss::cross_entropy_with(&p[0], &l, opts)
+            }),
+        },
+        Case {
+            name: "bce_with_logits".into(),
+            shapes: vec![vec![12]],
+            inputs: vec![values(&mut r, 12, -4.0, 4.0)],
+            forward: Box::new(move |i| {
+                vec![
+                    i[0].iter()
+                        .zip(&t)
+                        .map(|(&x, &y)| {
+                            let p = 1.0 / (1.0 + (-x).exp());
+                            -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+                        })
+                        .sum::<f64>()
+                        / 12.0,
+                ]
+            }),
+            backward: Box::new(move |i, u| {
+                vec![
+                    i[0].iter()
+                        .zip(&t2)
+                        .map(|(&x, &y)| u[0] * (1.0 / (1.0 + (-x).exp()) - y) / 12.0)
+                        .collect(),
+                ]
+            }),
+            gpu: Box::new(move |p| {
+                let y = Tensor::from_slice(p[0].device(), &tt, &[12])?;
+                shadergrad::loss::bce_with_logits(&p[0], &y)
+            }),
+        },
+        Case {
+            name: "mse".into(),
+            shapes: vec![vec![12]],
+            inputs: vec![values(&mut r, 12, -2.0, 2.0)],
+            forward: Box::new(move |i| {
+                vec![
+                    i[0].iter()
+                        .zip(&tt2)
+                        .map(|(&x, &y)| (x - y as f64).powi(2))
+                        .sum::<f64>()
+                        / 12.0,
+                ]
+            }),
+            backward: Box::new(move |i, u| {
+                vec![
+                    i[0].iter()
+                        .zip(&tt3)
+                        .map(|(&x, &y)| 2.0 * u[0] * (x - y as f64) / 12.0)
+                        .collect(),
+                ]
+            }),
+            gpu: Box::new(move |p| {
+                let y = Tensor::from_slice(p[0].device(), &tt4, &[12])?;
+                shadergrad::loss::mse(&p[0], &y)
+            }),
+        },
+        Case {
+            name: "kl_div (T=2)".into(),
+            shapes: vec![vec![3, 4]],
+            inputs: vec![values(&mut r, 12, -2.0, 2.0)],
+            forward: Box::new(move |i| vec![kl(&i[0])]),
+            backward: Box::new(move |i, u| vec![kl_grad(&i[0]).iter().map(|g| g * u[0]).collect()]),
+            gpu: Box::new(move |p| {
+                let q = Tensor::from_slice(p[0].device(), &teacher_f, &[3, 4])?;
+                shadergrad::loss::kl_div_with_temperature(&p[0], &q, 2.0)
+            }),
+        },
+    ]);
 }

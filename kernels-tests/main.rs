@@ -12,6 +12,7 @@ mod grad;
 mod matmul;
 mod movement;
 mod naga;
+mod optim;
 mod random;
 mod reduce;
 mod softmax;

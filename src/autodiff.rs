@@ -368,11 +368,28 @@ fn vjp(op: &Op, y: &Tensor, src: &[Tensor], g: &Tensor) -> Result<Vec<Option<Ten
             let gd = Tensor::scatter_add_zeros(data.shape(), *axis, index, g)?;
             Ok(vec![Some(gd), None])
         }
-        Op::Unview(_) | Op::ScatterAdd { .. } => Err(Error::InvalidArgument {
-            op: "backward",
-            shape: y.shape().to_vec(),
-            msg: "gradients of gradients are not supported".into(),
-        }),
+        Op::CrossEntropy { ignore, smoothing } => {
+            let (logits, labels) = (&src[0], &src[1]);
+            let d = Tensor::record(
+                logits.device(),
+                logits.shape().to_vec(),
+                logits.dtype(),
+                Op::CrossEntropyGrad {
+                    ignore: *ignore,
+                    smoothing: *smoothing,
+                },
+                vec![logits.clone(), labels.clone(), g.clone()],
+            );
+            Ok(vec![Some(d), None])
+        }
+        Op::Update { .. } => Ok(vec![None; src.len()]),
+        Op::Unview(_) | Op::ScatterAdd { .. } | Op::CrossEntropyGrad { .. } => {
+            Err(Error::InvalidArgument {
+                op: "backward",
+                shape: y.shape().to_vec(),
+                msg: "gradients of gradients are not supported".into(),
+            })
+        }
     }
 }
 

@@ -179,8 +179,8 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
                         .target_tensors
                         .iter()
                         .position(|t| Arc::ptr_eq(&t.0, &targets[rb.target].0));
-                    match pos {
-                        Some(p) => outputs[plan.target_output[p]].clone(),
+                    match pos.and_then(|p| plan.target_output[p]) {
+                        Some(o) => outputs[o].clone(),
                         None => buffer_of(&targets[rb.target]).expect("realized"),
                     }
                 }
@@ -216,7 +216,9 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
     // under them) are dropped.
     if let Some((g, plan)) = &graph {
         for (p, t) in g.target_tensors.iter().enumerate() {
-            t.0.set_realized(outputs[plan.target_output[p]].clone());
+            if let Some(o) = plan.target_output[p] {
+                t.0.set_realized(outputs[o].clone());
+            }
         }
     }
 

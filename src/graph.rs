@@ -141,6 +141,35 @@ pub(crate) enum Op {
     ScatterAdd {
         axis: usize,
     },
+    /// Row-wise softmax cross-entropy of logits src[0] (N, C) against class
+    /// indices src[1] (N): the loss per row (N), 0 for ignored rows. Label
+    /// smoothing is a runtime scalar.
+    CrossEntropy {
+        ignore: Option<i32>,
+        smoothing: f32,
+    },
+    /// Its gradient: src = [logits, labels, dloss (N)] -> dlogits (N, C) =
+    /// dloss * (softmax - smoothed one-hot), in one kernel.
+    CrossEntropyGrad {
+        ignore: Option<i32>,
+        smoothing: f32,
+    },
+    /// An optimizer's in-place update of one parameter: src = [param, grad,
+    /// scale (1), state...]. A sink: it writes the parameter and state buffers
+    /// and produces nothing. Hyperparameters are runtime scalars.
+    Update {
+        rule: UpdateRule,
+        hyper: [f32; 8],
+    },
+}
+
+/// How an `Update` changes a parameter (see shaders/optim.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UpdateRule {
+    /// SGD with momentum (state: the momentum buffer).
+    Sgd { nesterov: bool },
+    /// Adam (state: first and second moments); `decoupled` is AdamW.
+    Adam { decoupled: bool },
 }
 
 impl Op {

@@ -321,7 +321,10 @@ impl<'a> ExprGen<'a> {
                 | Op::Matmul
                 | Op::Softmax { .. }
                 | Op::Gather { .. }
-                | Op::ScatterAdd { .. } => {
+                | Op::ScatterAdd { .. }
+                | Op::CrossEntropy { .. }
+                | Op::CrossEntropyGrad { .. }
+                | Op::Update { .. } => {
                     unreachable!("kernel ops are always materialized")
                 }
             }

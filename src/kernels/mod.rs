@@ -2,10 +2,12 @@
 //! how many workgroups. A kernel only *describes* its launch (a `Launch`); the
 //! executor alone builds pipelines, bind groups and encoders, for all of them.
 
+pub(crate) mod cross_entropy;
 pub(crate) mod elementwise;
 pub(crate) mod expr;
 pub(crate) mod gather;
 pub(crate) mod matmul;
+pub(crate) mod optim;
 pub(crate) mod reduce;
 pub(crate) mod softmax;
 
@@ -26,6 +28,11 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
+    (
+        "cross_entropy",
+        include_str!("../../shaders/cross_entropy.wgsl"),
+    ),
+    ("optim", include_str!("../../shaders/optim.wgsl")),
 ];
 
 pub(crate) fn shader(name: &str) -> &'static str {

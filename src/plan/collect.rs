@@ -61,6 +61,10 @@ fn scalar_words(op: &Op, dtype: DType) -> Vec<u32> {
         Op::Const(v) => vec![scalar_bits(dtype, v)],
         Op::Rand { seed, .. } => vec![seed as u32, (seed >> 32) as u32],
         Op::Arange { start, step } => vec![scalar_bits(dtype, start), scalar_bits(dtype, step)],
+        Op::CrossEntropy { smoothing, .. } | Op::CrossEntropyGrad { smoothing, .. } => {
+            vec![smoothing.to_bits()]
+        }
+        Op::Update { hyper, .. } => hyper.iter().map(|h| h.to_bits()).collect(),
         _ => vec![],
     }
 }
@@ -100,6 +104,19 @@ fn op_key(op: &Op, key: &mut Vec<u64>) {
             key.extend(v.strides.iter().map(|&s| s as u64));
         }
         Op::ScatterAdd { axis } => key.extend([16, *axis as u64]),
+        Op::CrossEntropy { ignore, .. } => {
+            key.extend([17, ignore.map_or(u64::MAX, |i| i as u32 as u64)])
+        }
+        Op::CrossEntropyGrad { ignore, .. } => {
+            key.extend([18, ignore.map_or(u64::MAX, |i| i as u32 as u64)])
+        }
+        Op::Update { rule, .. } => key.extend([
+            19,
+            match rule {
+                crate::graph::UpdateRule::Sgd { nesterov } => *nesterov as u64,
+                crate::graph::UpdateRule::Adam { decoupled } => 2 + *decoupled as u64,
+            },
+        ]),
     }
 }
 

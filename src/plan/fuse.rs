@@ -53,7 +53,14 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
                     }
                 }
             }
-            Some(Op::Softmax { .. }) => mat[node.src[0]] = true,
+            Some(Op::Softmax { .. })
+            | Some(Op::CrossEntropy { .. })
+            | Some(Op::CrossEntropyGrad { .. })
+            | Some(Op::Update { .. }) => {
+                for &s in &node.src {
+                    mat[s] = true;
+                }
+            }
             _ => {}
         }
     }

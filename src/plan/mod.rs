@@ -52,8 +52,9 @@ pub(crate) struct Plan {
     pub arena: Vec<Arc<GpuBuffer>>,
     /// Bytes of each distinct target's output buffer.
     pub outputs: Vec<u64>,
-    /// For each target of the graph, which output holds it.
-    pub target_output: Vec<usize>,
+    /// For each target of the graph, which output holds it (none for an
+    /// in-place update).
+    pub target_output: Vec<Option<usize>>,
     pub meta: Option<Arc<GpuBuffer>>,
     pub scalars: Option<Arc<GpuBuffer>>,
     /// (graph scalar word, word in the scalars buffer) to upload on every run.
@@ -105,6 +106,15 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<V
         Op::Softmax { .. } => vec![kernels::softmax::launch(g, k, &opd(0))?],
         Op::Gather { .. } => kernels::gather::launch(g, k, &opd(0), &opd(1))?,
         Op::ScatterAdd { .. } => kernels::gather::launch_scatter(g, k, &opd(0), &opd(1))?,
+        Op::CrossEntropy { .. } => vec![kernels::cross_entropy::launch(g, k, &[opd(0), opd(1)])],
+        Op::CrossEntropyGrad { .. } => {
+            vec![kernels::cross_entropy::launch(
+                g,
+                k,
+                &[opd(0), opd(1), opd(2)],
+            )]
+        }
+        Op::Update { .. } => vec![kernels::optim::launch(g, k)],
         _ => vec![kernels::elementwise::launch(g, mat, k)],
     })
 }
@@ -140,10 +150,13 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
     let mat = fuse::materialize(g, max_inputs, opts.fuse);
     let poison = opts.poison;
 
-    // Kernels, in topological order; zero-element outputs need none.
-    let kernels: Vec<usize> = (0..g.nodes.len())
+    // Kernels, in topological order; zero-element outputs need none. In-place
+    // updates go last: they overwrite buffers other kernels may still read.
+    let is_update = |i: usize| matches!(g.nodes[i].op(), Some(Op::Update { .. }));
+    let mut kernels: Vec<usize> = (0..g.nodes.len())
         .filter(|&i| mat[i] && g.nodes[i].op().is_some() && g.nodes[i].numel() > 0)
         .collect();
+    kernels.sort_by_key(|&i| is_update(i));
     // Each dispatch, with the node it computes.
     let mut writes: Vec<usize> = Vec::new();
     let mut launches: Vec<Launch> = Vec::new();
@@ -159,6 +172,10 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
     let mut output_node: Vec<usize> = Vec::new();
     let mut target_output = Vec::new();
     for &t in &g.targets {
+        if is_update(t) {
+            target_output.push(None); // writes in place, produces nothing
+            continue;
+        }
         let o = match output_node.iter().position(|&n| n == t) {
             Some(o) => o,
             None => {
@@ -167,7 +184,7 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
                 output_node.len() - 1
             }
         };
-        target_output.push(o);
+        target_output.push(Some(o));
     }
     let limit = dev.max_binding_bytes();
     for &n in output_node.iter().chain(&kernels) {
@@ -205,6 +222,9 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
     let mut busy: Vec<(usize, usize)> = Vec::new(); // (slot, node holding it)
     let mut free: Vec<usize> = Vec::new();
     for (s, &k) in writes.iter().enumerate() {
+        if is_update(k) {
+            continue; // no buffer of its own
+        }
         // Release slots whose node was last read before this step.
         busy.retain(|&(slot, node)| {
             let done = last_use[node] < s && !poison;

@@ -1,0 +1,181 @@
+//! Optimizer kernels against float64 references of PyTorch's update rules,
+//! over several steps with a changing learning rate; and the promise that a
+//! training step is one submit that allocates and compiles nothing once warm.
+
+use crate::common::*;
+use shadergrad::optim::{CosineLr, Optimizer, Schedule, StepLr};
+use shadergrad::{Device, Tensor};
+
+/// Loss sum(w * c) has gradient c: the reference can follow the rule exactly.
+fn setup(d: &Device, w0: &[f32], c: &[f32]) -> (Tensor, Tensor) {
+    let w = shadergrad::nn::parameter(Tensor::from_slice(d, w0, &[w0.len()]).unwrap()).unwrap();
+    let ct = Tensor::from_slice(d, c, &[c.len()]).unwrap();
+    (w, ct)
+}
+
+fn step(w: &Tensor, c: &Tensor, opt: &mut Optimizer) {
+    opt.zero_grad();
+    w.mul(c).unwrap().sum_all().unwrap().backward().unwrap();
+    opt.step().unwrap();
+}
+
+#[test]
+fn sgd_with_momentum_and_weight_decay() {
+    let d = Device::new().unwrap();
+    let (w0, c) = ([0.5f32, -1.0, 2.0], [1.0f32, -2.0, 0.5]);
+    let (w, ct) = setup(&d, &w0, &c);
+    let mut opt = Optimizer::sgd(std::slice::from_ref(&w), 0.1, 0.9)
+        .unwrap()
+        .with_weight_decay(0.01);
+    let mut rw: Vec<f64> = w0.iter().map(|&x| x as f64).collect();
+    let mut buf = [0.0; 3];
+    for s in 0..4 {
+        let lr = 0.1 / (s + 1) as f64;
+        opt.set_lr(lr);
+        step(&w, &ct, &mut opt);
+        for i in 0..3 {
+            let g = c[i] as f64 + 0.01 * rw[i];
+            buf[i] = 0.9 * buf[i] + g;
+            rw[i] -= lr * buf[i];
+        }
+    }
+    assert_close("sgd", &read(&w), &rw, 1e-5, 1e-6);
+}
+
+fn adam_reference(decoupled: bool) -> Vec<f64> {
+    let (w0, c) = ([0.5f64, -1.0, 2.0], [1.0f64, -2.0, 0.5]);
+    let (b1, b2, eps, wd) = (0.9f64, 0.999f64, 1e-8, 0.1);
+    let mut w = w0.to_vec();
+    let (mut m, mut v) = (vec![0.0; 3], vec![0.0; 3]);
+    for t in 1..=5 {
+        let lr = 0.05 * t as f64;
+        for i in 0..3 {
+            let mut g = c[i];
+            if decoupled {
+                w[i] -= lr * wd * w[i];
+            } else {
+                g += wd * w[i];
+            }
+            m[i] = b1 * m[i] + (1.0 - b1) * g;
+            v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+            let mh = m[i] / (1.0 - b1.powi(t));
+            let vh = v[i] / (1.0 - b2.powi(t));
+            w[i] -= lr * mh / (vh.sqrt() + eps);
+        }
+    }
+    w
+}
+
+#[test]
+fn adam_and_adamw_follow_pytorch() {
+    for decoupled in [false, true] {
+        let d = Device::new().unwrap();
+        let (w, ct) = setup(&d, &[0.5, -1.0, 2.0], &[1.0, -2.0, 0.5]);
+        let mut opt = if decoupled {
+            Optimizer::adamw(std::slice::from_ref(&w), 0.05, 0.1).unwrap()
+        } else {
+            Optimizer::adam(std::slice::from_ref(&w), 0.05)
+                .unwrap()
+                .with_weight_decay(0.1)
+        };
+        let before = d.counters();
+        for t in 1..=5 {
+            opt.set_lr(0.05 * t as f64);
+            step(&w, &ct, &mut opt);
+        }
+        let delta = d.counters() - before;
+        assert_eq!(
+            delta.plans_built, 1,
+            "a new learning rate is a runtime scalar: {delta:?}"
+        );
+        assert_close(
+            if decoupled { "adamw" } else { "adam" },
+            &read(&w),
+            &adam_reference(decoupled),
+            1e-4,
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn clipping_scales_by_the_global_norm_on_the_gpu() {
+    let d = Device::new().unwrap();
+    // Gradients (3, 4) and (12,): global norm 13; clip to 1.3 -> scale 0.1.
+    let a =
+        shadergrad::nn::parameter(Tensor::from_slice(&d, &[0.0f32, 0.0], &[2]).unwrap()).unwrap();
+    let b = shadergrad::nn::parameter(Tensor::from_slice(&d, &[0.0f32], &[1]).unwrap()).unwrap();
+    let ca = Tensor::from_slice(&d, &[3.0f32, 4.0], &[2]).unwrap();
+    let cb = Tensor::from_slice(&d, &[12.0f32], &[1]).unwrap();
+    let mut opt = Optimizer::sgd(&[a.clone(), b.clone()], 1.0, 0.0)
+        .unwrap()
+        .with_clip_grad_norm(1.3);
+    let loss = a
+        .mul(&ca)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .add(&b.mul(&cb).unwrap().sum_all().unwrap())
+        .unwrap();
+    loss.backward().unwrap();
+    let before = d.counters();
+    opt.step().unwrap();
+    assert_eq!((d.counters() - before).submits, 1);
+    assert_close("clipped a", &read(&a), &[-0.3, -0.4], 1e-5, 1e-6);
+    assert_close("clipped b", &read(&b), &[-1.2], 1e-5, 1e-6);
+}
+
+#[test]
+fn a_training_step_is_one_submit_and_warm_steps_allocate_nothing() {
+    let d = Device::new().unwrap();
+    let model = shadergrad::nn::Linear::new(&d, 6, 3).unwrap();
+    use shadergrad::nn::Module;
+    let mut opt = Optimizer::adam(&model.parameters(), 0.05).unwrap();
+    let x = Tensor::randn(&d, &[8, 6]).unwrap();
+    let y = Tensor::from_slice(&d, &[0i32, 1, 2, 0, 1, 2, 0, 1], &[8]).unwrap();
+    Tensor::realize_all(&[&x, &y]).unwrap();
+    let mut losses = Vec::new();
+    let train = |opt: &mut Optimizer| {
+        opt.zero_grad();
+        let loss = shadergrad::loss::cross_entropy(&model.forward(&x).unwrap(), &y).unwrap();
+        loss.backward().unwrap();
+        opt.record().unwrap();
+        loss.to_scalar::<f32>().unwrap()
+    };
+    losses.push(train(&mut opt));
+    losses.push(train(&mut opt));
+    let warm = d.counters();
+    for _ in 0..20 {
+        losses.push(train(&mut opt));
+    }
+    let delta = d.counters() - warm;
+    assert_eq!(
+        delta.submits, 20,
+        "forward, backward, update and the loss readback: one submit"
+    );
+    assert_eq!(delta.buffers_created, 0, "{delta:?}");
+    assert_eq!(delta.pipelines_compiled, 0, "{delta:?}");
+    assert_eq!(delta.plans_built, 0, "{delta:?}");
+    assert!(losses[21] < losses[0] * 0.8, "{losses:?}");
+}
+
+#[test]
+fn schedules() {
+    let s = StepLr {
+        base: 1.0,
+        every: 10,
+        gamma: 0.5,
+    };
+    assert_eq!(
+        (s.lr(0), s.lr(9), s.lr(10), s.lr(25)),
+        (1.0, 1.0, 0.5, 0.25)
+    );
+    let c = CosineLr {
+        base: 1.0,
+        min: 0.1,
+        warmup: 10,
+        total: 110,
+    };
+    assert!((c.lr(0) - 0.1).abs() < 1e-12 && (c.lr(9) - 1.0).abs() < 1e-12);
+    assert!((c.lr(60) - 0.55).abs() < 1e-9 && (c.lr(110) - 0.1).abs() < 1e-12);
+}

@@ -1,0 +1,103 @@
+// optim.wgsl: optimizer steps that update a parameter and its state IN PLACE.
+//
+//   sgd:   g = grad * scale + wd * p;  buf = mu * buf + (1 - damp) * g
+//          p -= lr * (nesterov ? g + mu * buf : buf)
+//   adam:  g = grad * scale (+ wd * p unless decoupled)
+//          m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+//          p -= lr * (m / bc1) / (sqrt(v / bc2) + eps)   (bc = 1 - beta^t)
+//          AdamW first decays p -= lr * wd * p.
+//
+// Bindings: p (n) read_write, grad (n), m (n) read_write, [v (n) read_write,]
+// scale (1: the gradient-clipping factor, computed on the GPU from the global
+// norm, so clipping needs no readback), hyperparameters (runtime scalars: a
+// learning-rate schedule replays the same plan), cfg {numel}.
+// One invocation per element; the parameter buffer is written in place, which
+// is why the planner runs every update after every other kernel of the step.
+
+struct Meta {
+    numel: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> p: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> m: array<f32>;
+
+// Adam's bindings 3..6.
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<storage, read> scale: array<f32>;
+@group(0) @binding(5) var<uniform> hyper: array<vec4<u32>, 2>;
+@group(0) @binding(6) var<uniform> cfg: Meta;
+
+// SGD's bindings 3..5 (it has no second moment).
+@group(0) @binding(3) var<storage, read> sgd_scale: array<f32>;
+@group(0) @binding(4) var<uniform> sgd_hyper: array<vec4<u32>, 2>;
+@group(0) @binding(5) var<uniform> sgd_cfg: Meta;
+
+override WG: u32 = 256u;
+override NESTEROV: bool = false;
+override DECOUPLED: bool = false;
+
+// Hyperparameter word i, as f32: lr, beta1/momentum, beta2/dampening, eps,
+// weight decay, bias correction 1, bias correction 2.
+fn hp(h: array<vec4<u32>, 2>, i: u32) -> f32 {
+    return bitcast<f32>(h[i / 4u][i % 4u]);
+}
+
+fn element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+@compute @workgroup_size(WG)
+fn sgd(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid);
+    if (i >= sgd_cfg.numel) {
+        return;
+    }
+    let lr = hp(sgd_hyper, 0u);
+    let mu = hp(sgd_hyper, 1u);
+    let damp = hp(sgd_hyper, 2u);
+    let wd = hp(sgd_hyper, 4u);
+    let g = grad[i] * sgd_scale[0] + wd * p[i];
+    let buf = mu * m[i] + (1.0 - damp) * g;
+    m[i] = buf;
+    var step = buf;
+    if (NESTEROV) {
+        step = g + mu * buf;
+    }
+    p[i] = p[i] - lr * step;
+}
+
+@compute @workgroup_size(WG)
+fn adam(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid);
+    if (i >= cfg.numel) {
+        return;
+    }
+    let lr = hp(hyper, 0u);
+    let b1 = hp(hyper, 1u);
+    let b2 = hp(hyper, 2u);
+    let eps = hp(hyper, 3u);
+    let wd = hp(hyper, 4u);
+    let bc1 = hp(hyper, 5u);
+    let bc2 = hp(hyper, 6u);
+    var w = p[i];
+    var g = grad[i] * scale[0];
+    if (DECOUPLED) {
+        w = w - lr * wd * w;
+    } else {
+        g = g + wd * w;
+    }
+    let mi = b1 * m[i] + (1.0 - b1) * g;
+    let vi = b2 * v[i] + (1.0 - b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = w - lr * (mi / bc1) / (sqrt(vi / bc2) + eps);
+}

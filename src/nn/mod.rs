@@ -1,0 +1,49 @@
+//! Modules in the spirit of torch.nn and burn: a `Module` maps a tensor to a
+//! tensor and names its parameters (checkpoints find them by name).
+
+mod activation;
+mod dropout;
+pub mod init;
+mod linear;
+mod sequential;
+
+pub use activation::{Gelu, Relu, Sigmoid, Tanh};
+pub use dropout::Dropout;
+pub use linear::Linear;
+pub use sequential::Sequential;
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+pub trait Module {
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Parameters with their names, e.g. "0.weight" inside a Sequential.
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// Training mode (dropout on, batch statistics) or evaluation mode.
+    fn set_training(&self, _on: bool) {}
+
+    fn parameters(&self) -> Vec<Tensor> {
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    /// How many numbers the parameters hold.
+    fn parameter_count(&self) -> usize {
+        self.parameters().iter().map(Tensor::numel).sum()
+    }
+}
+
+/// Makes a realized tensor a parameter: a leaf that requires gradients.
+pub fn parameter(t: Tensor) -> Result<Tensor> {
+    t.realize()?;
+    // A parameter never carries history: start from its buffer alone.
+    let p = t.detach();
+    p.set_requires_grad(true)?;
+    Ok(p)
+}

@@ -1,0 +1,57 @@
+//! Modules applied in order; parameters named by position ("0.weight").
+
+use crate::error::Result;
+use crate::nn::Module;
+use crate::tensor::Tensor;
+
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Module>>,
+}
+
+impl Sequential {
+    pub fn new() -> Sequential {
+        Sequential { layers: Vec::new() }
+    }
+
+    pub fn push(mut self, m: impl Module + 'static) -> Sequential {
+        self.layers.push(Box::new(m));
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        for l in &self.layers {
+            h = l.forward(&h)?;
+        }
+        Ok(h)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                l.named_parameters()
+                    .into_iter()
+                    .map(move |(n, t)| (format!("{i}.{n}"), t))
+            })
+            .collect()
+    }
+
+    fn set_training(&self, on: bool) {
+        for l in &self.layers {
+            l.set_training(on);
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Optimizers as GPU kernels that update parameters in place
+//! (shaders/optim.wgsl), learning-rate schedules, and gradient clipping by
+//! global norm computed on the GPU.
+//!
+//! A training step is one submit: `loss.backward()` records the gradients,
+//! `opt.step()` records one update per parameter and realizes everything the
+//! step needs (forward, backward, updates) together. With `record()` instead of
+//! `step()`, the next readback (say `loss.to_scalar()`) runs the step, and the
+//! loss comes back in that same submit. Updates run after every other kernel
+//! of their submit, so anything recorded before the step reads the old values.
+
+use crate::autodiff::no_grad;
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::{Op, UpdateRule};
+use crate::tensor::Tensor;
+
+/// Hyperparameters of one rule; the planner sees them as runtime scalars, so
+/// changing the learning rate every step replays the same plan.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    Sgd {
+        momentum: f64,
+        dampening: f64,
+        nesterov: bool,
+    },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        decoupled: bool,
+    },
+}
+
+/// SGD (with momentum), Adam or AdamW over a set of parameters.
+pub struct Optimizer {
+    params: Vec<Tensor>,
+    /// Per parameter: the momentum buffer (SGD) or the two moments (Adam).
+    state: Vec<Vec<Tensor>>,
+    rule: Rule,
+    lr: f64,
+    weight_decay: f64,
+    clip: Option<f64>,
+    /// A persistent 1 for the gradient scale when clipping is off.
+    one: Tensor,
+    steps: u64,
+}
+
+impl Optimizer {
+    fn new(params: &[Tensor], rule: Rule, lr: f64, weight_decay: f64) -> Result<Optimizer> {
+        let Some(first) = params.first() else {
+            return Err(Error::InvalidArgument {
+                op: "optimizer",
+                shape: vec![],
+                msg: "no parameters".into(),
+            });
+        };
+        let dev = first.device().clone();
+        let per = match rule {
+            Rule::Sgd { .. } => 1,
+            Rule::Adam { .. } => 2,
+        };
+        let mut state = Vec::with_capacity(params.len());
+        for p in params {
+            if p.device() != &dev {
+                return Err(Error::DeviceMismatch { op: "optimizer" });
+            }
+            if p.dtype() != DType::F32 || !p.requires_grad() || !p.is_realized() {
+                return Err(Error::InvalidArgument {
+                    op: "optimizer",
+                    shape: p.shape().to_vec(),
+                    msg: "parameters must be realized f32 leaves that require gradients".into(),
+                });
+            }
+            let s: Vec<Tensor> = (0..per)
+                .map(|_| Tensor::zeros(&dev, p.shape(), DType::F32))
+                .collect::<Result<_>>()?;
+            state.push(s);
+        }
+        let one = Tensor::ones(&dev, &[1], DType::F32)?;
+        let mut all: Vec<&Tensor> = state.iter().flatten().collect();
+        all.push(&one);
+        Tensor::realize_all(&all)?;
+        Ok(Optimizer {
+            params: params.to_vec(),
+            state,
+            rule,
+            lr,
+            weight_decay,
+            clip: None,
+            one,
+            steps: 0,
+        })
+    }
+
+    /// SGD with momentum (PyTorch's: the buffer starts at the first gradient).
+    pub fn sgd(params: &[Tensor], lr: f64, momentum: f64) -> Result<Optimizer> {
+        Optimizer::new(
+            params,
+            Rule::Sgd {
+                momentum,
+                dampening: 0.0,
+                nesterov: false,
+            },
+            lr,
+            0.0,
+        )
+    }
+
+    /// Adam; `weight_decay` is L2 added to the gradient, as in torch.optim.Adam.
+    pub fn adam(params: &[Tensor], lr: f64) -> Result<Optimizer> {
+        Optimizer::new(
+            params,
+            Rule::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                decoupled: false,
+            },
+            lr,
+            0.0,
+        )
+    }
+
+    /// AdamW: weight decay applied to the weights directly, not through the gradient.
+    pub fn adamw(params: &[Tensor], lr: f64, weight_decay: f64) -> Result<Optimizer> {
+        Optimizer::new(
+            params,
+            Rule::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                decoupled: true,
+            },
+            lr,
+            weight_decay,
+        )
+    }
+
+    pub fn with_weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = wd;
+        self
+    }
+
+    pub fn with_nesterov(mut self) -> Self {
+        if let Rule::Sgd { nesterov, .. } = &mut self.rule {
+            *nesterov = true;
+        }
+        self
+    }
+
+    pub fn with_betas(mut self, b1: f64, b2: f64) -> Self {
+        if let Rule::Adam { beta1, beta2, .. } = &mut self.rule {
+            (*beta1, *beta2) = (b1, b2);
+        }
+        self
+    }
+
+    /// Scales all gradients together so their global L2 norm is at most
+    /// `max_norm`; the norm and the scale are computed on the GPU.
+    pub fn with_clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.clip = Some(max_norm);
+        self
+    }
+
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// Forgets every parameter's gradient.
+    pub fn zero_grad(&self) {
+        for p in &self.params {
+            p.zero_grad();
+        }
+    }
+
+    fn device(&self) -> &Device {
+        self.params[0].device()
+    }
+
+    /// Records the updates; they run with the next realize or readback.
+    pub fn record(&mut self) -> Result<()> {
+        let _guard = no_grad();
+        let grads: Vec<Option<Tensor>> = self.params.iter().map(|p| p.grad()).collect();
+        if grads.iter().all(Option::is_none) {
+            return Err(Error::InvalidArgument {
+                op: "optimizer step",
+                shape: vec![],
+                msg: "no parameter has a gradient: call backward() first".into(),
+            });
+        }
+        let scale = match self.clip {
+            Some(max) => {
+                let mut sq: Option<Tensor> = None;
+                for g in grads.iter().flatten() {
+                    let s = g.square()?.sum_all()?;
+                    sq = Some(match sq {
+                        Some(t) => t.add(&s)?,
+                        None => s,
+                    });
+                }
+                let norm = sq.expect("a gradient").sqrt()?;
+                norm.add(1e-6)?
+                    .recip()?
+                    .mul(max)?
+                    .minimum(1.0)?
+                    .reshape(&[1])?
+            }
+            None => self.one.clone(),
+        };
+        self.steps += 1;
+        let t = self.steps as f64;
+        let (rule, hyper) = match self.rule {
+            Rule::Sgd {
+                momentum,
+                dampening,
+                nesterov,
+            } => (
+                UpdateRule::Sgd { nesterov },
+                [
+                    self.lr,
+                    momentum,
+                    dampening,
+                    0.0,
+                    self.weight_decay,
+                    0.0,
+                    0.0,
+                    0.0,
+                ],
+            ),
+            Rule::Adam {
+                beta1,
+                beta2,
+                eps,
+                decoupled,
+            } => (
+                UpdateRule::Adam { decoupled },
+                [
+                    self.lr,
+                    beta1,
+                    beta2,
+                    eps,
+                    self.weight_decay,
+                    1.0 - beta1.powf(t),
+                    1.0 - beta2.powf(t),
+                    0.0,
+                ],
+            ),
+        };
+        let hyper = hyper.map(|h| h as f32);
+        let mut updates = Vec::new();
+        for ((p, g), state) in self.params.iter().zip(grads).zip(&self.state) {
+            let Some(g) = g else { continue };
+            let mut src = vec![p.clone(), g, scale.clone()];
+            src.extend(state.iter().cloned());
+            updates.push(Tensor::record(
+                p.device(),
+                p.shape().to_vec(),
+                DType::F32,
+                Op::Update { rule, hyper },
+                src,
+            ));
+        }
+        self.device().add_pending(updates);
+        Ok(())
+    }
+
+    /// Records the updates and realizes the whole step (loss, gradients,
+    /// updates) in one submit.
+    pub fn step(&mut self) -> Result<()> {
+        self.record()?;
+        self.device().realize_pending()
+    }
+}
+
+/// A learning rate as a function of the step number.
+pub trait Schedule {
+    fn lr(&self, step: usize) -> f64;
+}
+
+/// The rate times `gamma` every `every` steps (torch's StepLR).
+pub struct StepLr {
+    pub base: f64,
+    pub every: usize,
+    pub gamma: f64,
+}
+
+impl Schedule for StepLr {
+    fn lr(&self, step: usize) -> f64 {
+        self.base * self.gamma.powi((step / self.every.max(1)) as i32)
+    }
+}
+
+/// Linear warm-up, then half a cosine from `base` down to `min` at `total`.
+pub struct CosineLr {
+    pub base: f64,
+    pub min: f64,
+    pub warmup: usize,
+    pub total: usize,
+}
+
+impl Schedule for CosineLr {
+    fn lr(&self, step: usize) -> f64 {
+        if step < self.warmup {
+            return self.base * (step + 1) as f64 / self.warmup as f64;
+        }
+        let span = self.total.saturating_sub(self.warmup).max(1) as f64;
+        let x = ((step - self.warmup) as f64 / span).min(1.0);
+        self.min + 0.5 * (self.base - self.min) * (1.0 + (std::f64::consts::PI * x).cos())
+    }
+}
