@@ -161,3 +161,64 @@ fn nan_is_a_value_reading_it_is_fine() {
     let l = read(&x.log().unwrap());
     assert!(l[0].is_nan());
 }
+
+#[test]
+fn training_mistakes_are_typed_errors() {
+    use shadergrad::loss;
+    let logits = tensor(&[0.0; 6], &[2, 3]);
+    // A label out of range is found on the GPU and reported at the readback.
+    let d = Device::new().unwrap();
+    let l = Tensor::from_slice(&d, &[0.0f32; 6], &[2, 3]).unwrap();
+    let bad = Tensor::from_slice(&d, &[1i32, 3], &[2]).unwrap();
+    let e = loss::cross_entropy(&l, &bad)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap_err();
+    assert!(matches!(e, Error::IndexOutOfRange { .. }), "{e}");
+    // Shapes that disagree.
+    let labels = Tensor::from_slice(dev(), &[0i32, 1, 2], &[3]).unwrap();
+    assert!(matches!(
+        loss::cross_entropy(&logits, &labels),
+        Err(Error::ShapeMismatch {
+            op: "cross_entropy",
+            ..
+        })
+    ));
+    assert!(matches!(
+        loss::mse(&logits, &tensor(&[0.0; 3], &[3])),
+        Err(Error::ShapeMismatch { op: "mse", .. })
+    ));
+    assert!(matches!(
+        loss::bce_with_logits(&logits, &logits.t().unwrap()),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    // Float labels where class indices belong.
+    assert!(matches!(
+        loss::cross_entropy(&logits, &tensor(&[0.0, 1.0], &[2])),
+        Err(Error::UnsupportedDType { .. })
+    ));
+    // Parameters on two devices.
+    let a = shadergrad::nn::parameter(tensor(&[1.0], &[1])).unwrap();
+    let b = shadergrad::nn::parameter(Tensor::from_slice(&d, &[1.0f32], &[1]).unwrap()).unwrap();
+    assert!(matches!(
+        shadergrad::optim::Optimizer::sgd(&[a.clone(), b.clone()], 0.1, 0.0),
+        Err(Error::DeviceMismatch { .. })
+    ));
+    assert!(matches!(
+        a.add(&b),
+        Err(Error::DeviceMismatch { op: "add" })
+    ));
+    // A step with no gradient, and backward on something that needs none.
+    let mut opt = shadergrad::optim::Optimizer::sgd(std::slice::from_ref(&a), 0.1, 0.0).unwrap();
+    assert!(matches!(
+        opt.step(),
+        Err(Error::InvalidArgument {
+            op: "optimizer step",
+            ..
+        })
+    ));
+    assert!(matches!(
+        tensor(&[1.0], &[1]).sum_all().unwrap().backward(),
+        Err(Error::InvalidArgument { op: "backward", .. })
+    ));
+}

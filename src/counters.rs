@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     pub plans_built: AtomicU64,
     pub plans_replayed: AtomicU64,
     pub bind_groups_created: AtomicU64,
+    pub ops_recorded: AtomicU64,
 }
 
 /// A copy of the device's counters at one moment; subtract two to see what a step did.
@@ -32,6 +33,8 @@ pub struct CounterSnapshot {
     pub plans_built: u64,
     pub plans_replayed: u64,
     pub bind_groups_created: u64,
+    /// Lazy ops recorded (graph nodes created by ops).
+    pub ops_recorded: u64,
 }
 
 impl Counters {
@@ -60,6 +63,7 @@ impl Counters {
             plans_built: self.plans_built.load(Relaxed),
             plans_replayed: self.plans_replayed.load(Relaxed),
             bind_groups_created: self.bind_groups_created.load(Relaxed),
+            ops_recorded: self.ops_recorded.load(Relaxed),
         }
     }
 
@@ -85,6 +89,7 @@ impl std::ops::Sub for CounterSnapshot {
             plans_built: self.plans_built - o.plans_built,
             plans_replayed: self.plans_replayed - o.plans_replayed,
             bind_groups_created: self.bind_groups_created - o.bind_groups_created,
+            ops_recorded: self.ops_recorded - o.ops_recorded,
         }
     }
 }

@@ -41,6 +41,7 @@ pub(crate) struct DeviceInner {
     seed: Mutex<u64>,
     poison: AtomicBool,
     fusion: AtomicBool,
+    plan_cache: AtomicBool,
     pub matmul: Mutex<Option<crate::MatmulVariant>>,
     /// Tensors the next realize must include (a loss and its gradients, an
     /// optimizer's in-place updates): so a whole training step is one submit.
@@ -151,6 +152,7 @@ impl Device {
             seed: Mutex::new(0x5EED_5EED_5EED_5EED),
             poison: AtomicBool::new(false),
             fusion: AtomicBool::new(true),
+            plan_cache: AtomicBool::new(true),
             matmul: Mutex::new(None),
             pending: Mutex::new(Vec::new()),
         }))
@@ -234,6 +236,16 @@ impl Device {
     /// benchmark suite's unfused baseline.
     pub fn set_fusion(&self, on: bool) {
         self.0.fusion.store(on, Ordering::Relaxed);
+    }
+
+    /// Turns plan replay off (every realize plans from scratch) or back on:
+    /// the benchmark suite's measure of what replay saves.
+    pub fn set_plan_cache(&self, on: bool) {
+        self.0.plan_cache.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn plan_cache(&self) -> bool {
+        self.0.plan_cache.load(Ordering::Relaxed)
     }
 
     pub(crate) fn fusion(&self) -> bool {

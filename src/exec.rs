@@ -125,11 +125,15 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
         let opts = PlanOptions::of(dev);
         let poison = opts.poison;
         let key = (g.key.clone(), opts);
-        let cached = inner
-            .plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key);
+        let cached = if dev.plan_cache() {
+            inner
+                .plans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+        } else {
+            None
+        };
         let plan = match cached {
             Some(p) => {
                 inner.counters.add(&inner.counters.plans_replayed, 1);

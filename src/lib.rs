@@ -33,6 +33,7 @@ mod plan;
 mod pool;
 mod shape;
 mod tensor;
+pub mod tour;
 
 pub use autodiff::{NoGradGuard, no_grad};
 pub use counters::CounterSnapshot;

@@ -21,6 +21,19 @@ enum Command {
     Info,
     /// A small computation end to end, with the device's counters.
     Demo,
+    /// Trains every chapter of the course notes on real data and checks each
+    /// against its held-out target.
+    Tour {
+        /// Only entries whose name contains this (repeatable).
+        #[arg(long)]
+        only: Vec<String>,
+        /// CI-sized runs: subsets, fewer steps, the quick targets.
+        #[arg(long)]
+        quick: bool,
+        /// One JSON object per entry: model, dataset, metric, value, target, pass, seconds, steps.
+        #[arg(long)]
+        json: bool,
+    },
     /// Times every kernel beside its baseline on this adapter.
     Bench {
         /// CI-sized shapes and repetitions.
@@ -38,6 +51,13 @@ fn main() {
         Command::Info => info(),
         Command::Demo => demo(),
         Command::Bench { quick, filter } => bench(quick, filter),
+        Command::Tour { only, quick, json } => {
+            match shadergrad::tour::run(&shadergrad::tour::TourOptions { only, quick, json }) {
+                Ok(true) => Ok(()),
+                Ok(false) => std::process::exit(2),
+                Err(e) => Err(e),
+            }
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -44,6 +44,8 @@ impl Tensor {
         // Gradients flow through an op when any input needs them, unless recording
         // happens under `no_grad`.
         let grad = crate::autodiff::grad_enabled() && src.iter().any(|s| s.requires_grad());
+        let c = &device.0.counters;
+        c.add(&c.ops_recorded, 1);
         Tensor(Arc::new(Node {
             device: device.clone(),
             shape,

@@ -19,6 +19,9 @@ pub fn run_all(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
     if wanted(opts, "elementwise") {
         rows.extend(elementwise_chain(dev, opts)?);
     }
+    if wanted(opts, "mlp_step") {
+        rows.extend(mlp_step(dev, opts)?);
+    }
     Ok(rows)
 }
 
@@ -106,5 +109,78 @@ fn elementwise_chain(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
         });
     }
     dev.set_fusion(true);
+    Ok(rows)
+}
+
+/// One training step of an MLP (784-256-128-10, batch 128: forward, backward,
+/// Adam, loss read back), with plan replay on and off; the CPU time to record
+/// the step's ops, per op; and the submits per step.
+fn mlp_step(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
+    use crate::nn::{Linear, Module, Relu, Sequential};
+    use crate::optim::Optimizer;
+    use std::time::Instant;
+    let batch = 128;
+    let model = Sequential::new()
+        .push(Linear::new(dev, 784, 256)?)
+        .push(Relu)
+        .push(Linear::new(dev, 256, 128)?)
+        .push(Relu)
+        .push(Linear::new(dev, 128, 10)?);
+    let mut opt = Optimizer::adam(&model.parameters(), 1e-3)?;
+    let xs: Vec<Tensor> = (0..3)
+        .map(|_| Tensor::randn(dev, &[batch, 784]))
+        .collect::<Result<_>>()?;
+    let labels: Vec<i32> = (0..batch as i32).map(|i| i % 10).collect();
+    let y = Tensor::from_slice(dev, &labels, &[batch])?;
+    for x in &xs {
+        x.realize()?;
+    }
+    let reps = if opts.quick { 5 } else { 30 };
+    let mut rows = Vec::new();
+    for replay in [true, false] {
+        dev.set_plan_cache(replay);
+        let mut record_s = 0.0;
+        let mut ops = 0;
+        let before = dev.counters();
+        let t = time(dev, 2, reps, |i| {
+            let start = Instant::now();
+            let c0 = dev.counters().ops_recorded;
+            opt.zero_grad();
+            let loss = crate::loss::cross_entropy(&model.forward(&xs[i % 3])?, &y)?;
+            loss.backward()?;
+            opt.record()?;
+            record_s += start.elapsed().as_secs_f64();
+            ops += dev.counters().ops_recorded - c0;
+            loss.to_scalar::<f32>()?;
+            Ok(())
+        })?;
+        let d = dev.counters() - before;
+        let steps = (reps + 3) as f64;
+        rows.push(Row {
+            kernel: "mlp_step".into(),
+            variant: if replay {
+                "plan replay".into()
+            } else {
+                "no replay".into()
+            },
+            shape: format!("batch {batch}, 784-256-128-10"),
+            median_ms: t.median_ms,
+            min_ms: t.min_ms,
+            first_ms: t.first_ms,
+            gflops: Some(
+                6.0 * batch as f64 * (784.0 * 256.0 + 256.0 * 128.0 + 128.0 * 10.0)
+                    / t.median_ms
+                    / 1e6,
+            ),
+            gbps: None,
+            note: format!(
+                "{:.0} ops/step recorded at {:.2} us/op; {:.2} submits/step",
+                ops as f64 / steps,
+                record_s * 1e6 / ops.max(1) as f64,
+                d.submits as f64 / steps
+            ),
+        });
+    }
+    dev.set_plan_cache(true);
     Ok(rows)
 }

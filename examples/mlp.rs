@@ -1,0 +1,7 @@
+//! 逻辑回归的缺陷以及引入神经网络: a problem no line separates (iris
+//! versicolor on petal size), then an MLP on MNIST 10k.
+//! `cargo run --release --example mlp [-- --quick]`
+
+fn main() {
+    shadergrad::tour::example_main(&["nonlinear_mlp", "mlp_mnist"]);
+}

@@ -1,0 +1,146 @@
+//! `shadergrad tour`: every chapter of the course notes, trained on real data,
+//! each checked against a held-out metric. An entry is a function from a
+//! context (device, quick mode, progress bar) to an `Outcome`; the runner
+//! times it, prints it (or one JSON object a line) and fails when a target is
+//! missed.
+
+mod chapters;
+mod common;
+
+pub use common::{Ctx, Outcome};
+
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::device::Device;
+use crate::error::Result;
+
+/// One tour entry.
+pub struct Entry {
+    pub name: &'static str,
+    pub chapter: &'static str,
+    pub run: fn(&Ctx) -> Result<Outcome>,
+}
+
+pub fn entries() -> Vec<Entry> {
+    chapters::all()
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TourOptions {
+    /// Only entries whose name contains one of these.
+    pub only: Vec<String>,
+    /// CI-sized: subsets and fewer steps, with the quick targets.
+    pub quick: bool,
+    /// One JSON object per entry on stdout instead of the text report.
+    pub json: bool,
+}
+
+/// Runs the selected entries; true when every one met its target.
+pub fn run(opts: &TourOptions) -> Result<bool> {
+    let dev = Device::new()?;
+    dev.manual_seed(0);
+    if !opts.json {
+        println!("device: {}", dev.describe());
+    }
+    let mut all_pass = true;
+    let selected: Vec<Entry> = entries()
+        .into_iter()
+        .filter(|e| opts.only.is_empty() || opts.only.iter().any(|o| e.name.contains(o.as_str())))
+        .collect();
+    if selected.is_empty() {
+        return Err(crate::Error::InvalidArgument {
+            op: "tour",
+            shape: vec![],
+            msg: format!(
+                "no entry matches {:?}; entries: {}",
+                opts.only,
+                entries()
+                    .iter()
+                    .map(|e| e.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    for e in selected {
+        let bar = ProgressBar::new(1);
+        if opts.json {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(e.name);
+        // Each entry starts from the same seed, whatever ran before it.
+        dev.manual_seed(0);
+        let ctx = Ctx::new(dev.clone(), opts.quick, bar.clone());
+        let start = Instant::now();
+        let outcome = (e.run)(&ctx)?;
+        let seconds = start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let pass = outcome.pass();
+        all_pass &= pass;
+        if opts.json {
+            println!("{}", outcome.json(e.name, seconds));
+        } else {
+            println!(
+                "{:<24} {:<28} {} = {:.4} (target {} {}) {} in {:.1} s, {} steps",
+                e.name,
+                outcome.dataset,
+                outcome.metric,
+                outcome.value,
+                if outcome.higher_is_better { ">=" } else { "<=" },
+                outcome.target,
+                if pass { "PASS" } else { "FAIL" },
+                seconds,
+                outcome.steps
+            );
+            for line in &outcome.notes {
+                println!("    {line}");
+            }
+            for (check, ok) in &outcome.checks {
+                println!("    [{}] {check}", if *ok { "ok" } else { "MISSED" });
+            }
+            if outcome.last_loss >= outcome.first_loss {
+                println!("    [MISSED] the training loss did not fall");
+            }
+        }
+    }
+    Ok(all_pass)
+}
+
+/// Runs one entry by exact name on `dev` (its progress bar hidden).
+pub fn run_entry(dev: &Device, name: &str, quick: bool) -> Result<Outcome> {
+    let e = entries()
+        .into_iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| crate::Error::InvalidArgument {
+            op: "tour",
+            shape: vec![],
+            msg: format!("no entry named {name}"),
+        })?;
+    dev.manual_seed(0);
+    let bar = ProgressBar::hidden();
+    (e.run)(&Ctx::new(dev.clone(), quick, bar))
+}
+
+/// The body of an example: runs the named entries, exits non-zero on a miss.
+pub fn example_main(names: &[&str]) {
+    let opts = TourOptions {
+        only: names.iter().map(|s| s.to_string()).collect(),
+        quick: std::env::args().any(|a| a == "--quick"),
+        json: false,
+    };
+    match run(&opts) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(2),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The tour's quick variants, as CI runs them: each entry trains on a subset of
+//! its real data, its loss falls, and its held-out metric meets the quick target.
+
+use shadergrad::Device;
+use shadergrad::tour::run_entry;
+
+fn check(name: &str) {
+    let dev = Device::new().expect("an adapter");
+    let o = run_entry(&dev, name, true).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        o.last_loss < o.first_loss,
+        "{name}: loss {} -> {}",
+        o.first_loss,
+        o.last_loss
+    );
+    for (what, ok) in &o.checks {
+        assert!(ok, "{name}: {what}");
+    }
+    let met = if o.higher_is_better {
+        o.value >= o.target
+    } else {
+        o.value <= o.target
+    };
+    assert!(
+        met,
+        "{name}: {} = {} misses {}",
+        o.metric, o.value, o.target
+    );
+}
+
+#[test]
+fn linear_regression() {
+    check("linear_regression");
+}
+
+#[test]
+fn polynomial_l2() {
+    check("polynomial_l2");
+}
+
+#[test]
+fn logistic_regression() {
+    check("logistic_regression");
+}
+
+#[test]
+fn softmax_wine() {
+    check("softmax_wine");
+}
+
+#[test]
+fn softmax_digits() {
+    check("softmax_digits");
+}
+
+#[test]
+fn nonlinear_mlp() {
+    check("nonlinear_mlp");
+}
+
+#[test]
+fn mlp_mnist() {
+    check("mlp_mnist");
+}
