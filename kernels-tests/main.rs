@@ -3,16 +3,21 @@
 
 mod common;
 
+mod batchnorm;
+mod conv2d;
+
 mod counters;
 mod device;
 mod elementwise;
 mod errors;
 mod gather;
 mod grad;
+mod grid_sample;
 mod matmul;
 mod movement;
 mod naga;
 mod optim;
+mod pool2d;
 mod random;
 mod reduce;
 mod softmax;

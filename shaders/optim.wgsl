@@ -7,6 +7,8 @@
 //          p -= lr * (m / bc1) / (sqrt(v / bc2) + eps)   (bc = 1 - beta^t)
 //          AdamW first decays p -= lr * wd * p.
 //
+//   ema:   run = (1 - mu) * run + mu * x   (batch norm's running statistics)
+//
 // Bindings: p (n) read_write, grad (n), m (n) read_write, [v (n) read_write,]
 // scale (1: the gradient-clipping factor, computed on the GPU from the global
 // norm, so clipping needs no readback), hyperparameters (runtime scalars: a
@@ -32,6 +34,10 @@ struct Meta {
 @group(0) @binding(3) var<storage, read> sgd_scale: array<f32>;
 @group(0) @binding(4) var<uniform> sgd_hyper: array<vec4<u32>, 2>;
 @group(0) @binding(5) var<uniform> sgd_cfg: Meta;
+
+// The running average's bindings (0: the running value, 1: the new value).
+@group(0) @binding(2) var<uniform> ema_hyper: array<vec4<u32>, 2>;
+@group(0) @binding(3) var<uniform> ema_cfg: Meta;
 
 override WG: u32 = 256u;
 override NESTEROV: bool = false;
@@ -69,6 +75,20 @@ fn sgd(
         step = g + mu * buf;
     }
     p[i] = p[i] - lr * step;
+}
+
+@compute @workgroup_size(WG)
+fn ema(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid);
+    if (i >= ema_cfg.numel) {
+        return;
+    }
+    let mu = hp(ema_hyper, 1u);
+    p[i] = (1.0 - mu) * p[i] + mu * grad[i];
 }
 
 @compute @workgroup_size(WG)

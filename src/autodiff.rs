@@ -13,6 +13,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{BinaryOp, Node, Op, ReduceOp, UnaryOp};
 use crate::shape::View;
@@ -382,14 +383,110 @@ fn vjp(op: &Op, y: &Tensor, src: &[Tensor], g: &Tensor) -> Result<Vec<Option<Ten
             );
             Ok(vec![Some(d), None])
         }
-        Op::Update { .. } => Ok(vec![None; src.len()]),
-        Op::Unview(_) | Op::ScatterAdd { .. } | Op::CrossEntropyGrad { .. } => {
-            Err(Error::InvalidArgument {
-                op: "backward",
-                shape: y.shape().to_vec(),
-                msg: "gradients of gradients are not supported".into(),
-            })
+        Op::Update { .. } | Op::BnStats => Ok(vec![None; src.len()]),
+        Op::Conv2d(p) => {
+            let (x, w) = (&src[0], &src[1]);
+            let dx = x.requires_grad().then(|| {
+                Tensor::record(
+                    x.device(),
+                    x.shape().to_vec(),
+                    DType::F32,
+                    Op::Conv2dGradInput(*p),
+                    vec![g.clone(), w.clone()],
+                )
+            });
+            let dw = if w.requires_grad() {
+                let (ho, wo) = (g.shape()[2], g.shape()[3]);
+                let splits = crate::kernels::conv2d::weight_grad_splits(x.shape()[0], ho, wo);
+                let mut shape = vec![splits];
+                shape.extend_from_slice(w.shape());
+                let partial = Tensor::record(
+                    x.device(),
+                    shape,
+                    DType::F32,
+                    Op::Conv2dGradWeight { params: *p, splits },
+                    vec![g.clone(), x.clone()],
+                );
+                Some(partial.sum(&[0], false)?)
+            } else {
+                None
+            };
+            Ok(vec![dx, dw])
         }
+        Op::Pool2d(p) => {
+            let x = &src[0];
+            one(Tensor::record(
+                x.device(),
+                x.shape().to_vec(),
+                DType::F32,
+                Op::Pool2dGrad(*p),
+                vec![x.clone(), g.clone()],
+            ))
+        }
+        Op::BnTrain { eps } => {
+            let (x, gamma, stats) = (&src[0], &src[1], &src[3]);
+            let c = gamma.numel();
+            let sums = Tensor::record(
+                x.device(),
+                vec![2, c],
+                DType::F32,
+                Op::BnGradReduce { eps: *eps },
+                vec![x.clone(), g.clone(), stats.clone()],
+            );
+            let dx = Tensor::record(
+                x.device(),
+                x.shape().to_vec(),
+                DType::F32,
+                Op::BnGradInput { eps: *eps },
+                vec![
+                    x.clone(),
+                    g.clone(),
+                    gamma.clone(),
+                    stats.clone(),
+                    sums.clone(),
+                ],
+            );
+            let dbeta = sums.narrow(0, 0, 1)?.reshape(&[c])?;
+            let dgamma = sums.narrow(0, 1, 1)?.reshape(&[c])?;
+            Ok(vec![Some(dx), Some(dgamma), Some(dbeta), None])
+        }
+        Op::GridSample { align_corners } => {
+            let (x, grid) = (&src[0], &src[1]);
+            let a = *align_corners;
+            let dx = x.requires_grad().then(|| {
+                Tensor::record(
+                    x.device(),
+                    x.shape().to_vec(),
+                    DType::F32,
+                    Op::GridSampleGradInput { align_corners: a },
+                    vec![grid.clone(), g.clone()],
+                )
+            });
+            let dgrid = grid.requires_grad().then(|| {
+                Tensor::record(
+                    x.device(),
+                    grid.shape().to_vec(),
+                    DType::F32,
+                    Op::GridSampleGradGrid { align_corners: a },
+                    vec![x.clone(), grid.clone(), g.clone()],
+                )
+            });
+            Ok(vec![dx, dgrid])
+        }
+        Op::Unview(_)
+        | Op::ScatterAdd { .. }
+        | Op::CrossEntropyGrad { .. }
+        | Op::Conv2dGradInput(_)
+        | Op::Conv2dGradWeight { .. }
+        | Op::Pool2dGrad(_)
+        | Op::BnGradReduce { .. }
+        | Op::BnGradInput { .. }
+        | Op::GridSampleGradInput { .. }
+        | Op::GridSampleGradGrid { .. } => Err(Error::InvalidArgument {
+            op: "backward",
+            shape: y.shape().to_vec(),
+            msg: "gradients of gradients are not supported".into(),
+        }),
     }
 }
 

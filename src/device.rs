@@ -43,6 +43,7 @@ pub(crate) struct DeviceInner {
     fusion: AtomicBool,
     plan_cache: AtomicBool,
     pub matmul: Mutex<Option<crate::MatmulVariant>>,
+    pub conv: Mutex<Option<crate::kernels::conv2d::ConvVariant>>,
     /// Tensors the next realize must include (a loss and its gradients, an
     /// optimizer's in-place updates): so a whole training step is one submit.
     pending: Mutex<Vec<crate::Tensor>>,
@@ -154,6 +155,7 @@ impl Device {
             fusion: AtomicBool::new(true),
             plan_cache: AtomicBool::new(true),
             matmul: Mutex::new(None),
+            conv: Mutex::new(None),
             pending: Mutex::new(Vec::new()),
         }))
     }
@@ -264,6 +266,11 @@ impl Device {
     /// Forces a matmul version on this device (`None`: the adapter's choice).
     pub fn set_matmul_variant(&self, variant: Option<crate::MatmulVariant>) {
         *self.0.matmul.lock().unwrap_or_else(|e| e.into_inner()) = variant;
+    }
+
+    /// Forces a convolution version on this device (`None`: the adapter's choice).
+    pub fn set_conv_variant(&self, variant: Option<crate::kernels::conv2d::ConvVariant>) {
+        *self.0.conv.lock().unwrap_or_else(|e| e.into_inner()) = variant;
     }
 
     /// The WGSL of every pipeline compiled so far, as (kernel, entry point, source).

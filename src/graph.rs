@@ -161,6 +161,82 @@ pub(crate) enum Op {
         rule: UpdateRule,
         hyper: [f32; 8],
     },
+    /// 2-D convolution, NCHW: src = [x (B, Cin, H, W), w (Cout, Cin/g, KH, KW)].
+    Conv2d(ConvParams),
+    /// Its input gradient: src = [dy, w] -> dx (this node's shape is x's).
+    Conv2dGradInput(ConvParams),
+    /// Its weight gradient in `splits` partial sums: src = [dy, x] ->
+    /// (splits, Cout, Cin/g, KH, KW), summed over the first axis afterwards.
+    Conv2dGradWeight {
+        params: ConvParams,
+        splits: usize,
+    },
+    /// Max or average pooling over KH x KW windows: src = [x (B, C, H, W)].
+    Pool2d(PoolParams),
+    /// Its gradient: src = [x, dy] -> dx (max pooling routes to the argmax,
+    /// recomputed from x).
+    Pool2dGrad(PoolParams),
+    /// Per-channel mean and biased variance of x (B, C, ...): -> (2, C).
+    BnStats,
+    /// Batch norm with batch statistics: src = [x, gamma (C), beta (C),
+    /// stats (2, C)] -> (x - mean) / sqrt(var + eps) * gamma + beta.
+    /// Elementwise (fused); its gradient uses the closed form.
+    BnTrain {
+        eps: f32,
+    },
+    /// Per-channel sums of dy and dy * xhat: src = [x, dy, stats] -> (2, C).
+    BnGradReduce {
+        eps: f32,
+    },
+    /// The closed-form batch-norm input gradient, elementwise: src = [x, dy,
+    /// gamma, stats, sums (2, C)] -> dx =
+    /// gamma * invstd / N * (N dy - sum(dy) - xhat * sum(dy xhat)).
+    BnGradInput {
+        eps: f32,
+    },
+    /// Bilinear sampling of x (B, C, H, W) at grid (B, Ho, Wo, 2) of (x, y) in
+    /// [-1, 1], zeros outside: src = [x, grid] -> (B, C, Ho, Wo).
+    GridSample {
+        align_corners: bool,
+    },
+    /// Its input gradient: src = [grid, dy] -> dx (this node's shape is x's).
+    GridSampleGradInput {
+        align_corners: bool,
+    },
+    /// Its grid gradient: src = [x, grid, dy] -> dgrid (B, Ho, Wo, 2).
+    GridSampleGradGrid {
+        align_corners: bool,
+    },
+}
+
+/// Geometry of a 2-D convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvParams {
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+}
+
+impl Default for ConvParams {
+    fn default() -> Self {
+        ConvParams {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
+    }
+}
+
+/// Geometry and kind of a 2-D pooling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolParams {
+    /// Max (true) or average, counting padding in the divisor as PyTorch does.
+    pub max: bool,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
 }
 
 /// How an `Update` changes a parameter (see shaders/optim.wgsl).
@@ -170,6 +246,9 @@ pub enum UpdateRule {
     Sgd { nesterov: bool },
     /// Adam (state: first and second moments); `decoupled` is AdamW.
     Adam { decoupled: bool },
+    /// A running average (batch norm's running statistics): src = [running,
+    /// new value]; running = (1 - momentum) * running + momentum * new.
+    Ema,
 }
 
 impl Op {
@@ -188,6 +267,8 @@ impl Op {
                 | Op::Concat { .. }
                 | Op::CheckIndex { .. }
                 | Op::Unview(_)
+                | Op::BnTrain { .. }
+                | Op::BnGradInput { .. }
         )
     }
 }

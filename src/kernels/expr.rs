@@ -317,6 +317,37 @@ impl<'a> ExprGen<'a> {
                 }
                 Op::Concat { axis } => self.concat(n, axis, idx),
                 Op::Unview(view) => self.unview(&view, src[0], t, idx),
+                Op::BnTrain { .. } => {
+                    let (c, chans) = self.channel(n, idx);
+                    let x = self.value(src[0], idx);
+                    let gamma = self.value(src[1], &c);
+                    let beta = self.value(src[2], &c);
+                    let (mean, var) = self.stats(src[3], &c, chans);
+                    let eps = self.scalar_value(word, DType::F32);
+                    self.bind(
+                        "v",
+                        t,
+                        format!("({x} - {mean}) * inverseSqrt({var} + {eps}) * {gamma} + {beta}"),
+                    )
+                }
+                Op::BnGradInput { .. } => {
+                    let (c, chans) = self.channel(n, idx);
+                    let count = self.g.nodes[n].numel() / chans;
+                    let x = self.value(src[0], idx);
+                    let dy = self.value(src[1], idx);
+                    let gamma = self.value(src[2], &c);
+                    let (mean, var) = self.stats(src[3], &c, chans);
+                    let (sdy, sdyx) = self.stats(src[4], &c, chans);
+                    let eps = self.scalar_value(word, DType::F32);
+                    let inv = self.bind("s", "f32", format!("inverseSqrt({var} + {eps})"));
+                    self.bind(
+                        "v",
+                        t,
+                        format!(
+                            "{gamma} * {inv} / {count}.0 * ({count}.0 * {dy} - {sdy} - ({x} - {mean}) * {inv} * {sdyx})"
+                        ),
+                    )
+                }
                 Op::Reduce { .. }
                 | Op::Matmul
                 | Op::Softmax { .. }
@@ -324,7 +355,17 @@ impl<'a> ExprGen<'a> {
                 | Op::ScatterAdd { .. }
                 | Op::CrossEntropy { .. }
                 | Op::CrossEntropyGrad { .. }
-                | Op::Update { .. } => {
+                | Op::Update { .. }
+                | Op::Conv2d(_)
+                | Op::Conv2dGradInput(_)
+                | Op::Conv2dGradWeight { .. }
+                | Op::Pool2d(_)
+                | Op::Pool2dGrad(_)
+                | Op::BnStats
+                | Op::BnGradReduce { .. }
+                | Op::GridSample { .. }
+                | Op::GridSampleGradInput { .. }
+                | Op::GridSampleGradGrid { .. } => {
                     unreachable!("kernel ops are always materialized")
                 }
             }
@@ -334,6 +375,23 @@ impl<'a> ExprGen<'a> {
             .expect("a scope")
             .insert((n, idx.to_string()), v.clone());
         v
+    }
+
+    /// The channel (axis 1) of element `idx` of node `n`, and the channel count.
+    fn channel(&mut self, n: usize, idx: &str) -> (String, usize) {
+        let shape = &self.g.nodes[n].shape;
+        let chans = shape[1];
+        let inner: usize = shape[2..].iter().product();
+        let c = self.bind("c", "u32", format!("({idx} / {inner}u) % {chans}u"));
+        (c, chans)
+    }
+
+    /// The two rows of a (2, C) per-channel tensor at channel `c`.
+    fn stats(&mut self, s: usize, c: &str, chans: usize) -> (String, String) {
+        let a = self.value(s, c);
+        let i = self.bind("i", "u32", format!("{c} + {chans}u"));
+        let b = self.value(s, &i);
+        (a, b)
     }
 
     /// Concat: pick the input that holds this element; only that one is read.

@@ -2,12 +2,16 @@
 //! how many workgroups. A kernel only *describes* its launch (a `Launch`); the
 //! executor alone builds pipelines, bind groups and encoders, for all of them.
 
+pub(crate) mod batchnorm;
+pub(crate) mod conv2d;
 pub(crate) mod cross_entropy;
 pub(crate) mod elementwise;
 pub(crate) mod expr;
 pub(crate) mod gather;
+pub(crate) mod grid_sample;
 pub(crate) mod matmul;
 pub(crate) mod optim;
+pub(crate) mod pool2d;
 pub(crate) mod reduce;
 pub(crate) mod softmax;
 
@@ -33,6 +37,13 @@ pub const SHADERS: &[(&str, &str)] = &[
         include_str!("../../shaders/cross_entropy.wgsl"),
     ),
     ("optim", include_str!("../../shaders/optim.wgsl")),
+    ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
+    ("pool2d", include_str!("../../shaders/pool2d.wgsl")),
+    ("batchnorm", include_str!("../../shaders/batchnorm.wgsl")),
+    (
+        "grid_sample",
+        include_str!("../../shaders/grid_sample.wgsl"),
+    ),
 ];
 
 pub(crate) fn shader(name: &str) -> &'static str {

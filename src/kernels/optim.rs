@@ -15,6 +15,12 @@ pub(crate) fn launch(g: &Graph, root: usize) -> Launch {
     // src = [param, grad, scale, state...]
     let s = &node.src;
     let (entry, mut args, mut layout, src) = match rule {
+        UpdateRule::Ema => (
+            "ema",
+            vec![Arg::Node(s[0]), Arg::Node(s[1])],
+            vec![BindKind::ReadWrite, BindKind::Read],
+            KernelSource::new("optim", shader("optim").into(), "ema", vec![]),
+        ),
         UpdateRule::Sgd { nesterov } => (
             "sgd",
             vec![

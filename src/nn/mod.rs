@@ -2,14 +2,20 @@
 //! tensor and names its parameters (checkpoints find them by name).
 
 mod activation;
+mod batchnorm;
+mod conv;
 mod dropout;
 pub mod init;
 mod linear;
+mod pool;
 mod sequential;
 
 pub use activation::{Gelu, Relu, Sigmoid, Tanh};
+pub use batchnorm::BatchNorm;
+pub use conv::Conv2d;
 pub use dropout::Dropout;
 pub use linear::Linear;
+pub use pool::{AvgPool2d, Flatten, GlobalAvgPool, MaxPool2d};
 pub use sequential::Sequential;
 
 use crate::error::Result;

@@ -65,6 +65,9 @@ fn scalar_words(op: &Op, dtype: DType) -> Vec<u32> {
             vec![smoothing.to_bits()]
         }
         Op::Update { hyper, .. } => hyper.iter().map(|h| h.to_bits()).collect(),
+        Op::BnTrain { eps } | Op::BnGradReduce { eps } | Op::BnGradInput { eps } => {
+            vec![eps.to_bits()]
+        }
         _ => vec![],
     }
 }
@@ -110,14 +113,58 @@ fn op_key(op: &Op, key: &mut Vec<u64>) {
         Op::CrossEntropyGrad { ignore, .. } => {
             key.extend([18, ignore.map_or(u64::MAX, |i| i as u32 as u64)])
         }
+        Op::Conv2d(p) => {
+            key.push(20);
+            conv_key(p, key);
+        }
+        Op::Conv2dGradInput(p) => {
+            key.push(21);
+            conv_key(p, key);
+        }
+        Op::Conv2dGradWeight { params, splits } => {
+            key.extend([22, *splits as u64]);
+            conv_key(params, key);
+        }
+        Op::Pool2d(p) | Op::Pool2dGrad(p) => {
+            key.extend([
+                if matches!(op, Op::Pool2d(_)) { 23 } else { 24 },
+                p.max as u64,
+            ]);
+            key.extend(
+                p.kernel
+                    .iter()
+                    .chain(&p.stride)
+                    .chain(&p.padding)
+                    .map(|&v| v as u64),
+            );
+        }
+        Op::BnStats => key.push(25),
+        Op::BnTrain { .. } => key.push(26),
+        Op::BnGradReduce { .. } => key.push(27),
+        Op::BnGradInput { .. } => key.push(28),
+        Op::GridSample { align_corners } => key.extend([29, *align_corners as u64]),
+        Op::GridSampleGradInput { align_corners } => key.extend([30, *align_corners as u64]),
+        Op::GridSampleGradGrid { align_corners } => key.extend([31, *align_corners as u64]),
         Op::Update { rule, .. } => key.extend([
             19,
             match rule {
                 crate::graph::UpdateRule::Sgd { nesterov } => *nesterov as u64,
                 crate::graph::UpdateRule::Adam { decoupled } => 2 + *decoupled as u64,
+                crate::graph::UpdateRule::Ema => 4,
             },
         ]),
     }
+}
+
+fn conv_key(p: &crate::graph::ConvParams, key: &mut Vec<u64>) {
+    key.extend(
+        p.stride
+            .iter()
+            .chain(&p.padding)
+            .chain(&p.dilation)
+            .chain(std::iter::once(&p.groups))
+            .map(|&v| v as u64),
+    );
 }
 
 /// Walks the lazy part of the graph under `targets` (already-realized targets

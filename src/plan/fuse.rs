@@ -17,6 +17,8 @@ fn is_compute(op: &Op) -> bool {
             | Op::Concat { .. }
             | Op::CheckIndex { .. }
             | Op::Unview(_)
+            | Op::BnTrain { .. }
+            | Op::BnGradInput { .. }
     )
 }
 
@@ -56,7 +58,17 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
             Some(Op::Softmax { .. })
             | Some(Op::CrossEntropy { .. })
             | Some(Op::CrossEntropyGrad { .. })
-            | Some(Op::Update { .. }) => {
+            | Some(Op::Update { .. })
+            | Some(Op::Conv2d(_))
+            | Some(Op::Conv2dGradInput(_))
+            | Some(Op::Conv2dGradWeight { .. })
+            | Some(Op::Pool2d(_))
+            | Some(Op::Pool2dGrad(_))
+            | Some(Op::BnStats)
+            | Some(Op::BnGradReduce { .. })
+            | Some(Op::GridSample { .. })
+            | Some(Op::GridSampleGradInput { .. })
+            | Some(Op::GridSampleGradGrid { .. }) => {
                 for &s in &node.src {
                     mat[s] = true;
                 }

@@ -115,6 +115,18 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<V
             )]
         }
         Op::Update { .. } => vec![kernels::optim::launch(g, k)],
+        Op::Conv2d(_) | Op::Conv2dGradInput(_) | Op::Conv2dGradWeight { .. } => {
+            vec![kernels::conv2d::launch(g, k, opts.conv, opts.lanes)?]
+        }
+        Op::Pool2d(_) | Op::Pool2dGrad(_) => vec![kernels::pool2d::launch(g, k)],
+        Op::BnStats | Op::BnGradReduce { .. } => vec![kernels::batchnorm::launch(g, k)],
+        Op::GridSample { .. } => kernels::grid_sample::launch_forward(g, k, &opd(0), &opd(1))?,
+        Op::GridSampleGradInput { .. } => {
+            kernels::grid_sample::launch_grad_input(g, k, &opd(0), &opd(1))?
+        }
+        Op::GridSampleGradGrid { .. } => {
+            kernels::grid_sample::launch_grad_grid(g, k, &opd(0), &opd(1), &opd(2))?
+        }
         _ => vec![kernels::elementwise::launch(g, mat, k)],
     })
 }
@@ -127,6 +139,7 @@ pub(crate) struct PlanOptions {
     pub matmul: MatmulVariant,
     /// The subgroup width the lanes matmul is specialised for.
     pub lanes: u32,
+    pub conv: kernels::conv2d::ConvVariant,
 }
 
 impl PlanOptions {
@@ -136,6 +149,7 @@ impl PlanOptions {
             fuse: dev.fusion(),
             matmul: MatmulVariant::choose(dev).0,
             lanes: kernels::matmul::lanes(dev).unwrap_or(0),
+            conv: kernels::conv2d::ConvVariant::choose(dev),
         }
     }
 }

@@ -1,0 +1,99 @@
+//! Batch normalisation (the notes' batch_normalization): in training, each
+//! channel is normalised with this batch's mean and variance, and running
+//! averages of both are kept (updated in place, in the same submit, by the
+//! optimizer kernel file's `ema`); in evaluation, the running averages are
+//! used instead (the notes' "testing" section). gamma starts at 1, beta at 0.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::autodiff::no_grad;
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::graph::{Op, UpdateRule};
+use crate::nn::{Module, parameter};
+use crate::tensor::Tensor;
+
+pub struct BatchNorm {
+    pub gamma: Tensor,
+    pub beta: Tensor,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    pub momentum: f64,
+    pub eps: f64,
+    training: AtomicBool,
+}
+
+impl BatchNorm {
+    /// For `channels` channels: BatchNorm1d on (B, C), BatchNorm2d on (B, C, H, W).
+    pub fn new(dev: &Device, channels: usize) -> Result<BatchNorm> {
+        let running_mean = Tensor::zeros(dev, &[channels], DType::F32)?;
+        let running_var = Tensor::ones(dev, &[channels], DType::F32)?;
+        Tensor::realize_all(&[&running_mean, &running_var])?;
+        Ok(BatchNorm {
+            gamma: parameter(Tensor::ones(dev, &[channels], DType::F32)?)?,
+            beta: parameter(Tensor::zeros(dev, &[channels], DType::F32)?)?,
+            running_mean,
+            running_var,
+            momentum: 0.1,
+            eps: 1e-5,
+            training: AtomicBool::new(true),
+        })
+    }
+
+    /// Records running = (1 - momentum) * running + momentum * value, in place.
+    fn ema(&self, running: &Tensor, value: Tensor) {
+        let mut hyper = [0f32; 8];
+        hyper[1] = self.momentum as f32;
+        let update = Tensor::record(
+            running.device(),
+            running.shape().to_vec(),
+            DType::F32,
+            Op::Update {
+                rule: UpdateRule::Ema,
+                hyper,
+            },
+            vec![running.clone(), value],
+        );
+        running.device().add_pending(vec![update]);
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !self.training.load(Ordering::Relaxed) {
+            return x.batch_norm_eval(
+                &self.gamma,
+                &self.beta,
+                &self.running_mean,
+                &self.running_var,
+                self.eps,
+            );
+        }
+        let (y, stats) = x.batch_norm_train(&self.gamma, &self.beta, self.eps)?;
+        let _g = no_grad();
+        let c = self.gamma.numel();
+        let n = (x.numel() / c) as f64;
+        // The running variance is unbiased, as in PyTorch.
+        self.ema(
+            &self.running_mean,
+            stats.narrow(0, 0, 1)?.reshape(&[c])?.contiguous()?,
+        );
+        self.ema(
+            &self.running_var,
+            stats.narrow(0, 1, 1)?.reshape(&[c])?.mul(n / (n - 1.0))?,
+        );
+        Ok(y)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        vec![
+            ("weight".into(), self.gamma.clone()),
+            ("bias".into(), self.beta.clone()),
+        ]
+    }
+
+    fn set_training(&self, on: bool) {
+        self.training.store(on, Ordering::Relaxed);
+    }
+}
