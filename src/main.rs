@@ -33,6 +33,9 @@ enum Command {
         /// One JSON object per entry: model, dataset, metric, value, target, pass, seconds, steps.
         #[arg(long)]
         json: bool,
+        /// Folder for the plots (default tour-report/).
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
     },
     /// Times every kernel beside its baseline on this adapter.
     Bench {
@@ -51,8 +54,19 @@ fn main() {
         Command::Info => info(),
         Command::Demo => demo(),
         Command::Bench { quick, filter } => bench(quick, filter),
-        Command::Tour { only, quick, json } => {
-            match shadergrad::tour::run(&shadergrad::tour::TourOptions { only, quick, json }) {
+        Command::Tour {
+            only,
+            quick,
+            json,
+            report,
+        } => {
+            let opts = shadergrad::tour::TourOptions {
+                only,
+                quick,
+                json,
+                report,
+            };
+            match shadergrad::tour::run(&opts) {
                 Ok(true) => Ok(()),
                 Ok(false) => std::process::exit(2),
                 Err(e) => Err(e),

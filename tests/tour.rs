@@ -62,3 +62,23 @@ fn nonlinear_mlp() {
 fn mlp_mnist() {
     check("mlp_mnist");
 }
+
+#[test]
+fn cnn() {
+    check("cnn");
+}
+
+#[test]
+fn cnn_batchnorm() {
+    check("cnn_batchnorm");
+}
+
+#[test]
+fn spatial_transformer() {
+    check("spatial_transformer");
+}
+
+#[test]
+fn depthwise_separable() {
+    check("depthwise_separable");
+}

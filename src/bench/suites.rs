@@ -19,6 +19,9 @@ pub fn run_all(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
     if wanted(opts, "elementwise") {
         rows.extend(elementwise_chain(dev, opts)?);
     }
+    if wanted(opts, "conv2d") || wanted(opts, "batchnorm") {
+        rows.extend(conv(dev, opts)?);
+    }
     if wanted(opts, "mlp_step") {
         rows.extend(mlp_step(dev, opts)?);
     }
@@ -182,5 +185,128 @@ fn mlp_step(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
         });
     }
     dev.set_plan_cache(true);
+    Ok(rows)
+}
+
+/// conv2d (batch 32, 32 -> 64 channels, 32x32, 3x3, padding 1) forward, input
+/// gradient and weight gradient, for each version, beside a matmul of the
+/// same FLOPs; batch norm forward + backward as GB/s.
+fn conv(dev: &Device, opts: &Options) -> Result<Vec<Row>> {
+    use crate::graph::{ConvParams, Op};
+    use crate::kernels::conv2d::ConvVariant;
+    let (b, cin, cout, hw) = if opts.quick {
+        (4, 8, 16, 16)
+    } else {
+        (32, 32, 64, 32)
+    };
+    let p = ConvParams {
+        padding: [1, 1],
+        ..ConvParams::default()
+    };
+    let xs: Vec<Tensor> = (0..3)
+        .map(|_| Tensor::randn(dev, &[b, cin, hw, hw]))
+        .collect::<Result<_>>()?;
+    let w = Tensor::randn(dev, &[cout, cin, 3, 3])?;
+    let dy = Tensor::randn(dev, &[b, cout, hw, hw])?;
+    let mut all: Vec<&Tensor> = xs.iter().collect();
+    all.extend([&w, &dy]);
+    Tensor::realize_all(&all)?;
+    let flops = 2.0 * (b * cout * hw * hw * cin * 9) as f64;
+    let shape = format!("b{b} {cin}->{cout} {hw}x{hw} 3x3");
+    let mut rows = Vec::new();
+    let mut variants = vec![ConvVariant::Tiled, ConvVariant::Direct];
+    if crate::kernels::matmul::lanes(dev).is_some() {
+        variants.insert(0, ConvVariant::Lanes);
+    }
+    let chosen = ConvVariant::choose(dev);
+    let reps = if opts.quick { 3 } else { 5 };
+    for v in variants {
+        dev.set_conv_variant(Some(v));
+        for (pass, name) in [(0, "forward"), (1, "grad input"), (2, "grad weight")] {
+            let t = time(dev, 1, reps, |i| {
+                let x = &xs[i % 3];
+                let y = match pass {
+                    0 => x.conv2d(&w, None, p)?,
+                    1 => Tensor::record(
+                        dev,
+                        x.shape().to_vec(),
+                        DType::F32,
+                        Op::Conv2dGradInput(p),
+                        vec![dy.clone(), w.clone()],
+                    ),
+                    _ => {
+                        let splits = crate::kernels::conv2d::weight_grad_splits(b, hw, hw);
+                        let mut s = vec![splits];
+                        s.extend_from_slice(w.shape());
+                        Tensor::record(
+                            dev,
+                            s,
+                            DType::F32,
+                            Op::Conv2dGradWeight { params: p, splits },
+                            vec![dy.clone(), x.clone()],
+                        )
+                        .sum(&[0], false)?
+                    }
+                };
+                y.realize()?;
+                Ok(())
+            })?;
+            rows.push(Row {
+                kernel: "conv2d".into(),
+                variant: format!("{} {name}{}", v.name(), if v == chosen { " *" } else { "" }),
+                shape: shape.clone(),
+                median_ms: t.median_ms,
+                min_ms: t.min_ms,
+                first_ms: t.first_ms,
+                gflops: Some(flops / t.median_ms / 1e6),
+                gbps: None,
+                note: String::new(),
+            });
+        }
+    }
+    dev.set_conv_variant(None);
+    // A matmul of the same FLOPs: (b*hw*hw) x (cin*9) x cout.
+    let a = Tensor::randn(dev, &[b * hw * hw, cin * 9])?;
+    let bm = Tensor::randn(dev, &[cin * 9, cout])?;
+    Tensor::realize_all(&[&a, &bm])?;
+    let t = time(dev, 1, reps, |_| {
+        a.matmul(&bm)?.realize()?;
+        Ok(())
+    })?;
+    rows.push(Row {
+        kernel: "conv2d".into(),
+        variant: "matmul, same FLOPs".into(),
+        shape: format!("{}x{}x{}", b * hw * hw, cin * 9, cout),
+        median_ms: t.median_ms,
+        min_ms: t.min_ms,
+        first_ms: t.first_ms,
+        gflops: Some(flops / t.median_ms / 1e6),
+        gbps: None,
+        note: String::new(),
+    });
+    // Batch norm, training: stats, normalise, and the closed-form backward.
+    let gamma = crate::nn::parameter(Tensor::ones(dev, &[cout], DType::F32)?)?;
+    let beta = crate::nn::parameter(Tensor::zeros(dev, &[cout], DType::F32)?)?;
+    let xb = crate::nn::parameter(Tensor::randn(dev, &[b, cout, hw, hw])?)?;
+    let t = time(dev, 1, reps, |_| {
+        xb.zero_grad();
+        let (y, _) = xb.batch_norm_train(&gamma, &beta, 1e-5)?;
+        y.mul(&dy)?.sum_all()?.backward()?;
+        dev.realize_pending()?;
+        Ok(())
+    })?;
+    // Bytes: stats read x; forward reads x, writes y; backward reads x, dy twice, writes dx.
+    let bytes = (b * cout * hw * hw * 4) as f64 * 7.0;
+    rows.push(Row {
+        kernel: "batchnorm".into(),
+        variant: "forward+backward".into(),
+        shape: format!("b{b} c{cout} {hw}x{hw}"),
+        median_ms: t.median_ms,
+        min_ms: t.min_ms,
+        first_ms: t.first_ms,
+        gflops: None,
+        gbps: Some(bytes / t.median_ms / 1e6),
+        note: "includes y.mul(dy).sum() to seed the backward".into(),
+    });
     Ok(rows)
 }

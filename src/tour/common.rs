@@ -17,6 +17,8 @@ pub struct Ctx {
     pub quick: bool,
     pub bar: ProgressBar,
     pub data: PathBuf,
+    /// Where entries write plots and reports.
+    pub report: PathBuf,
 }
 
 impl Ctx {
@@ -26,6 +28,7 @@ impl Ctx {
             quick,
             bar,
             data: crate::data::data_dir(),
+            report: PathBuf::from("tour-report"),
         }
     }
 

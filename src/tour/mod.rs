@@ -6,6 +6,7 @@
 
 mod chapters;
 mod common;
+pub mod plot;
 
 pub use common::{Ctx, Outcome};
 
@@ -35,6 +36,8 @@ pub struct TourOptions {
     pub quick: bool,
     /// One JSON object per entry on stdout instead of the text report.
     pub json: bool,
+    /// Where plots go (default `tour-report/`).
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// Runs the selected entries; true when every one met its target.
@@ -77,7 +80,10 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
         bar.set_prefix(e.name);
         // Each entry starts from the same seed, whatever ran before it.
         dev.manual_seed(0);
-        let ctx = Ctx::new(dev.clone(), opts.quick, bar.clone());
+        let mut ctx = Ctx::new(dev.clone(), opts.quick, bar.clone());
+        if let Some(r) = &opts.report {
+            ctx.report = r.clone();
+        }
         let start = Instant::now();
         let outcome = (e.run)(&ctx)?;
         let seconds = start.elapsed().as_secs_f64();
@@ -134,6 +140,7 @@ pub fn example_main(names: &[&str]) {
         only: names.iter().map(|s| s.to_string()).collect(),
         quick: std::env::args().any(|a| a == "--quick"),
         json: false,
+        report: None,
     };
     match run(&opts) {
         Ok(true) => {}

@@ -3,7 +3,7 @@
 
 use crate::data::{Dataset, Standardizer, Target, iris, mnist10k};
 use crate::error::Result;
-use crate::nn::{Dropout, Linear, Module, Relu, Sequential, Tanh};
+use crate::nn::{Dropout, Flatten, Linear, Module, Relu, Sequential, Tanh};
 use crate::tour::chapters::classification::{Fit, test_accuracy, train_classifier};
 use crate::tour::common::{Ctx, Outcome};
 
@@ -49,7 +49,8 @@ pub fn nonlinear(ctx: &Ctx) -> Result<Outcome> {
         .push(Linear::new(&ctx.dev, 16, 16)?)
         .push(Tanh)
         .push(Linear::new(&ctx.dev, 16, 2)?);
-    let (steps, first, last) = train_classifier(ctx, &mlp, &train, Fit::new(epochs, 32, 0.02))?;
+    let t = train_classifier(ctx, &mlp, &train, Fit::new(epochs, 32, 0.02))?;
+    let (steps, first, last) = (t.steps, t.first, t.last);
     let mlp_acc = test_accuracy(ctx, &mlp, &test)?;
     let majority = 1.0
         - test
@@ -99,6 +100,7 @@ pub fn mnist(ctx: &Ctx) -> Result<Outcome> {
     };
     let dev = &ctx.dev;
     let model = Sequential::new()
+        .push(Flatten)
         .push(Linear::new(dev, 784, 256)?)
         .push(Relu)
         .push(Dropout::new(0.2)?)
@@ -110,7 +112,8 @@ pub fn mnist(ctx: &Ctx) -> Result<Outcome> {
         cosine: true,
         ..Fit::new(ctx.pick(20, 3), 128, 2e-3)
     };
-    let (steps, first, last) = train_classifier(ctx, &model, &train, fit)?;
+    let t = train_classifier(ctx, &model, &train, fit)?;
+    let (steps, first, last) = (t.steps, t.first, t.last);
     let acc = test_accuracy(ctx, &model, &test)?;
     Ok(Outcome {
         model: "MLP 784-256-128-10".into(),

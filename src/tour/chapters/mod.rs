@@ -1,6 +1,7 @@
 //! The entries, in the order of the course notes.
 
 mod classification;
+pub(super) mod cnn;
 mod mlp;
 mod regression;
 
@@ -42,6 +43,26 @@ pub fn all() -> Vec<Entry> {
             name: "mlp_mnist",
             chapter: "逻辑回归的缺陷以及引入神经网络",
             run: mlp::mnist,
+        },
+        Entry {
+            name: "cnn",
+            chapter: "CNN: 卷积, 共享权重, 池化",
+            run: cnn::cnn,
+        },
+        Entry {
+            name: "cnn_batchnorm",
+            chapter: "batch_normalization",
+            run: cnn::cnn_batchnorm,
+        },
+        Entry {
+            name: "spatial_transformer",
+            chapter: "空间变换层",
+            run: cnn::stn,
+        },
+        Entry {
+            name: "depthwise_separable",
+            chapter: "架构设计: 针对CNN的优化",
+            run: cnn::depthwise,
         },
     ]
 }
