@@ -140,3 +140,25 @@ fn a_very_deep_graph_is_recorded_realized_and_dropped() {
     let f: f64 = (0..300).map(|i| 1.0 + 1e-4 * i as f64).product();
     assert!((v[1] as f64 - 2.0 * f).abs() < 1e-3 * f, "{v:?}");
 }
+
+#[test]
+fn profiling_reports_every_dispatch() {
+    let d = fresh();
+    if !d.caps().timestamps {
+        return;
+    }
+    d.set_profiling(true);
+    let a = Tensor::randn(&d, &[33, 17]).unwrap();
+    let b = Tensor::randn(&d, &[17, 9]).unwrap();
+    Tensor::realize_all(&[&a, &b]).unwrap();
+    a.matmul(&b)
+        .unwrap()
+        .softmax(-1)
+        .unwrap()
+        .realize()
+        .unwrap();
+    let p = d.last_profile();
+    let names: Vec<&str> = p.iter().map(|k| k.kernel).collect();
+    assert_eq!(names, vec!["matmul", "softmax"]);
+    assert!(p.iter().all(|k| k.ms > 0.0 && k.ms.is_finite()), "{p:?}");
+}

@@ -47,6 +47,9 @@ pub(crate) struct DeviceInner {
     /// Tensors the next realize must include (a loss and its gradients, an
     /// optimizer's in-place updates): so a whole training step is one submit.
     pending: Mutex<Vec<crate::Tensor>>,
+    profiling: AtomicBool,
+    /// The per-dispatch GPU times of the last profiled realize.
+    pub profile: Mutex<Vec<crate::exec::KernelTime>>,
 }
 
 /// A GPU device and everything cached on it. Cheap to clone (a handle).
@@ -157,6 +160,8 @@ impl Device {
             matmul: Mutex::new(None),
             conv: Mutex::new(None),
             pending: Mutex::new(Vec::new()),
+            profiling: AtomicBool::new(false),
+            profile: Mutex::new(Vec::new()),
         }))
     }
 
@@ -294,6 +299,27 @@ impl Device {
     /// in one submit.
     pub fn realize_pending(&self) -> crate::Result<()> {
         crate::exec::realize(self, &[])
+    }
+
+    /// Times every dispatch with GPU timestamps (when the adapter has
+    /// TIMESTAMP_QUERY; inside one pass with TIMESTAMP_QUERY_INSIDE_PASSES, else
+    /// one pass per dispatch). Each realize then waits for the GPU.
+    pub fn set_profiling(&self, on: bool) {
+        self.0.profiling.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn profiling(&self) -> bool {
+        self.0.profiling.load(Ordering::Relaxed)
+    }
+
+    /// The per-dispatch GPU times of the last profiled realize (empty if the
+    /// adapter has no timestamps).
+    pub fn last_profile(&self) -> Vec<crate::exec::KernelTime> {
+        self.0
+            .profile
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Frees cached plans and pooled buffers not in use.

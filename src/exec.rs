@@ -53,6 +53,14 @@ impl PlanCache {
     }
 }
 
+/// One dispatch's GPU time in a profiled realize.
+#[derive(Clone, Debug)]
+pub struct KernelTime {
+    pub kernel: &'static str,
+    pub entry: &'static str,
+    pub ms: f64,
+}
+
 /// A readback request: copy `bytes` of the buffer behind a target.
 struct Readback {
     target: usize,
@@ -120,6 +128,7 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
 
     let mut outputs: Vec<Arc<GpuBuffer>> = Vec::new();
     let mut graph = None;
+    let mut stamps: Option<(Stamps, Arc<Plan>)> = None;
     if !lazy.is_empty() {
         let g = collect::collect(&lazy);
         let opts = PlanOptions::of(dev);
@@ -170,7 +179,7 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
                 inner.queue.write_buffer(&b.buffer, 0, &nan);
             }
         }
-        encode(dev, &plan, &g, &outputs, &mut encoder);
+        stamps = encode(dev, &plan, &g, &outputs, &mut encoder).map(|s| (s, plan.clone()));
         graph = Some((g, plan));
     }
 
@@ -207,8 +216,33 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
         None => None,
     };
 
+    // Timestamps resolve into a buffer and ride to the CPU in the same submit.
+    let stamp_read = stamps.as_ref().map(|(s, plan)| {
+        let bytes = s.count as u64 * 8;
+        let resolved = inner.pool.acquire(BufferKind::Query, bytes);
+        let staging = inner.pool.acquire(BufferKind::Readback, bytes);
+        encoder.resolve_query_set(&s.set, 0..s.count, &resolved.buffer, 0);
+        encoder.copy_buffer_to_buffer(&resolved.buffer, 0, &staging.buffer, 0, bytes);
+        (staging, bytes, plan.clone())
+    });
     inner.queue.submit([encoder.finish()]);
     inner.counters.add(&inner.counters.submits, 1);
+    if let Some((staging, bytes, plan)) = stamp_read {
+        let raw = map_read(dev, &staging, bytes)?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&raw);
+        let period = inner.queue.get_timestamp_period() as f64;
+        let times = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| KernelTime {
+                kernel: s.name,
+                entry: s.entry,
+                ms: ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6,
+            })
+            .collect();
+        *inner.profile.lock().unwrap_or_else(|e| e.into_inner()) = times;
+    }
     if let Some(e) = pollster::block_on(oom.pop()) {
         return Err(Error::Gpu(format!("out of memory: {e}")));
     }
@@ -255,13 +289,20 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
 }
 
 /// Records every step of `plan` into one compute pass.
+/// Timestamps of a profiled realize: the query set and, per step, its start
+/// and end query.
+struct Stamps {
+    set: wgpu::QuerySet,
+    count: u32,
+}
+
 fn encode(
     dev: &Device,
     plan: &Plan,
     g: &collect::Graph,
     outputs: &[Arc<GpuBuffer>],
     encoder: &mut wgpu::CommandEncoder,
-) {
+) -> Option<Stamps> {
     let inner = &dev.0;
     let resolve = |r: BufRef| -> &GpuBuffer {
         match r {
@@ -273,20 +314,66 @@ fn encode(
             BufRef::Status => &inner.status,
         }
     };
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: Some("shadergrad"),
-        timestamp_writes: None,
-    });
-    for step in &plan.steps {
-        let bg = bind_group(dev, step, &resolve);
-        pass.set_pipeline(&step.pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        let [x, y, z] = step.workgroups;
-        pass.dispatch_workgroups(x, y, z);
-    }
     inner
         .counters
         .add(&inner.counters.dispatches, plan.steps.len() as u64);
+    let caps = dev.caps();
+    let count = (plan.steps.len() * 2) as u32;
+    let profile =
+        dev.profiling() && caps.timestamps && count > 0 && count <= wgpu::QUERY_SET_MAX_QUERIES;
+    if !profile {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("shadergrad"),
+            timestamp_writes: None,
+        });
+        for step in &plan.steps {
+            let bg = bind_group(dev, step, &resolve);
+            pass.set_pipeline(&step.pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            let [x, y, z] = step.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+        return None;
+    }
+    // Profiling: a timestamp before and after every dispatch, inside one pass
+    // where the adapter allows it, else one pass per dispatch.
+    let set = inner.device.create_query_set(&wgpu::QuerySetDescriptor {
+        label: Some("shadergrad profile"),
+        ty: wgpu::QueryType::Timestamp,
+        count,
+    });
+    if caps.timestamps_in_passes {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("shadergrad"),
+            timestamp_writes: None,
+        });
+        for (i, step) in plan.steps.iter().enumerate() {
+            let bg = bind_group(dev, step, &resolve);
+            pass.set_pipeline(&step.pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.write_timestamp(&set, 2 * i as u32);
+            let [x, y, z] = step.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+            pass.write_timestamp(&set, 2 * i as u32 + 1);
+        }
+    } else {
+        for (i, step) in plan.steps.iter().enumerate() {
+            let bg = bind_group(dev, step, &resolve);
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("shadergrad"),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            pass.set_pipeline(&step.pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            let [x, y, z] = step.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+    Some(Stamps { set, count })
 }
 
 /// The step's bind group for these buffers: reused when the same buffers

@@ -22,6 +22,7 @@ mod device;
 mod dtype;
 mod error;
 mod exec;
+pub use exec::KernelTime;
 mod graph;
 pub mod kernels;
 pub mod loss;

@@ -19,6 +19,8 @@ pub(crate) enum BufferKind {
     Readback,
     /// Kernel metadata and runtime scalars.
     Uniform,
+    /// Where GPU timestamps are resolved before they are read back.
+    Query,
 }
 
 impl BufferKind {
@@ -28,6 +30,7 @@ impl BufferKind {
             BufferKind::Storage => U::STORAGE | U::COPY_SRC | U::COPY_DST,
             BufferKind::Readback => U::MAP_READ | U::COPY_DST,
             BufferKind::Uniform => U::UNIFORM | U::COPY_DST,
+            BufferKind::Query => U::QUERY_RESOLVE | U::COPY_SRC,
         }
     }
 }

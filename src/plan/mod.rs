@@ -39,6 +39,7 @@ pub(crate) struct Binding {
 
 pub(crate) struct Step {
     pub name: &'static str,
+    pub entry: &'static str,
     pub pipeline: Arc<wgpu::ComputePipeline>,
     pub layout: crate::pipeline::Layout,
     pub bindings: Vec<Binding>,
@@ -356,6 +357,7 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
             .collect();
         steps.push(Step {
             name: l.src.name,
+            entry: l.src.entry,
             pipeline,
             layout,
             bindings,
