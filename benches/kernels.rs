@@ -1,21 +1,31 @@
-//! `cargo bench`: the same suite as `shadergrad bench`.
+//! `cargo bench`: the same suite as `shadergrad bench`, with the same flags
+//! (`cargo bench --bench kernels -- --quick --filter matmul --json out.json`;
+//! name the bench target when passing flags, or the library's test harness
+//! rejects them); a bare word is taken as the filter, as cargo bench's own
+//! convention.
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let dev = match shadergrad::Device::new() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
+    let mut opts = shadergrad::bench::Options {
+        report: Some("bench-report".into()),
+        ..Default::default()
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => opts.quick = true,
+            "--end-to-end" => opts.end_to_end = true,
+            "--no-report" => opts.report = None,
+            "--filter" => opts.filter = args.next(),
+            "--json" => opts.json = args.next().map(Into::into),
+            "--compare" => opts.compare = args.next().map(Into::into),
+            "--report" => opts.report = args.next().map(Into::into),
+            // cargo passes --bench; other harness flags mean nothing here.
+            s if s.starts_with('-') => {}
+            s => opts.filter = Some(s.to_string()),
         }
-    };
-    println!("adapter: {}", dev.describe());
-    let opts = shadergrad::bench::Options {
-        quick,
-        filter: None,
-    };
-    match shadergrad::bench::run_all(&dev, &opts) {
-        Ok(rows) => print!("{}", shadergrad::bench::table(&rows)),
+    }
+    match shadergrad::bench::cli(&opts) {
+        Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);

@@ -37,14 +37,31 @@ enum Command {
         #[arg(long)]
         report: Option<std::path::PathBuf>,
     },
-    /// Times every kernel beside its baseline on this adapter.
+    /// Times every kernel (forward and backward, a sweep of sizes, every
+    /// variant) beside its baseline and the adapter's measured ceilings, after
+    /// checking each against a float64 reference.
     Bench {
         /// CI-sized shapes and repetitions.
         #[arg(long)]
         quick: bool,
-        /// Only kernels whose name contains this.
+        /// Only kernels whose name contains this (comma-separated: any of them).
         #[arg(long)]
         filter: Option<String>,
+        /// Time every case end to end: record, run, whole output read back.
+        #[arg(long)]
+        end_to_end: bool,
+        /// Write the results as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+        /// Compare with an earlier --json file; flags regressions over 10%.
+        #[arg(long, value_name = "OLD.json")]
+        compare: Option<std::path::PathBuf>,
+        /// Folder for the markdown report and PNG charts.
+        #[arg(long, value_name = "DIR", default_value = "bench-report")]
+        report: std::path::PathBuf,
+        /// Write no report folder.
+        #[arg(long)]
+        no_report: bool,
     },
 }
 
@@ -53,7 +70,22 @@ fn main() {
     let result = match cli.command {
         Command::Info => info(),
         Command::Demo => demo(),
-        Command::Bench { quick, filter } => bench(quick, filter),
+        Command::Bench {
+            quick,
+            filter,
+            end_to_end,
+            json,
+            compare,
+            report,
+            no_report,
+        } => bench(shadergrad::bench::Options {
+            quick,
+            filter,
+            end_to_end,
+            json,
+            compare,
+            report: (!no_report).then_some(report),
+        }),
         Command::Tour {
             only,
             quick,
@@ -139,10 +171,9 @@ fn demo() -> shadergrad::Result<()> {
     Ok(())
 }
 
-fn bench(quick: bool, filter: Option<String>) -> shadergrad::Result<()> {
-    let dev = Device::new()?;
-    println!("adapter: {}", dev.describe());
-    let rows = shadergrad::bench::run_all(&dev, &shadergrad::bench::Options { quick, filter })?;
-    print!("{}", shadergrad::bench::table(&rows));
-    Ok(())
+fn bench(opts: shadergrad::bench::Options) -> shadergrad::Result<()> {
+    match shadergrad::bench::cli(&opts)? {
+        0 => Ok(()),
+        code => std::process::exit(code),
+    }
 }
