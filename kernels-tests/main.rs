@@ -3,6 +3,7 @@
 
 mod common;
 
+mod attention;
 mod batchnorm;
 mod conv2d;
 
@@ -13,6 +14,7 @@ mod errors;
 mod gather;
 mod grad;
 mod grid_sample;
+mod layernorm;
 mod matmul;
 mod movement;
 mod naga;

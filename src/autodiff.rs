@@ -383,7 +383,7 @@ fn vjp(op: &Op, y: &Tensor, src: &[Tensor], g: &Tensor) -> Result<Vec<Option<Ten
             );
             Ok(vec![Some(d), None])
         }
-        Op::Update { .. } | Op::BnStats => Ok(vec![None; src.len()]),
+        Op::Update { .. } | Op::BnStats | Op::LnStats { .. } => Ok(vec![None; src.len()]),
         Op::Conv2d(p) => {
             let (x, w) = (&src[0], &src[1]);
             let dx = x.requires_grad().then(|| {
@@ -450,6 +450,82 @@ fn vjp(op: &Op, y: &Tensor, src: &[Tensor], g: &Tensor) -> Result<Vec<Option<Ten
             let dgamma = sums.narrow(0, 1, 1)?.reshape(&[c])?;
             Ok(vec![Some(dx), Some(dgamma), Some(dbeta), None])
         }
+        Op::Attention { params, scale } => {
+            let (q, k, v) = (&src[0], &src[1], &src[2]);
+            let (d, dv) = (q.shape()[3], v.shape()[3]);
+            let go = g.narrow(-1, 0, dv)?.contiguous()?;
+            let o = y.narrow(-1, 0, dv)?;
+            let drow = go.mul(&o)?.sum(&[-1], false)?;
+            let mut gsrc = vec![q.clone(), k.clone(), v.clone(), y.clone(), go, drow];
+            if params.padded {
+                gsrc.push(src[3].clone());
+            }
+            let mut kv_shape = k.shape().to_vec();
+            kv_shape[3] = d + dv;
+            let kv = Tensor::record(
+                q.device(),
+                kv_shape,
+                DType::F32,
+                Op::AttentionGradKV {
+                    params: *params,
+                    scale: *scale,
+                },
+                gsrc.clone(),
+            );
+            let dq = Tensor::record(
+                q.device(),
+                q.shape().to_vec(),
+                DType::F32,
+                Op::AttentionGradQ {
+                    params: *params,
+                    scale: *scale,
+                },
+                gsrc,
+            );
+            let mut out = vec![
+                Some(dq),
+                Some(kv.narrow(-1, 0, d)?),
+                Some(kv.narrow(-1, d, dv)?),
+            ];
+            if params.padded {
+                out.push(None);
+            }
+            Ok(out)
+        }
+        Op::LnApply { rms } => {
+            let (x, gamma) = (&src[0], &src[1]);
+            let stats = src.last().expect("stats");
+            let c = gamma.numel();
+            let rows = x.numel() / c;
+            let sums = Tensor::record(
+                x.device(),
+                vec![rows, 2],
+                DType::F32,
+                Op::LnGradReduce { rms: *rms },
+                vec![x.clone(), g.clone(), gamma.clone(), stats.clone()],
+            );
+            let dx = Tensor::record(
+                x.device(),
+                x.shape().to_vec(),
+                DType::F32,
+                Op::LnGradInput { rms: *rms },
+                vec![x.clone(), g.clone(), gamma.clone(), stats.clone(), sums],
+            );
+            // dgamma = sum over rows of dy * xhat; dbeta = sum over rows of dy.
+            let g2 = g.reshape(&[rows, c])?;
+            let st = stats.reshape(&[rows, 2])?;
+            let xhat = x
+                .reshape(&[rows, c])?
+                .sub(&st.narrow(1, 0, 1)?)?
+                .mul(&st.narrow(1, 1, 1)?)?;
+            let dgamma = g2.mul(&xhat)?.sum(&[0], false)?;
+            let mut out = vec![Some(dx), Some(dgamma)];
+            if !rms {
+                out.push(Some(g2.sum(&[0], false)?));
+            }
+            out.push(None);
+            Ok(out)
+        }
         Op::GridSample { align_corners } => {
             let (x, grid) = (&src[0], &src[1]);
             let a = *align_corners;
@@ -482,7 +558,11 @@ fn vjp(op: &Op, y: &Tensor, src: &[Tensor], g: &Tensor) -> Result<Vec<Option<Ten
         | Op::BnGradReduce { .. }
         | Op::BnGradInput { .. }
         | Op::GridSampleGradInput { .. }
-        | Op::GridSampleGradGrid { .. } => Err(Error::InvalidArgument {
+        | Op::GridSampleGradGrid { .. }
+        | Op::AttentionGradKV { .. }
+        | Op::AttentionGradQ { .. }
+        | Op::LnGradReduce { .. }
+        | Op::LnGradInput { .. } => Err(Error::InvalidArgument {
             op: "backward",
             shape: y.shape().to_vec(),
             msg: "gradients of gradients are not supported".into(),

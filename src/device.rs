@@ -48,6 +48,7 @@ pub(crate) struct DeviceInner {
     /// optimizer's in-place updates): so a whole training step is one submit.
     pending: Mutex<Vec<crate::Tensor>>,
     profiling: AtomicBool,
+    subgroups_off: AtomicBool,
     /// The per-dispatch GPU times of the last profiled realize.
     pub profile: Mutex<Vec<crate::exec::KernelTime>>,
 }
@@ -161,6 +162,7 @@ impl Device {
             conv: Mutex::new(None),
             pending: Mutex::new(Vec::new()),
             profiling: AtomicBool::new(false),
+            subgroups_off: AtomicBool::new(false),
             profile: Mutex::new(Vec::new()),
         }))
     }
@@ -299,6 +301,17 @@ impl Device {
     /// in one submit.
     pub fn realize_pending(&self) -> crate::Result<()> {
         crate::exec::realize(self, &[])
+    }
+
+    /// Turns the subgroup kernels (the lanes forms of matmul, conv2d and
+    /// attention) off on this device, or back on where the adapter has them:
+    /// the plain path, per device (SHADERGRAD_PLAIN does it for the process).
+    pub fn set_subgroup_kernels(&self, on: bool) {
+        self.0.subgroups_off.store(!on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn subgroup_kernels(&self) -> bool {
+        !self.0.subgroups_off.load(Ordering::Relaxed)
     }
 
     /// Times every dispatch with GPU timestamps (when the adapter has

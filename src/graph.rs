@@ -207,6 +207,54 @@ pub(crate) enum Op {
     GridSampleGradGrid {
         align_corners: bool,
     },
+    /// Fused attention softmax(Q K^T * scale + mask) V: src = [q (B, H, Nq, D),
+    /// k (B, H, Nk, D), v (B, H, Nk, Dv), lens (B) when padded] -> (B, H, Nq,
+    /// Dv + 1): O, then the row log-sum-exp the gradient recomputes from.
+    Attention {
+        params: AttnParams,
+        scale: f32,
+    },
+    /// dK and dV: src = [q, k, v, forward, dO, rowsum(dO * O), lens?] ->
+    /// (B, H, Nk, D + Dv).
+    AttentionGradKV {
+        params: AttnParams,
+        scale: f32,
+    },
+    /// dQ: the same src -> (B, H, Nq, D).
+    AttentionGradQ {
+        params: AttnParams,
+        scale: f32,
+    },
+    /// Per-row (last axis) statistics of x: -> (rows, 2) = mean and
+    /// 1/sqrt(var + eps); for RMSNorm 0 and 1/sqrt(mean(x^2) + eps).
+    LnStats {
+        rms: bool,
+        eps: f32,
+    },
+    /// Layer norm / RMSNorm applied, elementwise: src = [x, gamma, (beta,)
+    /// stats] -> (x - mean) * rstd * gamma (+ beta).
+    LnApply {
+        rms: bool,
+    },
+    /// Per-row sums of g*dy and g*dy*xhat: src = [x, dy, gamma, stats] -> (rows, 2).
+    LnGradReduce {
+        rms: bool,
+    },
+    /// The closed-form input gradient, elementwise: src = [x, dy, gamma, stats, sums].
+    LnGradInput {
+        rms: bool,
+    },
+}
+
+/// Which keys a query sees (see shaders/attention.wgsl).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AttnParams {
+    /// Key j is visible to query i only when j <= i.
+    pub causal: bool,
+    /// Key j is visible only when |i - j| <= window.
+    pub window: Option<usize>,
+    /// A (B) i32 tensor of key lengths follows v in src.
+    pub padded: bool,
 }
 
 /// Geometry of a 2-D convolution.
@@ -269,6 +317,8 @@ impl Op {
                 | Op::Unview(_)
                 | Op::BnTrain { .. }
                 | Op::BnGradInput { .. }
+                | Op::LnApply { .. }
+                | Op::LnGradInput { .. }
         )
     }
 }

@@ -41,10 +41,10 @@ pub use counters::CounterSnapshot;
 pub use device::{Caps, Device, PLAIN_ENV};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
-pub use graph::{BinaryOp, ConvParams, PoolParams, ReduceOp, UnaryOp};
+pub use graph::{AttnParams, BinaryOp, ConvParams, PoolParams, ReduceOp, UnaryOp};
 pub use kernels::conv2d::ConvVariant;
 pub use kernels::matmul::MatmulVariant;
-pub use ops::Rhs;
+pub use ops::{AttentionMask, Rhs};
 pub use tensor::Tensor;
 
 /// f16, re-exported so callers need not depend on `half` themselves.

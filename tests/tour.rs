@@ -82,3 +82,8 @@ fn spatial_transformer() {
 fn depthwise_separable() {
     check("depthwise_separable");
 }
+
+#[test]
+fn transformer_segmentation() {
+    check("transformer_segmentation");
+}

@@ -7,6 +7,7 @@
 //! [`Error::Data`](crate::Error::Data) naming the file and where in it.
 
 mod batches;
+mod bmes;
 mod dataset;
 mod fields;
 mod idx;
@@ -18,6 +19,7 @@ mod split;
 mod standardize;
 
 pub use batches::{Batch, BatchTarget, Batches};
+pub use bmes::{BMES, Tagged, peoples_daily};
 pub use dataset::{Dataset, Target};
 pub use idx::{Idx, parse_idx_u8, read_idx_u8};
 pub use images::{digits, mnist10k};

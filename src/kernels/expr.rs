@@ -330,6 +330,38 @@ impl<'a> ExprGen<'a> {
                         format!("({x} - {mean}) * inverseSqrt({var} + {eps}) * {gamma} + {beta}"),
                     )
                 }
+                Op::LnApply { rms } => {
+                    let (r, c) = self.row_col(n, idx);
+                    let x = self.value(src[0], idx);
+                    let gamma = self.value(src[1], &c);
+                    let stats = *src.last().expect("stats");
+                    let (mean, rstd) = self.row_stats(stats, &r);
+                    let mut e = format!("({x} - {mean}) * {rstd} * {gamma}");
+                    if !rms {
+                        let beta = self.value(src[2], &c);
+                        e = format!("{e} + {beta}");
+                    }
+                    self.bind("v", t, e)
+                }
+                Op::LnGradInput { rms } => {
+                    let (r, c) = self.row_col(n, idx);
+                    let cols = *self.g.nodes[n].shape.last().unwrap_or(&1);
+                    let x = self.value(src[0], idx);
+                    let dy = self.value(src[1], idx);
+                    let gamma = self.value(src[2], &c);
+                    let (mean, rstd) = self.row_stats(src[3], &r);
+                    let (sa, sb) = self.row_stats(src[4], &r);
+                    let first = if rms {
+                        String::new()
+                    } else {
+                        format!(" - {sa} / {cols}.0")
+                    };
+                    self.bind(
+                        "v",
+                        t,
+                        format!("{rstd} * ({gamma} * {dy}{first} - ({x} - {mean}) * {rstd} * {sb} / {cols}.0)"),
+                    )
+                }
                 Op::BnGradInput { .. } => {
                     let (c, chans) = self.channel(n, idx);
                     let count = self.g.nodes[n].numel() / chans;
@@ -365,7 +397,12 @@ impl<'a> ExprGen<'a> {
                 | Op::BnGradReduce { .. }
                 | Op::GridSample { .. }
                 | Op::GridSampleGradInput { .. }
-                | Op::GridSampleGradGrid { .. } => {
+                | Op::GridSampleGradGrid { .. }
+                | Op::Attention { .. }
+                | Op::AttentionGradKV { .. }
+                | Op::AttentionGradQ { .. }
+                | Op::LnStats { .. }
+                | Op::LnGradReduce { .. } => {
                     unreachable!("kernel ops are always materialized")
                 }
             }
@@ -384,6 +421,23 @@ impl<'a> ExprGen<'a> {
         let inner: usize = shape[2..].iter().product();
         let c = self.bind("c", "u32", format!("({idx} / {inner}u) % {chans}u"));
         (c, chans)
+    }
+
+    /// Row and column (last axis) of element `idx` of node `n`.
+    fn row_col(&mut self, n: usize, idx: &str) -> (String, String) {
+        let cols = *self.g.nodes[n].shape.last().unwrap_or(&1);
+        let r = self.bind("r", "u32", format!("{idx} / {cols}u"));
+        let c = self.bind("c", "u32", format!("{idx} % {cols}u"));
+        (r, c)
+    }
+
+    /// The two columns of a (rows, 2) per-row tensor at row `r`.
+    fn row_stats(&mut self, s: usize, r: &str) -> (String, String) {
+        let i0 = self.bind("i", "u32", format!("{r} * 2u"));
+        let a = self.value(s, &i0);
+        let i1 = self.bind("i", "u32", format!("{r} * 2u + 1u"));
+        let b = self.value(s, &i1);
+        (a, b)
     }
 
     /// The two rows of a (2, C) per-channel tensor at channel `c`.

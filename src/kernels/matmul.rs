@@ -82,6 +82,9 @@ impl MatmulVariant {
 /// The subgroup width the lanes version can rely on: subgroups on, and a size
 /// the adapter fixes (min == max), as lavapipe's 8 lanes of AVX2.
 pub(crate) fn lanes(device: &Device) -> Option<u32> {
+    if !device.subgroup_kernels() {
+        return None;
+    }
     let caps = device.caps();
     match caps.subgroup_size {
         Some((lo, hi)) if caps.subgroups && lo == hi && (4..=64).contains(&lo) => Some(lo),

@@ -2,6 +2,7 @@
 //! how many workgroups. A kernel only *describes* its launch (a `Launch`); the
 //! executor alone builds pipelines, bind groups and encoders, for all of them.
 
+pub(crate) mod attention;
 pub(crate) mod batchnorm;
 pub(crate) mod conv2d;
 pub(crate) mod cross_entropy;
@@ -9,6 +10,7 @@ pub(crate) mod elementwise;
 pub(crate) mod expr;
 pub(crate) mod gather;
 pub(crate) mod grid_sample;
+pub(crate) mod layernorm;
 pub(crate) mod matmul;
 pub(crate) mod optim;
 pub(crate) mod pool2d;
@@ -44,6 +46,8 @@ pub const SHADERS: &[(&str, &str)] = &[
         "grid_sample",
         include_str!("../../shaders/grid_sample.wgsl"),
     ),
+    ("attention", include_str!("../../shaders/attention.wgsl")),
+    ("layernorm", include_str!("../../shaders/layernorm.wgsl")),
 ];
 
 pub(crate) fn shader(name: &str) -> &'static str {

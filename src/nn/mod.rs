@@ -2,19 +2,25 @@
 //! tensor and names its parameters (checkpoints find them by name).
 
 mod activation;
+mod attention;
 mod batchnorm;
 mod conv;
 mod dropout;
+mod embedding;
 pub mod init;
 mod linear;
+mod norm;
 mod pool;
 mod sequential;
 
 pub use activation::{Gelu, Relu, Sigmoid, Tanh};
+pub use attention::{DecoderBlock, EncoderBlock, MultiHeadAttention};
 pub use batchnorm::BatchNorm;
 pub use conv::Conv2d;
 pub use dropout::Dropout;
+pub use embedding::{Embedding, Positions, sinusoidal};
 pub use linear::Linear;
+pub use norm::{LayerNorm, RmsNorm};
 pub use pool::{AvgPool2d, Flatten, GlobalAvgPool, MaxPool2d};
 pub use sequential::Sequential;
 

@@ -1,12 +1,16 @@
 //! The op methods of `Tensor`, one file per kind of op. Each checks shapes,
 //! dtypes and devices when recorded and returns a typed error naming the op.
 
+pub(crate) mod attention;
 mod conv;
 mod elementwise;
 mod index;
 mod linalg;
 mod movement;
+mod norm;
 mod reduce;
+
+pub use attention::AttentionMask;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};

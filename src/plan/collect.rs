@@ -68,6 +68,10 @@ fn scalar_words(op: &Op, dtype: DType) -> Vec<u32> {
         Op::BnTrain { eps } | Op::BnGradReduce { eps } | Op::BnGradInput { eps } => {
             vec![eps.to_bits()]
         }
+        Op::Attention { scale, .. }
+        | Op::AttentionGradKV { scale, .. }
+        | Op::AttentionGradQ { scale, .. } => vec![scale.to_bits()],
+        Op::LnStats { eps, .. } => vec![eps.to_bits()],
         _ => vec![],
     }
 }
@@ -145,6 +149,25 @@ fn op_key(op: &Op, key: &mut Vec<u64>) {
         Op::GridSample { align_corners } => key.extend([29, *align_corners as u64]),
         Op::GridSampleGradInput { align_corners } => key.extend([30, *align_corners as u64]),
         Op::GridSampleGradGrid { align_corners } => key.extend([31, *align_corners as u64]),
+        Op::Attention { params, .. }
+        | Op::AttentionGradKV { params, .. }
+        | Op::AttentionGradQ { params, .. } => {
+            let tag = match op {
+                Op::Attention { .. } => 32,
+                Op::AttentionGradKV { .. } => 33,
+                _ => 34,
+            };
+            key.extend([
+                tag,
+                params.causal as u64,
+                params.padded as u64,
+                params.window.map_or(u64::MAX, |w| w as u64),
+            ]);
+        }
+        Op::LnStats { rms, .. } => key.extend([35, *rms as u64]),
+        Op::LnApply { rms } => key.extend([36, *rms as u64]),
+        Op::LnGradReduce { rms } => key.extend([37, *rms as u64]),
+        Op::LnGradInput { rms } => key.extend([38, *rms as u64]),
         Op::Update { rule, .. } => key.extend([
             19,
             match rule {

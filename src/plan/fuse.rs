@@ -19,6 +19,8 @@ fn is_compute(op: &Op) -> bool {
             | Op::Unview(_)
             | Op::BnTrain { .. }
             | Op::BnGradInput { .. }
+            | Op::LnApply { .. }
+            | Op::LnGradInput { .. }
     )
 }
 
@@ -68,7 +70,12 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
             | Some(Op::BnGradReduce { .. })
             | Some(Op::GridSample { .. })
             | Some(Op::GridSampleGradInput { .. })
-            | Some(Op::GridSampleGradGrid { .. }) => {
+            | Some(Op::GridSampleGradGrid { .. })
+            | Some(Op::Attention { .. })
+            | Some(Op::AttentionGradKV { .. })
+            | Some(Op::AttentionGradQ { .. })
+            | Some(Op::LnStats { .. })
+            | Some(Op::LnGradReduce { .. }) => {
                 for &s in &node.src {
                     mat[s] = true;
                 }

@@ -128,6 +128,10 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<V
         Op::GridSampleGradGrid { .. } => {
             kernels::grid_sample::launch_grad_grid(g, k, &opd(0), &opd(1), &opd(2))?
         }
+        Op::LnStats { .. } | Op::LnGradReduce { .. } => vec![kernels::layernorm::launch(g, k)],
+        Op::Attention { .. } | Op::AttentionGradKV { .. } | Op::AttentionGradQ { .. } => {
+            vec![kernels::attention::launch(g, k, opts.lanes)?]
+        }
         _ => vec![kernels::elementwise::launch(g, mat, k)],
     })
 }

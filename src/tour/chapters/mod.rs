@@ -1,5 +1,6 @@
 //! The entries, in the order of the course notes.
 
+mod attention;
 mod classification;
 pub(super) mod cnn;
 mod mlp;
@@ -63,6 +64,11 @@ pub fn all() -> Vec<Entry> {
             name: "depthwise_separable",
             chapter: "架构设计: 针对CNN的优化",
             run: cnn::depthwise,
+        },
+        Entry {
+            name: "transformer_segmentation",
+            chapter: "自注意力机制, 位置编码",
+            run: attention::segmentation,
         },
     ]
 }

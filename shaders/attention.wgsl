@@ -1,0 +1,571 @@
+// attention.wgsl: fused attention, softmax(Q K^T * scale + mask) V, flash
+// style, and its gradient, FlashAttention-2 style. No N x N matrix is ever
+// written: keys and values are visited in blocks with an online softmax, and
+// the backward recomputes each block of probabilities from the saved row
+// log-sum-exp.
+//
+// Shapes (contiguous): q (BH, NQ, D), k (BH, NK, D), v (BH, NK, DV), with
+// BH = batch * heads; lens (B) i32 key lengths when PADDED.
+//   forward    out (BH, NQ, DV + 1): O, then the row log-sum-exp in the last
+//              column (one tensor, so the graph keeps one node; O is a view)
+//   grad kv    out (BH, NK, D + DV): dK, then dV
+//   grad q     out (BH, NQ, D)
+// The gradients also read the forward's packed output, dO (BH, NQ, DV) and
+// Dr = rowsum(dO * O) (BH, NQ), computed by a fused reduction beforehand.
+//
+// Masks (key j visible to query i): CAUSAL j <= i (top-left aligned, as
+// PyTorch's is_causal), PADDED j < lens[b], WINDOW |i - j| <= W (the local
+// attention of self-attention for speech). Key blocks a mask hides entirely
+// are skipped. A query that sees no key gets O = 0.
+//
+// Two forms of each kernel:
+//   *_lanes  one subgroup per workgroup (LANES lanes; software adapters):
+//            8 query rows (or key rows, for grad kv) per workgroup against
+//            blocks of 2 * LANES keys (queries), each lane owning two; dot
+//            products run in chunks of LANES with each lane loading one
+//            element and subgroup shuffles sharing it, so no load is repeated
+//            across lanes (on lavapipe every load in a loop is a per-lane
+//            scalar load); accumulators are vec4 chunks of each lane's slice
+//            (elements l, l + LANES, ...) in fixed, fully unrolled loops.
+//   *_rows   one invocation per row with the loop over the other side: the
+//            plain form (no subgroups; real GPUs, where a warp's identical
+//            loads of one key row are one broadcast).
+// Vectors live in fixed arrays of 128: D and DV are at most 128.
+
+override BH: u32 = 1u;
+override H: u32 = 1u;
+override NQ: u32 = 1u;
+override NK: u32 = 1u;
+override D: u32 = 64u;
+override DV: u32 = 64u;
+override CAUSAL: bool = false;
+override PADDED: bool = false;
+override WINDOW: bool = false;
+override W: u32 = 0u;
+override LANES: u32 = 8u;
+override WG: u32 = 64u;
+
+// Per-lane slice sizes of a D- and a DV-vector.
+override DP: u32 = (D + LANES - 1u) / LANES;
+override DVP: u32 = (DV + LANES - 1u) / LANES;
+
+const LOWEST: f32 = -3.4028235e38;
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read> lens: array<i32>;
+@group(0) @binding(5) var<uniform> sc: array<vec4<u32>, 1>;
+// The gradients' extra inputs.
+@group(0) @binding(6) var<storage, read> fwd: array<f32>; // (BH, NQ, DV + 1)
+@group(0) @binding(7) var<storage, read> dout: array<f32>; // (BH, NQ, DV)
+@group(0) @binding(8) var<storage, read> drow: array<f32>; // (BH, NQ)
+
+fn scale() -> f32 {
+    return bitcast<f32>(sc[0][0]);
+}
+
+// How many keys of batch b are real.
+fn key_len(bh: u32) -> u32 {
+    if (PADDED) {
+        return u32(clamp(lens[bh / H], 0, i32(NK)));
+    }
+    return NK;
+}
+
+fn visible(i: u32, j: u32, klen: u32) -> bool {
+    var ok = i < NQ && j < klen;
+    if (CAUSAL) {
+        ok = ok && j <= i;
+    }
+    if (WINDOW) {
+        ok = ok && (j + W >= i) && (j <= i + W);
+    }
+    return ok;
+}
+
+// Keys [lo, hi) that queries [i0, i1] can see at all.
+fn key_range(i0: u32, i1: u32, klen: u32) -> vec2<u32> {
+    var lo = 0u;
+    var hi = klen;
+    if (CAUSAL) {
+        hi = min(hi, i1 + 1u);
+    }
+    if (WINDOW) {
+        lo = select(0u, i0 - W, i0 > W);
+        hi = min(hi, i1 + W + 1u);
+    }
+    return vec2<u32>(lo, hi);
+}
+
+// Queries [lo, hi) that keys [j0, j1] are seen by at all.
+fn query_range(j0: u32, j1: u32) -> vec2<u32> {
+    var lo = 0u;
+    var hi = NQ;
+    if (CAUSAL) {
+        lo = j0;
+    }
+    if (WINDOW) {
+        lo = max(lo, select(0u, j0 - W, j0 > W));
+        hi = min(hi, j1 + W + 1u);
+    }
+    return vec2<u32>(lo, hi);
+}
+
+fn load_q(bh: u32, i: u32, c: u32) -> f32 {
+    return select(0.0, q[(bh * NQ + min(i, NQ - 1u)) * D + min(c, D - 1u)], c < D);
+}
+
+fn load_k(bh: u32, j: u32, c: u32) -> f32 {
+    return select(0.0, k[(bh * NK + min(j, NK - 1u)) * D + min(c, D - 1u)], c < D);
+}
+
+fn load_v(bh: u32, j: u32, c: u32) -> f32 {
+    return select(0.0, v[(bh * NK + min(j, NK - 1u)) * DV + min(c, DV - 1u)], c < DV);
+}
+
+fn load_do(bh: u32, i: u32, c: u32) -> f32 {
+    return select(0.0, dout[(bh * NQ + min(i, NQ - 1u)) * DV + min(c, DV - 1u)], c < DV);
+}
+
+fn load_lse(bh: u32, i: u32) -> f32 {
+    return fwd[(bh * NQ + min(i, NQ - 1u)) * (DV + 1u) + DV];
+}
+
+fn load_drow(bh: u32, i: u32) -> f32 {
+    return drow[bh * NQ + min(i, NQ - 1u)];
+}
+
+// ---- forward -------------------------------------------------------------------
+
+// Queries per workgroup in the lanes forms, and vec4 chunks of a lane's slice
+// of a D- or DV-vector (lane l owns elements l, l + LANES, l + 2 LANES, ...).
+const TQ: u32 = 8u;
+override D4: u32 = (DP + 3u) / 4u;
+override DV4: u32 = (DVP + 3u) / 4u;
+
+// Element e of this lane's slice of row `row` of a (rows, n) matrix, as vec4
+// chunk w (zero past n).
+fn slice4(row_base: u32, n: u32, l: u32, w: u32, which: u32) -> vec4<f32> {
+    var out: vec4<f32>;
+    for (var e = 0u; e < 4u; e++) {
+        let c = l + LANES * (4u * w + e);
+        var x = 0.0;
+        if (c < n) {
+            if (which == 0u) {
+                x = q[row_base + c];
+            } else if (which == 1u) {
+                x = k[row_base + c];
+            } else if (which == 2u) {
+                x = v[row_base + c];
+            } else {
+                x = dout[row_base + c];
+            }
+        }
+        out[e] = x;
+    }
+    return out;
+}
+
+fn q_row(bh: u32, i: u32) -> u32 {
+    return (bh * NQ + min(i, NQ - 1u)) * D;
+}
+
+fn k_row(bh: u32, j: u32) -> u32 {
+    return (bh * NK + min(j, NK - 1u)) * D;
+}
+
+fn v_row(bh: u32, j: u32) -> u32 {
+    return (bh * NK + min(j, NK - 1u)) * DV;
+}
+
+fn do_row(bh: u32, i: u32) -> u32 {
+    return (bh * NQ + min(i, NQ - 1u)) * DV;
+}
+
+// The lanes forms work on blocks of TQ rows against 2 * LANES columns: lane l
+// owns columns l and l + LANES (a vec2), as matmul_lanes_strided does; a dot
+// product over D runs in chunks of LANES, each lane loading one element of
+// each of its rows' chunk and subgroupShuffle sharing it. Loops are small and
+// fixed so the compiler unrolls them and the accumulators stay in registers.
+
+@compute @workgroup_size(LANES)
+fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let l = lid.x;
+    let bh = wid.y;
+    let i0 = wid.x * TQ;
+    let klen = key_len(bh);
+    var o: array<vec4<f32>, 32>; // row t, chunk w at t * DV4 + w
+    var m: array<f32, TQ>;
+    var ls: array<f32, TQ>;
+    for (var t = 0u; t < TQ; t++) {
+        m[t] = LOWEST;
+    }
+    let span = 2u * LANES;
+    let range = key_range(i0, min(i0 + TQ, NQ) - 1u, klen);
+    for (var j0 = range.x - range.x % span; j0 < range.y; j0 += span) {
+        let ja = j0 + l;
+        let jb = ja + LANES;
+        var s: array<vec2<f32>, TQ>;
+        for (var cb = 0u; cb < D; cb += LANES) {
+            var qv: array<f32, TQ>;
+            for (var t = 0u; t < TQ; t++) {
+                qv[t] = load_q(bh, i0 + t, cb + l);
+            }
+            for (var r = 0u; r < LANES; r++) {
+                let kab = vec2<f32>(load_k(bh, ja, cb + r), load_k(bh, jb, cb + r));
+                for (var t = 0u; t < TQ; t++) {
+                    s[t] += subgroupShuffle(qv[t], r) * kab;
+                }
+            }
+        }
+        var p: array<vec2<f32>, TQ>;
+        for (var t = 0u; t < TQ; t++) {
+            let oka = visible(i0 + t, ja, klen);
+            let okb = visible(i0 + t, jb, klen);
+            let sa = select(LOWEST, s[t].x * scale(), oka);
+            let sb = select(LOWEST, s[t].y * scale(), okb);
+            let mn = max(m[t], subgroupMax(max(sa, sb)));
+            let pa = select(0.0, exp(sa - mn), oka);
+            let pb = select(0.0, exp(sb - mn), okb);
+            let alpha = exp(m[t] - mn);
+            ls[t] = ls[t] * alpha + subgroupAdd(pa + pb);
+            m[t] = mn;
+            p[t] = vec2<f32>(pa, pb);
+            for (var w = 0u; w < DV4; w++) {
+                o[t * DV4 + w] *= alpha;
+            }
+        }
+        for (var kk = 0u; kk < span; kk++) {
+            let src_lane = kk % LANES;
+            let second = kk >= LANES;
+            var vv: array<vec4<f32>, 4>;
+            for (var w = 0u; w < DV4; w++) {
+                vv[w] = slice4(v_row(bh, j0 + kk), DV, l, w, 2u);
+            }
+            for (var t = 0u; t < TQ; t++) {
+                let pt = select(subgroupShuffle(p[t].x, src_lane), subgroupShuffle(p[t].y, src_lane), second);
+                for (var w = 0u; w < DV4; w++) {
+                    o[t * DV4 + w] += pt * vv[w];
+                }
+            }
+        }
+    }
+    for (var t = 0u; t < TQ; t++) {
+        let i = i0 + t;
+        if (i >= NQ) {
+            continue;
+        }
+        let row = (bh * NQ + i) * (DV + 1u);
+        let inv = select(0.0, 1.0 / ls[t], ls[t] > 0.0);
+        for (var w = 0u; w < DV4; w++) {
+            for (var e = 0u; e < 4u; e++) {
+                let c = l + LANES * (4u * w + e);
+                if (c < DV) {
+                    out[row + c] = o[t * DV4 + w][e] * inv;
+                }
+            }
+        }
+        if (l == 0u) {
+            out[row + DV] = select(LOWEST, m[t] + log(ls[t]), ls[t] > 0.0);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let bh = gid.y;
+    if (i >= NQ) {
+        return;
+    }
+    let klen = key_len(bh);
+    var qv: array<f32, 128>;
+    for (var c = 0u; c < D; c++) {
+        qv[c] = load_q(bh, i, c) * scale();
+    }
+    var o: array<f32, 128>;
+    var m = LOWEST;
+    var ls = 0.0;
+    let range = key_range(i, i, klen);
+    for (var j = range.x; j < range.y; j++) {
+        if (!visible(i, j, klen)) {
+            continue;
+        }
+        var s = 0.0;
+        for (var c = 0u; c < D; c++) {
+            s += qv[c] * load_k(bh, j, c);
+        }
+        let mn = max(m, s);
+        let alpha = exp(m - mn);
+        let p = exp(s - mn);
+        ls = ls * alpha + p;
+        m = mn;
+        for (var c = 0u; c < DV; c++) {
+            o[c] = o[c] * alpha + p * load_v(bh, j, c);
+        }
+    }
+    let row = (bh * NQ + i) * (DV + 1u);
+    let inv = select(0.0, 1.0 / ls, ls > 0.0);
+    for (var c = 0u; c < DV; c++) {
+        out[row + c] = o[c] * inv;
+    }
+    out[row + DV] = select(LOWEST, m + log(ls), ls > 0.0);
+}
+
+// ---- gradient with respect to K and V: one workgroup per block of keys -------
+
+@compute @workgroup_size(LANES)
+fn attention_grad_kv_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let l = lid.x;
+    let bh = wid.y;
+    let j0 = wid.x * TQ; // TQ keys; lanes own query columns
+    let klen = key_len(bh);
+    var dk: array<vec4<f32>, 32>; // key t, chunk w at t * D4 + w
+    var dv: array<vec4<f32>, 32>; // key t, chunk w at t * DV4 + w
+    let span = 2u * LANES;
+    let range = query_range(j0, min(j0 + TQ, NK) - 1u);
+    for (var i0 = range.x - range.x % span; i0 < range.y; i0 += span) {
+        let ia = i0 + l;
+        let ib = ia + LANES;
+        var s: array<vec2<f32>, TQ>;
+        var dp: array<vec2<f32>, TQ>;
+        for (var cb = 0u; cb < D; cb += LANES) {
+            var kv: array<f32, TQ>;
+            for (var t = 0u; t < TQ; t++) {
+                kv[t] = load_k(bh, j0 + t, cb + l);
+            }
+            for (var r = 0u; r < LANES; r++) {
+                let qab = vec2<f32>(load_q(bh, ia, cb + r), load_q(bh, ib, cb + r));
+                for (var t = 0u; t < TQ; t++) {
+                    s[t] += subgroupShuffle(kv[t], r) * qab;
+                }
+            }
+        }
+        for (var cb = 0u; cb < DV; cb += LANES) {
+            var vv: array<f32, TQ>;
+            for (var t = 0u; t < TQ; t++) {
+                vv[t] = load_v(bh, j0 + t, cb + l);
+            }
+            for (var r = 0u; r < LANES; r++) {
+                let gab = vec2<f32>(load_do(bh, ia, cb + r), load_do(bh, ib, cb + r));
+                for (var t = 0u; t < TQ; t++) {
+                    dp[t] += subgroupShuffle(vv[t], r) * gab;
+                }
+            }
+        }
+        let lse = vec2<f32>(load_lse(bh, ia), load_lse(bh, ib));
+        let dr = vec2<f32>(load_drow(bh, ia), load_drow(bh, ib));
+        var p: array<vec2<f32>, TQ>;
+        var ds: array<vec2<f32>, TQ>;
+        for (var t = 0u; t < TQ; t++) {
+            let ok = vec2<bool>(visible(ia, j0 + t, klen), visible(ib, j0 + t, klen));
+            p[t] = select(vec2<f32>(0.0), exp(s[t] * scale() - lse), ok);
+            ds[t] = p[t] * (dp[t] - dr);
+        }
+        for (var qq = 0u; qq < span; qq++) {
+            let src_lane = qq % LANES;
+            let second = qq >= LANES;
+            var gv: array<vec4<f32>, 4>;
+            var qv: array<vec4<f32>, 4>;
+            for (var w = 0u; w < DV4; w++) {
+                gv[w] = slice4(do_row(bh, i0 + qq), DV, l, w, 3u);
+            }
+            for (var w = 0u; w < D4; w++) {
+                qv[w] = slice4(q_row(bh, i0 + qq), D, l, w, 0u);
+            }
+            for (var t = 0u; t < TQ; t++) {
+                let pt = select(subgroupShuffle(p[t].x, src_lane), subgroupShuffle(p[t].y, src_lane), second);
+                let dst = select(subgroupShuffle(ds[t].x, src_lane), subgroupShuffle(ds[t].y, src_lane), second);
+                for (var w = 0u; w < DV4; w++) {
+                    dv[t * DV4 + w] += pt * gv[w];
+                }
+                for (var w = 0u; w < D4; w++) {
+                    dk[t * D4 + w] += dst * qv[w];
+                }
+            }
+        }
+    }
+    for (var t = 0u; t < TQ; t++) {
+        let j = j0 + t;
+        if (j >= NK) {
+            continue;
+        }
+        let row = (bh * NK + j) * (D + DV);
+        for (var w = 0u; w < D4; w++) {
+            for (var e = 0u; e < 4u; e++) {
+                let c = l + LANES * (4u * w + e);
+                if (c < D) {
+                    out[row + c] = dk[t * D4 + w][e] * scale();
+                }
+            }
+        }
+        for (var w = 0u; w < DV4; w++) {
+            for (var e = 0u; e < 4u; e++) {
+                let c = l + LANES * (4u * w + e);
+                if (c < DV) {
+                    out[row + D + c] = dv[t * DV4 + w][e];
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn attention_grad_kv_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    let bh = gid.y;
+    if (j >= NK) {
+        return;
+    }
+    let klen = key_len(bh);
+    var dk: array<f32, 128>;
+    var dv: array<f32, 128>;
+    let range = query_range(j, j);
+    for (var i = range.x; i < range.y; i++) {
+        if (!visible(i, j, klen)) {
+            continue;
+        }
+        var s = 0.0;
+        for (var c = 0u; c < D; c++) {
+            s += load_q(bh, i, c) * load_k(bh, j, c);
+        }
+        let p = exp(s * scale() - load_lse(bh, i));
+        var dp = 0.0;
+        for (var c = 0u; c < DV; c++) {
+            let g = load_do(bh, i, c);
+            dp += g * load_v(bh, j, c);
+            dv[c] += p * g;
+        }
+        let ds = p * (dp - load_drow(bh, i));
+        for (var c = 0u; c < D; c++) {
+            dk[c] += ds * load_q(bh, i, c);
+        }
+    }
+    let row = (bh * NK + j) * (D + DV);
+    for (var c = 0u; c < D; c++) {
+        out[row + c] = dk[c] * scale();
+    }
+    for (var c = 0u; c < DV; c++) {
+        out[row + D + c] = dv[c];
+    }
+}
+
+// ---- gradient with respect to Q: one workgroup per block of queries ------------
+
+@compute @workgroup_size(LANES)
+fn attention_grad_q_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let l = lid.x;
+    let bh = wid.y;
+    let i0 = wid.x * TQ;
+    let klen = key_len(bh);
+    var lse: array<f32, TQ>;
+    var dr: array<f32, TQ>;
+    for (var t = 0u; t < TQ; t++) {
+        lse[t] = load_lse(bh, i0 + t);
+        dr[t] = load_drow(bh, i0 + t);
+    }
+    var dq: array<vec4<f32>, 32>; // row t, chunk w at t * D4 + w
+    let span = 2u * LANES;
+    let range = key_range(i0, min(i0 + TQ, NQ) - 1u, klen);
+    for (var j0 = range.x - range.x % span; j0 < range.y; j0 += span) {
+        let ja = j0 + l;
+        let jb = ja + LANES;
+        var s: array<vec2<f32>, TQ>;
+        var dp: array<vec2<f32>, TQ>;
+        for (var cb = 0u; cb < D; cb += LANES) {
+            var qv: array<f32, TQ>;
+            for (var t = 0u; t < TQ; t++) {
+                qv[t] = load_q(bh, i0 + t, cb + l);
+            }
+            for (var r = 0u; r < LANES; r++) {
+                let kab = vec2<f32>(load_k(bh, ja, cb + r), load_k(bh, jb, cb + r));
+                for (var t = 0u; t < TQ; t++) {
+                    s[t] += subgroupShuffle(qv[t], r) * kab;
+                }
+            }
+        }
+        for (var cb = 0u; cb < DV; cb += LANES) {
+            var gv: array<f32, TQ>;
+            for (var t = 0u; t < TQ; t++) {
+                gv[t] = load_do(bh, i0 + t, cb + l);
+            }
+            for (var r = 0u; r < LANES; r++) {
+                let vab = vec2<f32>(load_v(bh, ja, cb + r), load_v(bh, jb, cb + r));
+                for (var t = 0u; t < TQ; t++) {
+                    dp[t] += subgroupShuffle(gv[t], r) * vab;
+                }
+            }
+        }
+        var ds: array<vec2<f32>, TQ>;
+        for (var t = 0u; t < TQ; t++) {
+            let ok = vec2<bool>(visible(i0 + t, ja, klen), visible(i0 + t, jb, klen));
+            let p = select(vec2<f32>(0.0), exp(s[t] * scale() - lse[t]), ok);
+            ds[t] = p * (dp[t] - dr[t]);
+        }
+        for (var kk = 0u; kk < span; kk++) {
+            let src_lane = kk % LANES;
+            let second = kk >= LANES;
+            var kv: array<vec4<f32>, 4>;
+            for (var w = 0u; w < D4; w++) {
+                kv[w] = slice4(k_row(bh, j0 + kk), D, l, w, 1u);
+            }
+            for (var t = 0u; t < TQ; t++) {
+                let d = select(subgroupShuffle(ds[t].x, src_lane), subgroupShuffle(ds[t].y, src_lane), second);
+                for (var w = 0u; w < D4; w++) {
+                    dq[t * D4 + w] += d * kv[w];
+                }
+            }
+        }
+    }
+    for (var t = 0u; t < TQ; t++) {
+        let i = i0 + t;
+        if (i >= NQ) {
+            continue;
+        }
+        for (var w = 0u; w < D4; w++) {
+            for (var e = 0u; e < 4u; e++) {
+                let c = l + LANES * (4u * w + e);
+                if (c < D) {
+                    out[(bh * NQ + i) * D + c] = dq[t * D4 + w][e] * scale();
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn attention_grad_q_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let bh = gid.y;
+    if (i >= NQ) {
+        return;
+    }
+    let klen = key_len(bh);
+    let lse = load_lse(bh, i);
+    let dr = load_drow(bh, i);
+    var dq: array<f32, 128>;
+    let range = key_range(i, i, klen);
+    for (var j = range.x; j < range.y; j++) {
+        if (!visible(i, j, klen)) {
+            continue;
+        }
+        var s = 0.0;
+        for (var c = 0u; c < D; c++) {
+            s += load_q(bh, i, c) * load_k(bh, j, c);
+        }
+        let p = exp(s * scale() - lse);
+        var dp = 0.0;
+        for (var c = 0u; c < DV; c++) {
+            dp += load_do(bh, i, c) * load_v(bh, j, c);
+        }
+        let ds = p * (dp - dr);
+        for (var c = 0u; c < D; c++) {
+            dq[c] += ds * load_k(bh, j, c);
+        }
+    }
+    for (var c = 0u; c < D; c++) {
+        out[(bh * NQ + i) * D + c] = dq[c] * scale();
+    }
+}

@@ -1,0 +1,102 @@
+//! Embeddings (字嵌入) and positional encodings (位置编码).
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::nn::{Module, init, parameter};
+use crate::tensor::Tensor;
+
+/// A table of `count` vectors of `dim`: ids (i32, any shape) -> (..., dim).
+pub struct Embedding {
+    pub table: Tensor,
+}
+
+impl Embedding {
+    /// Entries drawn from N(0, 1), as torch.nn.Embedding.
+    pub fn new(dev: &Device, count: usize, dim: usize) -> Result<Embedding> {
+        Ok(Embedding {
+            table: parameter(init::normal(dev, &[count, dim], 1.0)?)?,
+        })
+    }
+
+    /// Looks up `ids`; an id outside the table is reported at the next readback.
+    pub fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+        let mut shape = ids.shape().to_vec();
+        shape.push(self.table.shape()[1]);
+        self.table
+            .index_select(0, &ids.reshape(&[ids.numel()])?)?
+            .reshape(&shape)
+    }
+}
+
+impl Module for Embedding {
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        self.lookup(ids)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        vec![("weight".into(), self.table.clone())]
+    }
+}
+
+/// The notes' sinusoidal positional encoding, exactly:
+/// PE(i, 2j) = sin(i / 10000^(2j/d)), PE(i, 2j+1) = cos(i / 10000^(2j/d)).
+pub fn sinusoidal(positions: usize, dim: usize) -> Vec<f32> {
+    let mut pe = vec![0.0f32; positions * dim];
+    for i in 0..positions {
+        for c in 0..dim {
+            let j2 = (c / 2 * 2) as f64;
+            let angle = i as f64 / 10000f64.powf(j2 / dim as f64);
+            pe[i * dim + c] = if c % 2 == 0 { angle.sin() } else { angle.cos() } as f32;
+        }
+    }
+    pe
+}
+
+/// How a sequence model learns where each token is.
+pub enum Positions {
+    /// The fixed sinusoidal table of the notes (no parameters).
+    Sinusoidal(Tensor),
+    /// A learned vector per position.
+    Learned(Embedding),
+    /// None: attention alone cannot tell order (the notes' point).
+    None,
+}
+
+impl Positions {
+    pub fn sinusoidal(dev: &Device, max_len: usize, dim: usize) -> Result<Positions> {
+        let t = Tensor::from_slice(dev, &sinusoidal(max_len, dim), &[max_len, dim])?;
+        Ok(Positions::Sinusoidal(t))
+    }
+
+    pub fn learned(dev: &Device, max_len: usize, dim: usize) -> Result<Positions> {
+        Ok(Positions::Learned(Embedding::new(dev, max_len, dim)?))
+    }
+
+    /// x (B, N, dim) plus the encoding of positions 0..N.
+    pub fn add(&self, x: &Tensor) -> Result<Tensor> {
+        let n = x.shape()[1];
+        let table = match self {
+            Positions::None => return Ok(x.clone()),
+            Positions::Sinusoidal(t) => t,
+            Positions::Learned(e) => &e.table,
+        };
+        if n > table.shape()[0] {
+            return Err(Error::InvalidArgument {
+                op: "positional encoding",
+                shape: x.shape().to_vec(),
+                msg: format!(
+                    "sequence of {n} is longer than the table's {}",
+                    table.shape()[0]
+                ),
+            });
+        }
+        x.add(&table.narrow(0, 0, n)?)
+    }
+
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        match self {
+            Positions::Learned(e) => e.named_parameters(),
+            _ => vec![],
+        }
+    }
+}
