@@ -61,6 +61,11 @@ const LOWEST: f32 = -3.4028235e38;
 @group(0) @binding(6) var<storage, read> fwd: array<f32>; // (BH, NQ, DV + 1)
 @group(0) @binding(7) var<storage, read> dout: array<f32>; // (BH, NQ, DV)
 @group(0) @binding(8) var<storage, read> drow: array<f32>; // (BH, NQ)
+// The same q, k, v and dO seen as vec4 (the lanes forms; D and DV multiples of 4).
+@group(0) @binding(9) var<storage, read> q4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read> k4: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read> v4: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read> do4: array<vec4<f32>>;
 
 fn scale() -> f32 {
     return bitcast<f32>(sc[0][0]);
@@ -139,49 +144,50 @@ fn load_drow(bh: u32, i: u32) -> f32 {
 
 // ---- forward -------------------------------------------------------------------
 
-// Queries per workgroup in the lanes forms, and vec4 chunks of a lane's slice
-// of a D- or DV-vector (lane l owns elements l, l + LANES, l + 2 LANES, ...).
+// Queries per workgroup in the lanes forms, and vec4 chunks a lane owns of a
+// D- or DV-vector: lane l owns elements 32 w + 4 l .. 32 w + 4 l + 3, loaded as
+// one vec4 (so D and DV must be multiples of 4; the launcher checks).
 const TQ: u32 = 8u;
-override D4: u32 = (DP + 3u) / 4u;
-override DV4: u32 = (DVP + 3u) / 4u;
+// Keys per workgroup in the K/V gradient: it keeps two accumulators per key
+// (dK and dV), so fewer keys keep them in registers.
+const TK: u32 = 4u;
+override D4: u32 = (D + 4u * LANES - 1u) / (4u * LANES);
+override DV4: u32 = (DV + 4u * LANES - 1u) / (4u * LANES);
 
-// Element e of this lane's slice of row `row` of a (rows, n) matrix, as vec4
-// chunk w (zero past n).
-fn slice4(row_base: u32, n: u32, l: u32, w: u32, which: u32) -> vec4<f32> {
-    var out: vec4<f32>;
-    for (var e = 0u; e < 4u; e++) {
-        let c = l + LANES * (4u * w + e);
-        var x = 0.0;
-        if (c < n) {
-            if (which == 0u) {
-                x = q[row_base + c];
-            } else if (which == 1u) {
-                x = k[row_base + c];
-            } else if (which == 2u) {
-                x = v[row_base + c];
-            } else {
-                x = dout[row_base + c];
-            }
-        }
-        out[e] = x;
+// Chunk w of this lane's slice of row `row` of a (rows, n) vec4-viewed matrix
+// `which` (0 q, 1 k, 2 v, 3 dO); zero past n.
+fn chunk(row: u32, n: u32, l: u32, w: u32, which: u32) -> vec4<f32> {
+    let c = 4u * (LANES * w + l);
+    if (c >= n) {
+        return vec4<f32>(0.0);
     }
-    return out;
+    let at = (row * n + c) / 4u;
+    if (which == 0u) {
+        return q4[at];
+    } else if (which == 1u) {
+        return k4[at];
+    } else if (which == 2u) {
+        return v4[at];
+    }
+    return do4[at];
 }
 
-fn q_row(bh: u32, i: u32) -> u32 {
-    return (bh * NQ + min(i, NQ - 1u)) * D;
+fn store_chunk(base: u32, n: u32, l: u32, w: u32, x: vec4<f32>) {
+    let c = 4u * (LANES * w + l);
+    if (c < n) {
+        for (var e = 0u; e < 4u; e++) {
+            out[base + c + e] = x[e];
+        }
+    }
 }
 
-fn k_row(bh: u32, j: u32) -> u32 {
-    return (bh * NK + min(j, NK - 1u)) * D;
+// Clamped row indices (a block's rows past the end re-read the last one).
+fn q_at(bh: u32, i: u32) -> u32 {
+    return bh * NQ + min(i, NQ - 1u);
 }
 
-fn v_row(bh: u32, j: u32) -> u32 {
-    return (bh * NK + min(j, NK - 1u)) * DV;
-}
-
-fn do_row(bh: u32, i: u32) -> u32 {
-    return (bh * NQ + min(i, NQ - 1u)) * DV;
+fn k_at(bh: u32, j: u32) -> u32 {
+    return bh * NK + min(j, NK - 1u);
 }
 
 // The lanes forms work on blocks of TQ rows against 2 * LANES columns: lane l
@@ -237,17 +243,18 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
                 o[t * DV4 + w] *= alpha;
             }
         }
-        for (var kk = 0u; kk < span; kk++) {
-            let src_lane = kk % LANES;
-            let second = kk >= LANES;
-            var vv: array<vec4<f32>, 4>;
-            for (var w = 0u; w < DV4; w++) {
-                vv[w] = slice4(v_row(bh, j0 + kk), DV, l, w, 2u);
-            }
-            for (var t = 0u; t < TQ; t++) {
-                let pt = select(subgroupShuffle(p[t].x, src_lane), subgroupShuffle(p[t].y, src_lane), second);
+        // The block's 2 * LANES keys: first each lane's .x key, then its .y key.
+        for (var half = 0u; half < 2u; half++) {
+            for (var kk = 0u; kk < LANES; kk++) {
+                var vv: array<vec4<f32>, 4>;
                 for (var w = 0u; w < DV4; w++) {
-                    o[t * DV4 + w] += pt * vv[w];
+                    vv[w] = chunk(k_at(bh, j0 + half * LANES + kk), DV, l, w, 2u);
+                }
+                for (var t = 0u; t < TQ; t++) {
+                    let pt = subgroupShuffle(select(p[t].x, p[t].y, half == 1u), kk);
+                    for (var w = 0u; w < DV4; w++) {
+                        o[t * DV4 + w] += pt * vv[w];
+                    }
                 }
             }
         }
@@ -260,12 +267,7 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         let row = (bh * NQ + i) * (DV + 1u);
         let inv = select(0.0, 1.0 / ls[t], ls[t] > 0.0);
         for (var w = 0u; w < DV4; w++) {
-            for (var e = 0u; e < 4u; e++) {
-                let c = l + LANES * (4u * w + e);
-                if (c < DV) {
-                    out[row + c] = o[t * DV4 + w][e] * inv;
-                }
-            }
+            store_chunk(row, DV, l, w, o[t * DV4 + w] * inv);
         }
         if (l == 0u) {
             out[row + DV] = select(LOWEST, m[t] + log(ls[t]), ls[t] > 0.0);
@@ -320,94 +322,85 @@ fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn attention_grad_kv_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let l = lid.x;
     let bh = wid.y;
-    let j0 = wid.x * TQ; // TQ keys; lanes own query columns
+    let j0 = wid.x * TK; // TK keys; lanes own query columns
     let klen = key_len(bh);
     var dk: array<vec4<f32>, 32>; // key t, chunk w at t * D4 + w
     var dv: array<vec4<f32>, 32>; // key t, chunk w at t * DV4 + w
     let span = 2u * LANES;
-    let range = query_range(j0, min(j0 + TQ, NK) - 1u);
+    let range = query_range(j0, min(j0 + TK, NK) - 1u);
     for (var i0 = range.x - range.x % span; i0 < range.y; i0 += span) {
         let ia = i0 + l;
         let ib = ia + LANES;
-        var s: array<vec2<f32>, TQ>;
-        var dp: array<vec2<f32>, TQ>;
+        var s: array<vec2<f32>, TK>;
+        var dp: array<vec2<f32>, TK>;
         for (var cb = 0u; cb < D; cb += LANES) {
-            var kv: array<f32, TQ>;
-            for (var t = 0u; t < TQ; t++) {
+            var kv: array<f32, TK>;
+            for (var t = 0u; t < TK; t++) {
                 kv[t] = load_k(bh, j0 + t, cb + l);
             }
             for (var r = 0u; r < LANES; r++) {
                 let qab = vec2<f32>(load_q(bh, ia, cb + r), load_q(bh, ib, cb + r));
-                for (var t = 0u; t < TQ; t++) {
+                for (var t = 0u; t < TK; t++) {
                     s[t] += subgroupShuffle(kv[t], r) * qab;
                 }
             }
         }
         for (var cb = 0u; cb < DV; cb += LANES) {
-            var vv: array<f32, TQ>;
-            for (var t = 0u; t < TQ; t++) {
+            var vv: array<f32, TK>;
+            for (var t = 0u; t < TK; t++) {
                 vv[t] = load_v(bh, j0 + t, cb + l);
             }
             for (var r = 0u; r < LANES; r++) {
                 let gab = vec2<f32>(load_do(bh, ia, cb + r), load_do(bh, ib, cb + r));
-                for (var t = 0u; t < TQ; t++) {
+                for (var t = 0u; t < TK; t++) {
                     dp[t] += subgroupShuffle(vv[t], r) * gab;
                 }
             }
         }
         let lse = vec2<f32>(load_lse(bh, ia), load_lse(bh, ib));
         let dr = vec2<f32>(load_drow(bh, ia), load_drow(bh, ib));
-        var p: array<vec2<f32>, TQ>;
-        var ds: array<vec2<f32>, TQ>;
-        for (var t = 0u; t < TQ; t++) {
+        var p: array<vec2<f32>, TK>;
+        var ds: array<vec2<f32>, TK>;
+        for (var t = 0u; t < TK; t++) {
             let ok = vec2<bool>(visible(ia, j0 + t, klen), visible(ib, j0 + t, klen));
             p[t] = select(vec2<f32>(0.0), exp(s[t] * scale() - lse), ok);
             ds[t] = p[t] * (dp[t] - dr);
         }
-        for (var qq = 0u; qq < span; qq++) {
-            let src_lane = qq % LANES;
-            let second = qq >= LANES;
-            var gv: array<vec4<f32>, 4>;
-            var qv: array<vec4<f32>, 4>;
-            for (var w = 0u; w < DV4; w++) {
-                gv[w] = slice4(do_row(bh, i0 + qq), DV, l, w, 3u);
-            }
-            for (var w = 0u; w < D4; w++) {
-                qv[w] = slice4(q_row(bh, i0 + qq), D, l, w, 0u);
-            }
-            for (var t = 0u; t < TQ; t++) {
-                let pt = select(subgroupShuffle(p[t].x, src_lane), subgroupShuffle(p[t].y, src_lane), second);
-                let dst = select(subgroupShuffle(ds[t].x, src_lane), subgroupShuffle(ds[t].y, src_lane), second);
+        for (var half = 0u; half < 2u; half++) {
+            for (var qq = 0u; qq < LANES; qq++) {
+                let iq = q_at(bh, i0 + half * LANES + qq);
+                var gv: array<vec4<f32>, 4>;
+                var qv: array<vec4<f32>, 4>;
                 for (var w = 0u; w < DV4; w++) {
-                    dv[t * DV4 + w] += pt * gv[w];
+                    gv[w] = chunk(iq, DV, l, w, 3u);
                 }
                 for (var w = 0u; w < D4; w++) {
-                    dk[t * D4 + w] += dst * qv[w];
+                    qv[w] = chunk(iq, D, l, w, 0u);
+                }
+                for (var t = 0u; t < TK; t++) {
+                    let pt = subgroupShuffle(select(p[t].x, p[t].y, half == 1u), qq);
+                    let dst = subgroupShuffle(select(ds[t].x, ds[t].y, half == 1u), qq);
+                    for (var w = 0u; w < DV4; w++) {
+                        dv[t * DV4 + w] += pt * gv[w];
+                    }
+                    for (var w = 0u; w < D4; w++) {
+                        dk[t * D4 + w] += dst * qv[w];
+                    }
                 }
             }
         }
     }
-    for (var t = 0u; t < TQ; t++) {
+    for (var t = 0u; t < TK; t++) {
         let j = j0 + t;
         if (j >= NK) {
             continue;
         }
         let row = (bh * NK + j) * (D + DV);
         for (var w = 0u; w < D4; w++) {
-            for (var e = 0u; e < 4u; e++) {
-                let c = l + LANES * (4u * w + e);
-                if (c < D) {
-                    out[row + c] = dk[t * D4 + w][e] * scale();
-                }
-            }
+            store_chunk(row, D, l, w, dk[t * D4 + w] * scale());
         }
         for (var w = 0u; w < DV4; w++) {
-            for (var e = 0u; e < 4u; e++) {
-                let c = l + LANES * (4u * w + e);
-                if (c < DV) {
-                    out[row + D + c] = dv[t * DV4 + w][e];
-                }
-            }
+            store_chunk(row + D, DV, l, w, dv[t * DV4 + w]);
         }
     }
 }
@@ -504,17 +497,17 @@ fn attention_grad_q_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
             let p = select(vec2<f32>(0.0), exp(s[t] * scale() - lse[t]), ok);
             ds[t] = p * (dp[t] - dr[t]);
         }
-        for (var kk = 0u; kk < span; kk++) {
-            let src_lane = kk % LANES;
-            let second = kk >= LANES;
-            var kv: array<vec4<f32>, 4>;
-            for (var w = 0u; w < D4; w++) {
-                kv[w] = slice4(k_row(bh, j0 + kk), D, l, w, 1u);
-            }
-            for (var t = 0u; t < TQ; t++) {
-                let d = select(subgroupShuffle(ds[t].x, src_lane), subgroupShuffle(ds[t].y, src_lane), second);
+        for (var half = 0u; half < 2u; half++) {
+            for (var kk = 0u; kk < LANES; kk++) {
+                var kv: array<vec4<f32>, 4>;
                 for (var w = 0u; w < D4; w++) {
-                    dq[t * D4 + w] += d * kv[w];
+                    kv[w] = chunk(k_at(bh, j0 + half * LANES + kk), D, l, w, 1u);
+                }
+                for (var t = 0u; t < TQ; t++) {
+                    let d = subgroupShuffle(select(ds[t].x, ds[t].y, half == 1u), kk);
+                    for (var w = 0u; w < D4; w++) {
+                        dq[t * D4 + w] += d * kv[w];
+                    }
                 }
             }
         }
@@ -525,12 +518,7 @@ fn attention_grad_q_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
             continue;
         }
         for (var w = 0u; w < D4; w++) {
-            for (var e = 0u; e < 4u; e++) {
-                let c = l + LANES * (4u * w + e);
-                if (c < D) {
-                    out[(bh * NQ + i) * D + c] = dq[t * D4 + w][e] * scale();
-                }
-            }
+            store_chunk((bh * NQ + i) * D, D, l, w, dq[t * D4 + w] * scale());
         }
     }
 }

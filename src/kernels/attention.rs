@@ -36,8 +36,9 @@ pub(crate) fn launch(g: &Graph, root: usize, lanes: u32) -> Result<Launch> {
             msg: format!("batch x heads = {bh} is over 65535"),
         });
     }
-    // The lanes forms hold 8 rows x (slices of D) per lane: for LANES = 8.
-    let use_lanes = lanes == 8;
+    // The lanes forms hold 8 rows x (vec4 slices of D) per lane: for LANES = 8
+    // and head dims that are whole vec4s.
+    let use_lanes = lanes == 8 && d % 4 == 0 && dv % 4 == 0;
     let (entry, rows) = match (kind, use_lanes) {
         (0, true) => ("attention_lanes", nq),
         (0, false) => ("attention_rows", nq),
@@ -46,8 +47,13 @@ pub(crate) fn launch(g: &Graph, root: usize, lanes: u32) -> Result<Launch> {
         (_, true) => ("attention_grad_q_lanes", nq),
         (_, false) => ("attention_grad_q_rows", nq),
     };
-    // The lanes forms take 8 rows per workgroup; the row forms WG.
-    let per = if use_lanes { 8 } else { WG };
+    // The lanes forms take 8 queries (TQ) or 4 keys (TK) per workgroup; the
+    // row forms WG rows.
+    let per = match (kind, use_lanes) {
+        (1, true) => 4,
+        (_, true) => 8,
+        _ => WG,
+    };
     let mut layout = vec![BindKind::ReadWrite];
     layout.extend([BindKind::Read; 4]);
     layout.push(BindKind::Uniform);
@@ -73,6 +79,17 @@ pub(crate) fn launch(g: &Graph, root: usize, lanes: u32) -> Result<Launch> {
         args.extend([Arg::Node(src[3]), Arg::Node(src[4]), Arg::Node(src[5])]);
     } else {
         args.extend([Arg::Node(src[0]), Arg::Node(src[0]), Arg::Node(src[0])]);
+    }
+    if use_lanes {
+        // q, k, v and dO again, seen as vec4 (dO is q's place in the forward).
+        let dout = if kind > 0 { src[4] } else { src[0] };
+        layout.extend([BindKind::Read; 4]);
+        args.extend([
+            Arg::Node(src[0]),
+            Arg::Node(src[1]),
+            Arg::Node(src[2]),
+            Arg::Node(dout),
+        ]);
     }
     let mut s = KernelSource::new("attention", shader("attention").into(), entry, layout);
     for (name, value) in [
