@@ -275,6 +275,7 @@ fn read_native(t: &Tensor) -> Result<usize> {
 struct Measured {
     first_ms: f64,
     pipelines: u64,
+    peak_bytes: u64,
     check: CheckOutcome,
     timed: Option<Timed>,
 }
@@ -380,6 +381,7 @@ impl<'d> Ctx<'d> {
             Ok(m) => {
                 row.first_ms = m.first_ms;
                 row.pipelines = m.pipelines;
+                row.peak_bytes = m.peak_bytes;
                 row.check = m.check;
                 match m.timed {
                     None => eprintln!("FAILED the correctness gate: {}", row.check.detail),
@@ -434,13 +436,16 @@ impl<'d> Ctx<'d> {
         let quick = self.opts.quick;
         (case.setup)(dev);
         // 1. Cold.
+        dev.reset_peak_bytes();
         let c0 = dev.counters();
         let t = Instant::now();
         let outs = (case.run)(0)?;
         realize(dev, &outs)?;
         dev.synchronize()?;
         let first_ms = t.elapsed().as_secs_f64() * 1e3;
-        let pipelines = (dev.counters() - c0).pipelines_compiled;
+        let c1 = dev.counters();
+        let pipelines = (c1 - c0).pipelines_compiled;
+        let peak_bytes = c1.peak_bytes_live.saturating_sub(c0.bytes_live);
         // 2. The gate, on what the cold run produced.
         let host: Vec<Vec<f32>> = outs.iter().map(read_f32).collect::<Result<_>>()?;
         drop(outs);
@@ -451,6 +456,7 @@ impl<'d> Ctx<'d> {
             return Ok(Measured {
                 first_ms,
                 pipelines,
+                peak_bytes,
                 check,
                 timed: None,
             });
@@ -526,6 +532,7 @@ impl<'d> Ctx<'d> {
         Ok(Measured {
             first_ms,
             pipelines,
+            peak_bytes,
             check,
             timed: Some(Timed {
                 method,

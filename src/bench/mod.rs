@@ -6,8 +6,9 @@
 //! - every kernel family, forward and backward, over a sweep of sizes
 //!   (`suites/`), each beside the simplest correct version of the same op where
 //!   one exists (naive matmul, direct conv, three-pass softmax, composed
-//!   cross-entropy, batch norm and attention, unfused elementwise chains), and
-//!   every variant the engine has, the engine's choice marked and explained;
+//!   cross-entropy, batch norm, layer norm and attention, unfused elementwise
+//!   chains), and every variant the engine has, the engine's choice marked and
+//!   explained;
 //! - the workloads of the burn comparison, timed end to end as the peer was.
 //!
 //! Every case passes a correctness gate first (`check.rs`): its output on its
@@ -91,6 +92,10 @@ pub struct Row {
     pub first_ms: f64,
     /// Pipelines compiled by the cold run.
     pub pipelines: u64,
+    /// Most device memory the cold run held at once beyond what was live
+    /// before it: its outputs, intermediates and plan arena (warm runs reuse
+    /// the arena, so only the cold run shows it).
+    pub peak_bytes: u64,
     /// Estimated compile and plan time: cold run minus the warm wall median.
     pub compile_ms: Option<f64>,
     pub reps: usize,

@@ -46,6 +46,11 @@ fn num(v: Option<f64>, digits: usize) -> String {
     }
 }
 
+/// Bytes as MiB, two decimals.
+pub(crate) fn mib(b: u64) -> String {
+    format!("{:.2}", b as f64 / (1u64 << 20) as f64)
+}
+
 /// Milliseconds with about four significant digits.
 pub(crate) fn ms(v: Option<f64>) -> String {
     match v {
@@ -115,6 +120,7 @@ pub(crate) fn cells(r: &Row) -> Vec<String> {
         ms(r.min_ms),
         ms(r.wall_ms),
         format!("{} ({})", ms(Some(r.first_ms)), r.pipelines),
+        mib(r.peak_bytes),
         num(r.gflops, 2),
         num(r.gbps, 2),
         ceiling(r),
@@ -124,7 +130,7 @@ pub(crate) fn cells(r: &Row) -> Vec<String> {
     ]
 }
 
-pub(crate) const HEADER: [&str; 15] = [
+pub(crate) const HEADER: [&str; 16] = [
     "kernel",
     "variant",
     "shape",
@@ -134,6 +140,7 @@ pub(crate) const HEADER: [&str; 15] = [
     "min ms",
     "wall ms",
     "cold ms (pipes)",
+    "peak MiB",
     "GFLOP/s",
     "GB/s",
     "of ceiling",
@@ -319,6 +326,7 @@ pub fn to_json(report: &Report) -> Value {
                 "wall_median_ms": opt(r.wall_ms),
                 "first_ms": r.first_ms,
                 "compile_ms_est": opt(r.compile_ms),
+                "peak_bytes": r.peak_bytes,
                 "pipelines_compiled": r.pipelines,
                 "reps": r.reps,
                 "input_sets": r.sets,

@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use crate::bench::{Probe, Roofline};
 use crate::device::Device;
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -447,7 +446,35 @@ fn probes(raw: &Raw, quick: bool) -> Result<Vec<Probe>> {
         &mut v[1..],
         "the same with the readback",
     ));
-    let _ = DType::F32;
+    // The engine's per-op cost when nothing is fused: a chain of dependent
+    // ops, one dispatch each, planned and submitted at once, timed by the wall
+    // clock without profiling (timestamps between dispatches cost more than
+    // the dispatches on a software adapter). Beside the empty-dispatch floor.
+    dev.set_fusion(false);
+    let y = Tensor::from_slice(dev, &vec![0.5f32; 1024], &[1024])?;
+    let mut v = Vec::new();
+    for _ in 0..reps + 1 {
+        let t = Instant::now();
+        let mut z = y.clone();
+        for k in 0..n {
+            z = if k % 2 == 0 {
+                z.mul(0.999)?
+            } else {
+                z.add(0.001)?
+            };
+        }
+        z.realize()?;
+        dev.synchronize()?;
+        v.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    dev.set_fusion(true);
+    let floor = out[0].wall_us;
+    let mut op = per_op("engine: op per dispatch, one submit", n, &v[1..], &[], "");
+    op.note = format!(
+        "{n} dependent ops on 1024 values, fusion off: record, plan, submit, wait; {:.2}x the empty-dispatch floor",
+        op.wall_us / floor
+    );
+    out.push(op);
     Ok(out)
 }
 

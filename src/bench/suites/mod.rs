@@ -8,9 +8,11 @@
 //! written once (the traffic a perfect kernel would need), so GB/s is a lower
 //! bound on what the kernel really moved.
 
+mod attention;
 mod conv;
 mod elementwise;
 mod index;
+mod layernorm;
 mod loss;
 mod matmul;
 mod models;
@@ -39,9 +41,11 @@ pub(crate) fn run_all(ctx: &mut Ctx) -> Result<()> {
         conv::run,
         conv::run_pool,
         norm::run,
+        layernorm::run,
         sample::run,
         optim::run,
         models::run,
+        attention::run,
         peer::run,
     ];
     for suite in suites {

@@ -6,11 +6,6 @@
 //!   the weights (2 forward, 4 backward), the elementwise work not counted.
 //! - `mlp_grad`: forward + backward of a 64-256-10 MLP, batch 256, every
 //!   gradient read back: the burn comparison's step.
-//! - `attention`: softmax(Q K^T / sqrt(d)) V composed of engine ops (a batched
-//!   matmul reading K transposed in place, the softmax kernel, a matmul): the
-//!   baseline a fused attention kernel joins in the same group. Flops:
-//!   B H (4 N^2 d + 5 N^2). Bytes: Q, K, V read and O written (what a fused
-//!   kernel would need; the composed one also writes and reads the scores).
 
 use std::time::Instant;
 
@@ -26,12 +21,6 @@ use crate::tensor::Tensor;
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     mlp_step(ctx)?;
     mlp_grad(ctx, None)?;
-    if ctx.wants(&["attention"]) {
-        let sizes: &[usize] = if ctx.quick() { &[64] } else { &[256, 1024] };
-        for &n in sizes {
-            attention(ctx, n, None)?;
-        }
-    }
     Ok(())
 }
 
@@ -326,92 +315,6 @@ pub(crate) fn mlp_grad(ctx: &mut Ctx, peer: Option<f64>) -> Result<()> {
             .method(Method::EndToEnd)
             .peer("burn 0.22", ms)
             .group("vs burn mlp_grad");
-    }
-    ctx.case(case);
-    Ok(())
-}
-
-/// Composed attention at sequence length `n` (batch 2, 4 heads, d 64).
-pub(crate) fn attention(ctx: &mut Ctx, n: usize, peer: Option<f64>) -> Result<()> {
-    if !ctx.wants(&["attention"]) {
-        return Ok(());
-    }
-    let (b, heads, d) = (2, 4, 64);
-    let spec = Spec::new(&[b, heads, n, d], -1.0, 1.0);
-    let sets = Sets::rotating(ctx.dev, 121 + n as u64, &[spec.clone(), spec.clone(), spec])?;
-    let (q, k, v) = (&sets.host[0], &sets.host[1], &sets.host[2]);
-    let scale = 1.0 / (d as f64).sqrt();
-    // Row (batch-head bh, query i): scores, softmax, the weighted values.
-    let row = |r: usize| -> Vec<(f64, f64)> {
-        let (bh, i) = (r / n, r % n);
-        let base = bh * n * d;
-        let s: Vec<f64> = (0..n)
-            .map(|j| {
-                (0..d)
-                    .map(|e| q[base + i * d + e] as f64 * k[base + j * d + e] as f64)
-                    .sum::<f64>()
-                    * scale
-            })
-            .collect();
-        let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let p: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
-        let total: f64 = p.iter().sum();
-        (0..d)
-            .map(|e| {
-                let (mut o, mut a) = (0.0, 0.0);
-                for j in 0..n {
-                    let t = p[j] / total * v[base + j * d + e] as f64;
-                    o += t;
-                    // A score's rounding moves its weight by that much, relatively.
-                    a += t.abs() * (1.0 + (s[j] - m).abs());
-                }
-                (o, a)
-            })
-            .collect()
-    };
-    let rows = b * heads * n;
-    let nn = (n * n) as f64;
-    let bh = (b * heads) as f64;
-    let flops = bh * (4.0 * nn * d as f64 + 5.0 * nn);
-    let bytes = bh * 4.0 * (n * d) as f64 * 4.0;
-    let (sets, row) = (&sets, &row);
-    let mut case = Case::new(
-        "attention",
-        "composed",
-        format!("b{b} h{heads} n{n} d{d}"),
-        DType::F32,
-    )
-    .work(flops, bytes)
-    .sets(sets.len())
-    .baseline(peer.is_none())
-    .chosen(true)
-    .note("matmul (K^T read in place), softmax, matmul")
-    .run(move |i| {
-        let s = sets.get(i);
-        let scores = s[0].mul(scale)?.matmul(&s[1].transpose(2, 3)?)?;
-        Ok(vec![scores.softmax(-1)?.matmul(&s[2])?])
-    })
-    .check(move |o| {
-        gate(o, 1, |o| {
-            check::rows(
-                &o[0],
-                rows,
-                d,
-                check::budget(rows, (3 * n * d) as f64),
-                Tol {
-                    rel: 0.0,
-                    acc: 2e-5,
-                    abs: 1e-6,
-                },
-                row,
-            )
-        })
-    });
-    if let Some(ms) = peer {
-        case = case
-            .method(Method::EndToEnd)
-            .peer("burn 0.22", ms)
-            .group(format!("vs burn attention n{n}"));
     }
     ctx.case(case);
     Ok(())

@@ -5,7 +5,7 @@
 //! says, so the ratio holds. `--quick` keeps the small MLP step only.
 
 use crate::bench::measure::Ctx;
-use crate::bench::suites::{conv, matmul, models, reduce};
+use crate::bench::suites::{attention, conv, matmul, models, reduce};
 use crate::dtype::DType;
 use crate::error::Result;
 
@@ -58,7 +58,9 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
         burn("softmax 4096x1024"),
     )?;
     for n in [256, 1024] {
-        models::attention(ctx, n, burn(&format!("attention b2 h4 d64 n{n}")))?;
+        for fused in [false, true] {
+            attention::forward(ctx, n, fused, burn(&format!("attention b2 h4 d64 n{n}")))?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,292 @@
+//! Attention (shaders/attention.wgsl) beside the same maths composed of engine
+//! ops (a batched matmul reading K transposed in place, the softmax kernel, a
+//! matmul), forward and forward+backward, batch 2, 4 heads, d 64.
+//!
+//! - `attention`: O = softmax(Q K^T / sqrt(d)) V. Flops B H (4 N^2 d + 5 N^2).
+//! - `attention.fwd+bwd`: the forward, then dQ, dK, dV for a given dO through
+//!   autodiff (the fused kernel's backward recomputes the scores from the saved
+//!   log-sum-exp; the composed one keeps the N x N probabilities). Flops
+//!   counted as the composed form does them, B H (12 N^2 d + 10 N^2), for both.
+//!
+//! Bytes: the tensors of size N x d read and written (what a fused kernel
+//! needs; the composed one also writes and reads the N x N scores), which is
+//! why the rows also report peak MiB: the memory the cold run held at once.
+
+use crate::bench::check::{self, Tol};
+use crate::bench::data::{Sets, Spec};
+use crate::bench::measure::{Case, Ctx, Method, gate};
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::ops::attention::AttentionMask;
+use crate::tensor::Tensor;
+
+const B: usize = 2;
+const HEADS: usize = 4;
+const D: usize = 64;
+
+pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
+    if !ctx.wants(&["attention"]) {
+        return Ok(());
+    }
+    let sizes: &[usize] = if ctx.quick() {
+        &[64]
+    } else {
+        &[128, 512, 2048]
+    };
+    for &n in sizes {
+        for fused in [true, false] {
+            forward(ctx, n, fused, None)?;
+        }
+        for fused in [true, false] {
+            backward(ctx, n, fused)?;
+        }
+    }
+    Ok(())
+}
+
+/// Row `i` of a head's (n, D) matrix at `base` dotted with each of the n
+/// rows of another (scaled: the attention scores when `a` is Q and `b` is K).
+fn dots(a: &[f32], b: &[f32], base: usize, i: usize, n: usize, scale: f64) -> Vec<f64> {
+    let x = &a[base + i * D..base + (i + 1) * D];
+    (0..n)
+        .map(|j| {
+            let y = &b[base + j * D..base + (j + 1) * D];
+            x.iter()
+                .zip(y)
+                .map(|(&p, &q)| p as f64 * q as f64)
+                .sum::<f64>()
+                * scale
+        })
+        .collect()
+}
+
+/// Softmax of a row of scores, and how far each score is below the maximum
+/// (a score's rounding moves its weight by that much, relatively).
+fn softmax(s: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+    let total: f64 = e.iter().sum();
+    (
+        e.iter().map(|x| x / total).collect(),
+        s.iter().map(|x| 1.0 + (m - x)).collect(),
+    )
+}
+
+fn engine(q: &Tensor, k: &Tensor, v: &Tensor, fused: bool) -> Result<Tensor> {
+    if fused {
+        Tensor::attention(q, k, v, AttentionMask::default(), None)
+    } else {
+        let scale = 1.0 / (D as f64).sqrt();
+        q.mul(scale)?
+            .matmul(&k.transpose(2, 3)?)?
+            .softmax(-1)?
+            .matmul(v)
+    }
+}
+
+fn variant(fused: bool) -> &'static str {
+    if fused { "fused" } else { "composed" }
+}
+
+fn note(fused: bool) -> &'static str {
+    if fused {
+        "one kernel, online softmax, no N x N buffer"
+    } else {
+        "matmul (K^T read in place), softmax, matmul"
+    }
+}
+
+/// The forward at sequence length `n`; with a peer's time, the composed form
+/// timed end to end beside it.
+pub(crate) fn forward(ctx: &mut Ctx, n: usize, fused: bool, peer: Option<f64>) -> Result<()> {
+    if !ctx.wants(&["attention"]) {
+        return Ok(());
+    }
+    let spec = Spec::new(&[B, HEADS, n, D], -1.0, 1.0);
+    let sets = Sets::rotating(ctx.dev, 121 + n as u64, &[spec.clone(), spec.clone(), spec])?;
+    let (q, k, v) = (&sets.host[0], &sets.host[1], &sets.host[2]);
+    // Row (batch-head bh, query i): scores, softmax, the weighted values.
+    let row = |r: usize| -> Vec<(f64, f64)> {
+        let (bh, i) = (r / n, r % n);
+        let base = bh * n * D;
+        let (p, far) = softmax(&dots(q, k, base, i, n, 1.0 / (D as f64).sqrt()));
+        (0..D)
+            .map(|e| {
+                let (mut o, mut a) = (0.0, 0.0);
+                for j in 0..n {
+                    let t = p[j] * v[base + j * D + e] as f64;
+                    o += t;
+                    a += t.abs() * far[j];
+                }
+                (o, a)
+            })
+            .collect()
+    };
+    let rows = B * HEADS * n;
+    let nn = (n * n) as f64;
+    let bh = (B * HEADS) as f64;
+    let (sets, row) = (&sets, &row);
+    let mut case = Case::new(
+        "attention",
+        variant(fused),
+        format!("b{B} h{HEADS} n{n} d{D}"),
+        DType::F32,
+    )
+    .work(
+        bh * (4.0 * nn * D as f64 + 5.0 * nn),
+        bh * 4.0 * (n * D) as f64 * 4.0,
+    )
+    .sets(sets.len())
+    .baseline(!fused && peer.is_none())
+    .chosen(fused)
+    .note(note(fused))
+    .run(move |i| {
+        let s = sets.get(i);
+        Ok(vec![engine(&s[0], &s[1], &s[2], fused)?])
+    })
+    .check(move |o| {
+        gate(o, 1, |o| {
+            check::rows(
+                &o[0],
+                rows,
+                D,
+                check::budget(rows, (3 * n * D) as f64),
+                Tol {
+                    rel: 0.0,
+                    acc: 2e-5,
+                    abs: 1e-6,
+                },
+                row,
+            )
+        })
+    });
+    if let Some(ms) = peer {
+        case = case
+            .method(Method::EndToEnd)
+            .peer("burn 0.22", ms)
+            .group(format!("vs burn attention n{n}"));
+    }
+    ctx.case(case);
+    Ok(())
+}
+
+/// Forward and backward at sequence length `n`: dQ, dK, dV for a seeded dO.
+fn backward(ctx: &mut Ctx, n: usize, fused: bool) -> Result<()> {
+    let spec = Spec::new(&[B, HEADS, n, D], -1.0, 1.0);
+    let sets = Sets::rotating(
+        ctx.dev,
+        131 + n as u64,
+        &[spec.clone(), spec.clone(), spec.clone(), spec],
+    )?;
+    for set in &sets.t {
+        for t in &set[..3] {
+            t.set_requires_grad(true)?;
+        }
+    }
+    let (q, k, v, g) = (&sets.host[0], &sets.host[1], &sets.host[2], &sets.host[3]);
+    let scale = 1.0 / (D as f64).sqrt();
+    // The reference for batch-head 0 (the other heads run the same code on
+    // other offsets): probabilities P, dP = dO V^T, and D_i = sum_j P dP.
+    let reference = || -> [Vec<(f64, f64)>; 3] {
+        let (mut p, mut far, mut dp) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let (pi, fi) = softmax(&dots(q, k, 0, i, n, scale));
+            p.push(pi);
+            far.push(fi);
+            dp.push(dots(g, v, 0, i, n, 1.0));
+        }
+        let rowsum: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| p[i][j] * dp[i][j]).sum())
+            .collect();
+        let (mut dq, mut dk, mut dv) = (
+            vec![(0.0, 0.0); n * D],
+            vec![(0.0, 0.0); n * D],
+            vec![(0.0, 0.0); n * D],
+        );
+        for i in 0..n {
+            for j in 0..n {
+                let ds = p[i][j] * (dp[i][j] - rowsum[i]);
+                // How large dS's terms are, and how far rounding moves them.
+                let ds_a = p[i][j] * (dp[i][j].abs() + rowsum[i].abs()) * far[i][j];
+                for e in 0..D {
+                    let (qe, ke, ge) = (
+                        q[i * D + e] as f64,
+                        k[j * D + e] as f64,
+                        g[i * D + e] as f64,
+                    );
+                    dq[i * D + e].0 += scale * ds * ke;
+                    dq[i * D + e].1 += scale * ds_a * ke.abs();
+                    dk[j * D + e].0 += scale * ds * qe;
+                    dk[j * D + e].1 += scale * ds_a * qe.abs();
+                    dv[j * D + e].0 += p[i][j] * ge;
+                    dv[j * D + e].1 += p[i][j] * far[i][j] * ge.abs();
+                }
+            }
+        }
+        [dq, dk, dv]
+    };
+    let nn = (n * n) as f64;
+    let bh = (B * HEADS) as f64;
+    let sets = &sets;
+    ctx.case(
+        Case::new(
+            "attention.fwd+bwd",
+            variant(fused),
+            format!("b{B} h{HEADS} n{n} d{D}"),
+            DType::F32,
+        )
+        .work(
+            bh * (12.0 * nn * D as f64 + 10.0 * nn),
+            bh * 8.0 * (n * D) as f64 * 4.0,
+        )
+        .sets(sets.len())
+        .baseline(!fused)
+        .chosen(fused)
+        .note(if fused {
+            "forward, D = rowsum(dO O), dQ kernel, dK dV kernel"
+        } else {
+            "the composed forward and its autodiff backward"
+        })
+        .run(move |i| {
+            let s = sets.get(i);
+            for t in &s[..3] {
+                t.zero_grad();
+            }
+            engine(&s[0], &s[1], &s[2], fused)?.backward_with(&s[3])?;
+            s[..3]
+                .iter()
+                .map(|t| {
+                    t.grad().ok_or_else(|| {
+                        crate::error::Error::Gpu("attention backward left no gradient".into())
+                    })
+                })
+                .collect()
+        })
+        .check(move |o| {
+            gate(o, 3, |o| {
+                let r = reference();
+                // The backward's sums run over N terms twice (dP, then dS).
+                let tol = Tol {
+                    rel: 0.0,
+                    acc: 5e-5,
+                    abs: 1e-6,
+                };
+                // Batch-head 0 is compared; the others run the same code.
+                let part = |out: &Vec<f32>, r: &[(f64, f64)]| crate::bench::CheckOutcome {
+                    total: out.len(),
+                    ..check::all(&out[..n * D], r, tol)
+                };
+                let mut c = check::combine(vec![
+                    ("dQ", part(&o[0], &r[0])),
+                    ("dK", part(&o[1], &r[1])),
+                    ("dV", part(&o[2], &r[2])),
+                ]);
+                if c.passed {
+                    c.detail = format!("batch-head 0 of {} compared", B * HEADS);
+                }
+                c
+            })
+        }),
+    );
+    Ok(())
+}
