@@ -70,9 +70,7 @@ fn digits_is_1797_images_of_8x8_in_10_classes() {
 
 #[test]
 fn mnist10k_is_10000_images_in_unit_range_with_all_labels() {
-    let start = std::time::Instant::now();
     let d = mnist10k(&data_dir()).unwrap();
-    let took = start.elapsed();
     check_shape(&d, 10_000, 784);
     assert_eq!(d.sample_shape, vec![1, 28, 28]);
     assert!(d.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
@@ -81,8 +79,6 @@ fn mnist10k_is_10000_images_in_unit_range_with_all_labels() {
     let counts = class_counts(&d);
     assert_eq!(counts.iter().sum::<usize>(), 10_000);
     assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
-    // Generous: a debug build is far slower than release.
-    assert!(took.as_secs_f64() < 5.0, "loading took {took:?}");
 }
 
 #[test]
