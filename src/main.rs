@@ -24,13 +24,13 @@ enum Command {
     /// Trains every chapter of the course notes on real data and checks each
     /// against its held-out target.
     Tour {
-        /// Only entries whose name contains this (repeatable).
+        /// Only this entry (an exact name), or every entry whose name contains it (repeatable).
         #[arg(long)]
         only: Vec<String>,
         /// CI-sized runs: subsets, fewer steps, the quick targets.
         #[arg(long)]
         quick: bool,
-        /// One JSON object per entry: model, dataset, metric, value, target, pass, seconds, steps.
+        /// One JSON object per entry: model, dataset, metric, value, target, pass, seconds, steps, checks, notes.
         #[arg(long)]
         json: bool,
         /// Folder for the plots (default tour-report/).

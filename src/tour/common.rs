@@ -87,6 +87,10 @@ impl Outcome {
             "pass": self.pass(),
             "seconds": seconds,
             "steps": self.steps,
+            "first_loss": self.first_loss,
+            "last_loss": self.last_loss,
+            "checks": self.checks.iter().map(|(c, ok)| serde_json::json!({"check": c, "ok": ok})).collect::<Vec<_>>(),
+            "notes": self.notes,
         })
         .to_string()
     }

@@ -30,7 +30,8 @@ pub fn entries() -> Vec<Entry> {
 
 #[derive(Clone, Debug, Default)]
 pub struct TourOptions {
-    /// Only entries whose name contains one of these.
+    /// Only these entries: a name that is an entry's exact name selects that
+    /// entry alone, any other selects every entry whose name contains it.
     pub only: Vec<String>,
     /// CI-sized: subsets and fewer steps, with the quick targets.
     pub quick: bool,
@@ -48,9 +49,17 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
         println!("device: {}", dev.describe());
     }
     let mut all_pass = true;
-    let selected: Vec<Entry> = entries()
-        .into_iter()
-        .filter(|e| opts.only.is_empty() || opts.only.iter().any(|o| e.name.contains(o.as_str())))
+    let all = entries();
+    let picks = |o: &str, name: &str| {
+        if all.iter().any(|e| e.name == o) {
+            name == o
+        } else {
+            name.contains(o)
+        }
+    };
+    let selected: Vec<&Entry> = all
+        .iter()
+        .filter(|e| opts.only.is_empty() || opts.only.iter().any(|o| picks(o, e.name)))
         .collect();
     if selected.is_empty() {
         return Err(crate::Error::InvalidArgument {
@@ -85,9 +94,28 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
             ctx.report = r.clone();
         }
         let start = Instant::now();
-        let outcome = (e.run)(&ctx)?;
+        let result = (e.run)(&ctx);
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
+        // A failing entry is reported and the tour goes on to the next one.
+        let outcome = match result {
+            Ok(o) => o,
+            Err(err) => {
+                all_pass = false;
+                if opts.json {
+                    let line = serde_json::json!({
+                        "model": e.name,
+                        "pass": false,
+                        "seconds": seconds,
+                        "error": err.to_string(),
+                    });
+                    println!("{line}");
+                } else {
+                    println!("{:<24} ERROR after {seconds:.1} s: {err}", e.name);
+                }
+                continue;
+            }
+        };
         let pass = outcome.pass();
         all_pass &= pass;
         if opts.json {

@@ -140,8 +140,8 @@ pub fn cnn_batchnorm(ctx: &Ctx) -> Result<Outcome> {
         first_loss: tb.first,
         last_loss: tb.last,
         checks: vec![(
-            "batch norm reaches the plain final loss".into(),
-            nb.is_some(),
+            "batch norm reaches the plain final loss in fewer steps".into(),
+            nb.is_some_and(|n| n < np),
         )],
         notes: vec![
             format!(
@@ -284,6 +284,12 @@ impl Module for Stn {
             .reshape(&[b, 2, 3])?;
         let grid = Tensor::affine_grid(&theta, [b, 1, 36, 36], false)?;
         self.cnn.forward(&x.grid_sample(&grid, false)?)
+    }
+
+    // The classifier's dropout must be off when the test set is scored.
+    fn set_training(&self, on: bool) {
+        self.loc.set_training(on);
+        self.cnn.set_training(on);
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
