@@ -351,49 +351,70 @@ fn no_n_by_n_buffer_at_4096() {
 fn bad_shapes_are_typed_errors() {
     let t = |s: &[usize]| Tensor::zeros(dev(), s, shadergrad::DType::F32).unwrap();
     let m = AttentionMask::default();
-    let e = Tensor::attention(
-        &t(&[1, 2, 5, 16]),
-        &t(&[1, 2, 5, 8]),
-        &t(&[1, 2, 5, 16]),
-        m,
-        None,
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("head dims"), "{e}");
-    assert!(
-        Tensor::attention(
-            &t(&[1, 2, 5, 16]),
-            &t(&[1, 2, 6, 16]),
-            &t(&[1, 2, 5, 16]),
-            m,
-            None
-        )
-        .is_err()
-    );
-    assert!(
-        Tensor::attention(
-            &t(&[1, 2, 5, 256]),
-            &t(&[1, 2, 5, 256]),
-            &t(&[1, 2, 5, 16]),
-            m,
-            None
-        )
-        .is_err()
-    );
+    // Each case: q, k, v shapes and a phrase of the message.
+    type Shape = [usize; 4];
+    let cases: [(Shape, Shape, Shape, &str); 5] = [
+        (
+            [1, 2, 5, 16],
+            [1, 2, 5, 8],
+            [1, 2, 5, 16],
+            "head dims differ",
+        ),
+        (
+            [1, 2, 5, 16],
+            [1, 2, 6, 16],
+            [1, 2, 5, 16],
+            "keys but v has",
+        ),
+        (
+            [1, 2, 5, 256],
+            [1, 2, 5, 256],
+            [1, 2, 5, 16],
+            "must be in 1..=128",
+        ),
+        (
+            [2, 2, 5, 16],
+            [1, 2, 5, 16],
+            [2, 2, 5, 16],
+            "batch and heads differ",
+        ),
+        (
+            [65536, 1, 2, 4],
+            [65536, 1, 2, 4],
+            [65536, 1, 2, 4],
+            "at most 65535",
+        ),
+    ];
+    for (qs, ks, vs, phrase) in cases {
+        let e = Tensor::attention(&t(&qs), &t(&ks), &t(&vs), m, None).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(
+                e,
+                shadergrad::Error::ShapeMismatch {
+                    op: "attention",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(msg.contains(phrase), "{msg}");
+        assert!(msg.contains(&format!("{qs:?}")), "{msg}");
+    }
+    // A sequence longer than one dispatch can hold.
+    let long = [1, 1, 4 * 65535 + 1, 1];
+    let e = Tensor::attention(&t(&long), &t(&long), &t(&long), m, None).unwrap_err();
+    assert!(e.to_string().contains("lengths at most 262140"), "{e}");
     let bad_lens = Tensor::from_slice(dev(), &[3i32, 4], &[2]).unwrap();
     let mm = AttentionMask {
         key_lengths: Some(&bad_lens),
         ..m
     };
+    let x = t(&[1, 2, 5, 16]);
+    let e = Tensor::attention(&x, &x, &x, mm, None).unwrap_err();
     assert!(
-        Tensor::attention(
-            &t(&[1, 2, 5, 16]),
-            &t(&[1, 2, 5, 16]),
-            &t(&[1, 2, 5, 16]),
-            mm,
-            None
-        )
-        .is_err()
+        e.to_string().contains("key lengths must be i32 (1)") && e.to_string().contains("[2]"),
+        "{e}"
     );
 }
 

@@ -12,6 +12,11 @@ const WG: usize = 64;
 /// The largest head dimension the kernels' fixed per-lane arrays hold.
 pub(crate) const MAX_HEAD_DIM: usize = 128;
 
+/// Dispatches span at most 65535 workgroups per dimension: batch x heads on
+/// one, rows on the other (at least 4 per workgroup in every form).
+pub(crate) const MAX_BATCH_HEADS: usize = 65535;
+pub(crate) const MAX_LEN: usize = 4 * 65535;
+
 pub(crate) fn launch(g: &Graph, root: usize, lanes: u32) -> Result<Launch> {
     let node = &g.nodes[root];
     let (params, kind) = match node.op() {
@@ -29,7 +34,7 @@ pub(crate) fn launch(g: &Graph, root: usize, lanes: u32) -> Result<Launch> {
     let (b, h, nq, d) = (qs[0], qs[1], qs[2], qs[3]);
     let (nk, dv) = (ks[2], vs[3]);
     let bh = b * h;
-    if bh > 65535 {
+    if bh > MAX_BATCH_HEADS {
         return Err(Error::InvalidArgument {
             op: "attention",
             shape: qs.clone(),

@@ -3,7 +3,7 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{AttnParams, Op};
-use crate::kernels::attention::MAX_HEAD_DIM;
+use crate::kernels::attention::{MAX_BATCH_HEADS, MAX_HEAD_DIM, MAX_LEN};
 use crate::tensor::Tensor;
 
 /// Which keys each query may attend to.
@@ -61,6 +61,12 @@ impl Tensor {
         if d == 0 || dv == 0 || d > MAX_HEAD_DIM || dv > MAX_HEAD_DIM {
             return Err(bad(format!(
                 "head dims {d} and {dv} must be in 1..={MAX_HEAD_DIM}"
+            )));
+        }
+        if qs[0] * qs[1] > MAX_BATCH_HEADS || qs[2] > MAX_LEN || ks[2] > MAX_LEN {
+            return Err(bad(format!(
+                "batch x heads must be at most {MAX_BATCH_HEADS} and lengths at most \
+                 {MAX_LEN} (one dispatch); split the batch or the sequence"
             )));
         }
         let mut src = vec![q.contiguous()?, k.contiguous()?, v.contiguous()?];
