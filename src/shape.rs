@@ -3,17 +3,22 @@
 
 use crate::error::{Error, Result};
 
+/// Elements in `shape`; saturates (rather than wrapping to a small count) so
+/// an absurd shape fails the size checks instead of passing as empty.
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    if shape.contains(&0) {
+        return 0;
+    }
+    shape.iter().fold(1usize, |a, &d| a.saturating_mul(d))
 }
 
 /// Row-major strides, in elements.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     let mut strides = vec![0; shape.len()];
-    let mut acc = 1;
+    let mut acc: usize = 1;
     for i in (0..shape.len()).rev() {
         strides[i] = acc;
-        acc *= shape[i];
+        acc = acc.saturating_mul(shape[i]);
     }
     strides
 }
@@ -96,7 +101,7 @@ impl View {
 
     /// True when the elements are consecutive in the source (from `offset`).
     pub fn is_dense(&self) -> bool {
-        let mut acc = 1;
+        let mut acc: usize = 1;
         for i in (0..self.shape.len()).rev() {
             if self.shape[i] != 1 && self.strides[i] != acc {
                 return false;

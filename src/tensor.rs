@@ -87,7 +87,7 @@ impl Tensor {
         shape: &[usize],
         dtype: DType,
     ) -> Result<()> {
-        let bytes = (numel(shape) as u64) * dtype.size_bytes() as u64;
+        let bytes = (numel(shape) as u64).saturating_mul(dtype.size_bytes() as u64);
         let limit = device.max_binding_bytes();
         if bytes > limit {
             return Err(Error::TooLarge {

@@ -35,11 +35,11 @@ impl GNode {
     }
 
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        crate::shape::numel(&self.shape)
     }
 
     pub fn bytes(&self) -> u64 {
-        (self.numel() * self.dtype.size_bytes()) as u64
+        (self.numel() as u64).saturating_mul(self.dtype.size_bytes() as u64)
     }
 }
 
