@@ -51,6 +51,10 @@ pub(crate) struct DeviceInner {
     subgroups_off: AtomicBool,
     /// The per-dispatch GPU times of the last profiled realize.
     pub profile: Mutex<Vec<crate::exec::KernelTime>>,
+    /// Held for the whole of a realize: a cached plan's scalar buffer, the
+    /// error flag and the pending list are per device, so two threads
+    /// realizing on one device take turns.
+    pub realize_lock: Mutex<()>,
 }
 
 /// A GPU device and everything cached on it. Cheap to clone (a handle).
@@ -164,6 +168,7 @@ impl Device {
             profiling: AtomicBool::new(false),
             subgroups_off: AtomicBool::new(false),
             profile: Mutex::new(Vec::new()),
+            realize_lock: Mutex::new(()),
         }))
     }
 

@@ -86,6 +86,7 @@ fn buffer_of(t: &Tensor) -> Option<Arc<GpuBuffer>> {
 }
 
 fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Option<Vec<u8>>> {
+    let _turn = dev.0.realize_lock.lock().unwrap_or_else(|e| e.into_inner());
     // What backward and optimizer steps left for this realize joins it, after
     // the tensors asked for (so `readback.target` still indexes those).
     let mut targets = asked.to_vec();
