@@ -139,6 +139,17 @@ fn a_very_deep_graph_is_recorded_realized_and_dropped() {
     let v = z.to_vec::<f32>().unwrap();
     let f: f64 = (0..300).map(|i| 1.0 + 1e-4 * i as f64).product();
     assert!((v[1] as f64 - 2.0 * f).abs() < 1e-3 * f, "{v:?}");
+    // Realized 5000 deep: the chain is cut into kernels of bounded depth
+    // (code generation walks a chain recursively), still in one submit.
+    let mut w = x.clone();
+    for _ in 0..5000 {
+        w = w.add(1.0).unwrap();
+    }
+    let before = d.counters();
+    assert_eq!(w.to_vec::<f32>().unwrap(), vec![5001.0, 5002.0]);
+    let delta = d.counters() - before;
+    assert_eq!(delta.submits, 1, "{delta:?}");
+    assert!((2..=40).contains(&delta.dispatches), "{delta:?}");
 }
 
 #[test]

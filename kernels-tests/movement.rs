@@ -128,6 +128,14 @@ fn cat_joins_along_any_axis() {
         read(&last),
         vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 3.0, 4.0, 5.0]
     );
+    // Forty uploaded tensors: more inputs than one kernel may bind anywhere.
+    let parts: Vec<Tensor> = (0..40)
+        .map(|i| tensor(&[i as f32, -(i as f32)], &[1, 2]))
+        .collect();
+    let many = Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0).unwrap();
+    assert_eq!(many.shape(), &[40, 2]);
+    let want: Vec<f64> = (0..40).flat_map(|i| [i as f64, -(i as f64)]).collect();
+    assert_close("cat of 40", &read(&many), &want, 0.0, 0.0);
 }
 
 #[test]

@@ -6,6 +6,10 @@ use crate::graph::Op;
 use crate::shape::{View, broadcast_shapes, normalize_axis, numel};
 use crate::tensor::Tensor;
 
+/// Inputs one concat kernel reads (WebGPU's default allows 8 storage buffers
+/// per stage; the output and the status word take two).
+const CAT_GROUP: usize = 4;
+
 impl Tensor {
     /// The view this tensor already is (over its source), if it is a lazy view.
     fn as_view(&self) -> Option<(View, Tensor)> {
@@ -255,6 +259,15 @@ impl Tensor {
             return Ok((*first).clone());
         }
         Tensor::check_size(first.device(), "cat", &shape, first.dtype())?;
+        // One kernel binds every input: many inputs join in groups first, so
+        // no kernel binds more buffers than an adapter allows.
+        if tensors.len() > CAT_GROUP {
+            let parts = tensors
+                .chunks(CAT_GROUP)
+                .map(|c| Tensor::cat(c, axis))
+                .collect::<Result<Vec<_>>>()?;
+            return Tensor::cat(&parts.iter().collect::<Vec<_>>(), axis);
+        }
         Ok(Tensor::record(
             first.device(),
             shape,

@@ -84,8 +84,36 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
         }
     }
     share_once(g, &mut mat);
+    cap_depth(g, &mut mat);
     fit_bindings(g, &mut mat, max_inputs);
     mat
+}
+
+/// The longest chain of ops one fused kernel computes inline. Code generation
+/// walks a chain recursively and the shader grows with it: a chain of
+/// thousands of ops becomes several kernels instead of one huge one.
+const MAX_FUSED_DEPTH: usize = 256;
+
+fn cap_depth(g: &Graph, mat: &mut [bool]) {
+    // Sources come before their consumers in `g.nodes`.
+    let mut depth = vec![0usize; g.nodes.len()];
+    for (i, node) in g.nodes.iter().enumerate() {
+        if mat[i] {
+            continue;
+        }
+        let d = 1 + node
+            .src
+            .iter()
+            .filter(|&&s| !mat[s])
+            .map(|&s| depth[s])
+            .max()
+            .unwrap_or(0);
+        if d > MAX_FUSED_DEPTH {
+            mat[i] = true;
+        } else {
+            depth[i] = d;
+        }
+    }
 }
 
 /// A compute node inlined into two or more kernels would be computed twice:
