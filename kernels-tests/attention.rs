@@ -1,7 +1,8 @@
 //! Fused attention against a float64 reference that DOES materialise the
-//! N x N scores, for every mask, odd lengths, Nq != Nk and head dims 16, 24,
-//! 64; the reference's gradients checked by finite differences; both kernel
-//! forms; and no N x N buffer at N = 4096.
+//! N x N scores, for every mask, odd lengths (1, 7, 33, 100), Nq < Nk and
+//! Nq > Nk, head dims 16, 18, 24, 64, 128 and Dv != D; the reference's
+//! gradients checked by finite differences; both kernel forms; and no N x N
+//! buffer at N = 4096.
 
 use crate::common::*;
 use shadergrad::{AttentionMask, Device, Tensor};
@@ -202,8 +203,8 @@ fn check(d: &Device, label: &str, c: Case, r: &mut rand::rngs::StdRng) {
     let o = Tensor::attention(&tq, &tk, &tv, mask, None).unwrap();
     assert_eq!(o.shape(), &[c.b, c.h, c.nq, c.dv]);
     let name = format!(
-        "{label} attention b{} h{} nq{} nk{} d{} causal={} window={:?} padded={}",
-        c.b, c.h, c.nq, c.nk, c.d, c.causal, c.window, c.padded
+        "{label} attention b{} h{} nq{} nk{} d{} dv{} causal={} window={:?} padded={}",
+        c.b, c.h, c.nq, c.nk, c.d, c.dv, c.causal, c.window, c.padded
     );
     let gt = Tensor::from_slice(d, &f(&go), o.shape()).unwrap();
     o.mul(&gt).unwrap().sum_all().unwrap().backward().unwrap();
@@ -245,9 +246,22 @@ fn run(lanes: bool) {
     let label = if lanes { "lanes" } else { "rows" };
     let mut r = rng(91);
     // Every mask at odd lengths, self and cross attention.
-    for (nq, nk, hd) in [(7, 7, 16), (33, 33, 24), (7, 33, 16)] {
+    for (nq, nk, hd) in [
+        (7, 7, 16),
+        (33, 33, 24),
+        (7, 33, 16),
+        (33, 7, 16),
+        (100, 100, 64),
+    ] {
         for c in masks(2, nq, nk, hd) {
             check(&d, label, c, &mut r);
+        }
+    }
+    // Value dims other than the key dims, the largest head dim, and a head
+    // dim that is not whole vec4s (the lanes launcher falls back to rows).
+    for (nq, nk, hd, dv) in [(17, 20, 24, 16), (9, 13, 128, 128), (11, 11, 18, 18)] {
+        for c in [masks(1, nq, nk, hd)[1], masks(1, nq, nk, hd)[4]] {
+            check(&d, label, Case { dv, ..c }, &mut r);
         }
     }
     // Lengths 1 and 100, head dim 64, one mask each.
