@@ -47,7 +47,7 @@ fn check_reference(c: &Case, u: &[f64]) {
     }
 }
 
-/// The GPU backward against the reference.
+/// The GPU forward and backward against the reference.
 fn check_gpu(c: &Case, u: &[f64]) {
     let params: Vec<Tensor> = c
         .inputs
@@ -60,6 +60,14 @@ fn check_gpu(c: &Case, u: &[f64]) {
         })
         .collect();
     let y = (c.gpu)(&params).unwrap();
+    // The forward value too (losses are fused kernels of their own).
+    assert_close(
+        &format!("{} forward", c.name),
+        &read(&y),
+        &(c.forward)(&c.inputs),
+        1e-4,
+        1e-5,
+    );
     let ut = tensor(&u.iter().map(|&v| v as f32).collect::<Vec<_>>(), y.shape());
     let loss = y.mul(&ut).unwrap().sum_all().unwrap();
     loss.backward().unwrap();
