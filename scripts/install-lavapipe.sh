@@ -10,10 +10,19 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 src=/etc/apt/sources.list.d/debian.sources
 bpo=/etc/apt/sources.list.d/backports.sources
-if [ -f "$src" ] && [ ! -f "$bpo" ] && grep -q "bookworm" "$src"; then
+list=/etc/apt/sources.list
+if grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  :  # backports already configured
+elif [ -f "$src" ] && grep -q "bookworm" "$src"; then
   uris=$(sed -n '/^URIs:/{p;q}' "$src")
   printf '%s\n' "Types: deb" "$uris" "Suites: bookworm-backports" "Components: main" \
     "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" | $SUDO tee "$bpo" >/dev/null
+elif [ -f "$list" ] && grep -qE "^deb .* bookworm main" "$list"; then
+  # The classic one-line format: the same mirror, the backports suite.
+  line=$(grep -m1 -E "^deb .* bookworm main" "$list" | sed 's/ bookworm main.*/ bookworm-backports main/')
+  echo "$line" | $SUDO tee /etc/apt/sources.list.d/backports.list >/dev/null
+else
+  echo "install-lavapipe: no bookworm source found; installing this release's Mesa" >&2
 fi
 $SUDO apt-get update -qq
 # Capture first: `apt-cache ... | grep -q` under pipefail fails when grep exits early.
