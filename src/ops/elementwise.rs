@@ -82,9 +82,37 @@ fn op_name(op: BinaryOp) -> &'static str {
     }
 }
 
+fn unary_name(op: UnaryOp) -> &'static str {
+    match op {
+        UnaryOp::Neg => "neg",
+        UnaryOp::Exp => "exp",
+        UnaryOp::Log => "log",
+        UnaryOp::Sqrt => "sqrt",
+        UnaryOp::Rsqrt => "rsqrt",
+        UnaryOp::Tanh => "tanh",
+        UnaryOp::Sigmoid => "sigmoid",
+        UnaryOp::Relu => "relu",
+        UnaryOp::Gelu => "gelu",
+        UnaryOp::GeluTanh => "gelu_tanh",
+        UnaryOp::Silu => "silu",
+        UnaryOp::Softplus => "softplus",
+        UnaryOp::Abs => "abs",
+        UnaryOp::Sign => "sign",
+        UnaryOp::Sin => "sin",
+        UnaryOp::Cos => "cos",
+        UnaryOp::Square => "square",
+        UnaryOp::Recip => "recip",
+        UnaryOp::Floor => "floor",
+        UnaryOp::Ceil => "ceil",
+        UnaryOp::Round => "round",
+        UnaryOp::Erf => "erf",
+        UnaryOp::Not => "logical_not",
+    }
+}
+
 impl Tensor {
     pub(crate) fn unary(&self, op: UnaryOp) -> Result<Tensor> {
-        let name = "unary op";
+        let name = unary_name(op);
         match op {
             UnaryOp::Not if self.dtype() != DType::Bool => {
                 return Err(Error::UnsupportedDType {
@@ -97,7 +125,7 @@ impl Tensor {
             _ if op.float_only() => self.require_float(name)?,
             UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign if self.dtype() == DType::U32 => {
                 return Err(Error::UnsupportedDType {
-                    op: "neg/abs/sign",
+                    op: name,
                     dtype: DType::U32,
                     reason: "unsigned",
                 });

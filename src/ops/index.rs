@@ -78,6 +78,7 @@ impl Tensor {
     /// Picks the entries `index` (1-D) along `axis`, like torch.index_select;
     /// `index_select(0, ids)` is an embedding lookup.
     pub fn index_select(&self, axis: isize, index: &Tensor) -> Result<Tensor> {
+        self.same_device("index_select", &[index])?;
         index.require_index("index_select")?;
         let ax = normalize_axis("index_select", axis, self.rank())?;
         if index.rank() != 1 {
