@@ -227,14 +227,16 @@ impl Tensor {
     }
 
     /// Wraps a buffer the host program owns, with no copy. It needs STORAGE usage
-    /// (COPY_SRC too, to be read back) and at least shape x dtype bytes.
+    /// (COPY_SRC too, to be read back) and at least shape x dtype bytes, and it
+    /// must come from this device's own `wgpu::Device` (wgpu gives no way to
+    /// check that here; a foreign buffer fails the realize as a GPU error).
     pub fn from_wgpu_buffer(
         device: &Device,
         buffer: wgpu::Buffer,
         shape: &[usize],
         dtype: DType,
     ) -> Result<Tensor> {
-        let need = (numel(shape) * dtype.size_bytes()) as u64;
+        let need = (numel(shape) as u64).saturating_mul(dtype.size_bytes() as u64);
         if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
             return Err(Error::HostBuffer {
                 op: "from_wgpu_buffer",
