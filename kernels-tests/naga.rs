@@ -1,8 +1,11 @@
 //! Every shader parses and validates with naga, so a broken shader fails here
 //! with naga's message instead of at its first dispatch: the hand-written ones
-//! with each element-type prelude, and the generated ones as the planner emits them.
+//! with each element-type prelude (and as a device without subgroups compiles
+//! them), and the generated ones as the planner emits them.
 
-use shadergrad::kernels::{SHADERS, validate_wgsl};
+use shadergrad::kernels::{
+    SHADERS, validate_wgsl, validate_wgsl_without_subgroups, without_subgroups,
+};
 use shadergrad::{DType, Device, Tensor};
 
 #[test]
@@ -18,6 +21,10 @@ fn hand_written_shaders_validate_with_each_prelude() {
                     validate_wgsl(&full)
                         .unwrap_or_else(|e| panic!("{name}.wgsl with `{prelude}`:\n{e}"));
                 }
+                // What a device without SUBGROUP compiles.
+                let plain = format!("alias elem = f32;\n{}", without_subgroups(src));
+                validate_wgsl_without_subgroups(&plain)
+                    .unwrap_or_else(|e| panic!("{name}.wgsl without subgroups:\n{e}"));
             }
         }
     }

@@ -196,6 +196,7 @@ fn k_at(bh: u32, j: u32) -> u32 {
 // each of its rows' chunk and subgroupShuffle sharing it. Loops are small and
 // fixed so the compiler unrolls them and the accumulators stay in registers.
 
+// #if subgroups
 @compute @workgroup_size(LANES)
 fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let l = lid.x;
@@ -274,6 +275,7 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         }
     }
 }
+// #endif
 
 @compute @workgroup_size(WG)
 fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -318,6 +320,7 @@ fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ---- gradient with respect to K and V: one workgroup per block of keys -------
 
+// #if subgroups
 @compute @workgroup_size(LANES)
 fn attention_grad_kv_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let l = lid.x;
@@ -404,6 +407,7 @@ fn attention_grad_kv_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
         }
     }
 }
+// #endif
 
 @compute @workgroup_size(WG)
 fn attention_grad_kv_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -447,6 +451,7 @@ fn attention_grad_kv_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ---- gradient with respect to Q: one workgroup per block of queries ------------
 
+// #if subgroups
 @compute @workgroup_size(LANES)
 fn attention_grad_q_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let l = lid.x;
@@ -522,6 +527,7 @@ fn attention_grad_q_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
         }
     }
 }
+// #endif
 
 @compute @workgroup_size(WG)
 fn attention_grad_q_rows(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -171,6 +171,7 @@ fn store(z: u32, m: u32, n: u32, v: f32) {
 
 const ST: u32 = 12u;
 
+// #if subgroups
 @compute @workgroup_size(LANES)
 fn conv2d_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let l = lid.x;
@@ -210,6 +211,7 @@ fn conv2d_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         store(z, m0 + t, n1, acc[t].y);
     }
 }
+// #endif
 
 // ---- implicit GEMM through workgroup memory (GPUs) -----------------------------
 

@@ -140,6 +140,7 @@ fn store_c(z: u32, i: u32, j: u32, v: f32) {
     }
 }
 
+// #if subgroups
 @compute @workgroup_size(LANES)
 fn matmul_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let l = lid.x;
@@ -181,9 +182,11 @@ fn matmul_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         }
     }
 }
+// #endif
 
 const ST: u32 = 12u; // rows of C per workgroup in the strided version
 
+// #if subgroups
 @compute @workgroup_size(LANES)
 fn matmul_lanes_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let l = lid.x;
@@ -226,6 +229,7 @@ fn matmul_lanes_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
         store_c(z, m0 + t, j1, acc[t].y);
     }
 }
+// #endif
 
 // ---- workgroup-memory tiles: for real GPUs -----------------------------------
 

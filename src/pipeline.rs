@@ -142,11 +142,16 @@ impl PipelineCache {
             .map(|&(k, v)| (k, f64::from_bits(v)))
             .collect();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let wgsl = if self.device.features().contains(wgpu::Features::SUBGROUP) {
+            std::borrow::Cow::Borrowed(src.wgsl.as_ref())
+        } else {
+            std::borrow::Cow::Owned(crate::kernels::without_subgroups(&src.wgsl))
+        };
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(src.name),
-                source: wgpu::ShaderSource::Wgsl(src.wgsl.as_ref().into()),
+                source: wgpu::ShaderSource::Wgsl(wgsl),
             });
         let pipeline = self
             .device

@@ -118,6 +118,26 @@ pub(crate) fn fill_template(template: &str, generated: &str, f16: bool) -> Arc<s
     s.into()
 }
 
+/// `src` without its `// #if subgroups` ... `// #endif` sections: the entry
+/// points that use subgroup builtins. A module is validated whole, so on a
+/// device without SUBGROUP those entry points must not be in it at all.
+pub fn without_subgroups(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut skip = false;
+    for line in src.lines() {
+        match line.trim() {
+            "// #if subgroups" => skip = true,
+            "// #endif" => skip = false,
+            _ if !skip => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Parses and validates WGSL with naga, returning naga's message on failure.
 pub fn validate_wgsl(src: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
@@ -127,5 +147,19 @@ pub fn validate_wgsl(src: &str) -> Result<(), String> {
     )
     .validate(&module)
     .map_err(|e| e.emit_to_string(src))?;
+    Ok(())
+}
+
+/// Validates WGSL as a device without subgroups would: with naga's every
+/// capability but the subgroup ones.
+pub fn validate_wgsl_without_subgroups(src: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
+    let caps = naga::valid::Capabilities::all()
+        - naga::valid::Capabilities::SUBGROUP
+        - naga::valid::Capabilities::SUBGROUP_BARRIER
+        - naga::valid::Capabilities::SUBGROUP_VERTEX_STAGE;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(src))?;
     Ok(())
 }

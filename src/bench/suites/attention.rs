@@ -185,15 +185,15 @@ fn backward(ctx: &mut Ctx, n: usize, fused: bool) -> Result<()> {
     }
     let (q, k, v, g) = (&sets.host[0], &sets.host[1], &sets.host[2], &sets.host[3]);
     let scale = 1.0 / (D as f64).sqrt();
-    // The reference for batch-head 0 (the other heads run the same code on
-    // other offsets): probabilities P, dP = dO V^T, and D_i = sum_j P dP.
-    let reference = || -> [Vec<(f64, f64)>; 3] {
+    // The reference for one batch-head (whose rows start at `base`):
+    // probabilities P, dP = dO V^T, and D_i = sum_j P dP.
+    let reference = |base: usize| -> [Vec<(f64, f64)>; 3] {
         let (mut p, mut far, mut dp) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
-            let (pi, fi) = softmax(&dots(q, k, 0, i, n, scale));
+            let (pi, fi) = softmax(&dots(q, k, base, i, n, scale));
             p.push(pi);
             far.push(fi);
-            dp.push(dots(g, v, 0, i, n, 1.0));
+            dp.push(dots(g, v, base, i, n, 1.0));
         }
         let rowsum: Vec<f64> = (0..n)
             .map(|i| (0..n).map(|j| p[i][j] * dp[i][j]).sum())
@@ -210,9 +210,9 @@ fn backward(ctx: &mut Ctx, n: usize, fused: bool) -> Result<()> {
                 let ds_a = p[i][j] * (dp[i][j].abs() + rowsum[i].abs()) * far[i][j];
                 for e in 0..D {
                     let (qe, ke, ge) = (
-                        q[i * D + e] as f64,
-                        k[j * D + e] as f64,
-                        g[i * D + e] as f64,
+                        q[base + i * D + e] as f64,
+                        k[base + j * D + e] as f64,
+                        g[base + i * D + e] as f64,
                     );
                     dq[i * D + e].0 += scale * ds * ke;
                     dq[i * D + e].1 += scale * ds_a * ke.abs();
@@ -264,25 +264,32 @@ fn backward(ctx: &mut Ctx, n: usize, fused: bool) -> Result<()> {
         })
         .check(move |o| {
             gate(o, 3, |o| {
-                let r = reference();
                 // The backward's sums run over N terms twice (dP, then dS).
                 let tol = Tol {
                     rel: 0.0,
                     acc: 5e-5,
                     abs: 1e-6,
                 };
-                // Batch-head 0 is compared; the others run the same code.
-                let part = |out: &Vec<f32>, r: &[(f64, f64)]| crate::bench::CheckOutcome {
-                    total: out.len(),
-                    ..check::all(&out[..n * D], r, tol)
-                };
-                let mut c = check::combine(vec![
-                    ("dQ", part(&o[0], &r[0])),
-                    ("dK", part(&o[1], &r[1])),
-                    ("dV", part(&o[2], &r[2])),
-                ]);
+                // The first and the last batch-head are compared (the others
+                // run the same code at offsets between them).
+                let last = B * HEADS - 1;
+                let mut parts = Vec::new();
+                for (bh, name) in [(0, ["dQ", "dK", "dV"]), (last, ["dQ'", "dK'", "dV'"])] {
+                    let base = bh * n * D;
+                    let r = reference(base);
+                    for w in 0..3 {
+                        parts.push((
+                            name[w],
+                            crate::bench::CheckOutcome {
+                                total: o[w].len(),
+                                ..check::all(&o[w][base..base + n * D], &r[w], tol)
+                            },
+                        ));
+                    }
+                }
+                let mut c = check::combine(parts);
                 if c.passed {
-                    c.detail = format!("batch-head 0 of {} compared", B * HEADS);
+                    c.detail = format!("batch-heads 0 and {last} of {} compared", B * HEADS);
                 }
                 c
             })
