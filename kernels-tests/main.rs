@@ -18,6 +18,7 @@ mod layernorm;
 mod matmul;
 mod movement;
 mod naga;
+mod nn;
 mod optim;
 mod pool2d;
 mod random;
