@@ -227,4 +227,30 @@ fn training_mistakes_are_typed_errors() {
         tensor(&[1.0], &[1]).sum_all().unwrap().backward(),
         Err(Error::InvalidArgument { op: "backward", .. })
     ));
+    // Settings out of range: a negative clipping norm would flip the gradient.
+    use shadergrad::optim::Optimizer;
+    let p = std::slice::from_ref(&a);
+    for (mut opt, what) in [
+        (
+            Optimizer::sgd(p, 0.1, 0.0)
+                .unwrap()
+                .with_clip_grad_norm(-1.0),
+            "clipping norm -1",
+        ),
+        (Optimizer::sgd(p, -0.1, 0.0).unwrap(), "learning rate -0.1"),
+        (Optimizer::sgd(p, 0.1, 1.5).unwrap(), "momentum 1.5"),
+        (
+            Optimizer::adam(p, 0.1).unwrap().with_betas(0.9, 1.0),
+            "betas (0.9, 1)",
+        ),
+        (
+            Optimizer::adamw(p, 0.1, f64::NAN).unwrap(),
+            "weight decay NaN",
+        ),
+    ] {
+        a.mul(2.0).unwrap().sum_all().unwrap().backward().unwrap();
+        let e = opt.step().unwrap_err();
+        assert!(e.to_string().contains(what), "{e}");
+        opt.zero_grad();
+    }
 }

@@ -187,8 +187,48 @@ impl Optimizer {
         self.params[0].device()
     }
 
+    /// Hyperparameters out of their range are typed errors at the step (the
+    /// builders return the optimizer itself, so they are checked here).
+    fn check_settings(&self) -> Result<()> {
+        let unit = |x: f64| (0.0..1.0).contains(&x);
+        let mut bad = Vec::new();
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            bad.push(format!("learning rate {}", self.lr));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            bad.push(format!("weight decay {}", self.weight_decay));
+        }
+        if let Some(c) = self.clip.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            bad.push(format!("clipping norm {c}"));
+        }
+        match self.rule {
+            Rule::Sgd { momentum, .. } if !unit(momentum) => {
+                bad.push(format!("momentum {momentum}"));
+            }
+            Rule::Adam {
+                beta1, beta2, eps, ..
+            } if !(unit(beta1) && unit(beta2) && eps > 0.0) => {
+                bad.push(format!("betas ({beta1}, {beta2}), eps {eps}"));
+            }
+            _ => {}
+        }
+        if bad.is_empty() {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument {
+            op: "optimizer step",
+            shape: vec![],
+            msg: format!(
+                "{} out of range (learning rate, weight decay >= 0; clipping norm > 0; \
+                 momentum and betas in [0, 1); eps > 0)",
+                bad.join(", ")
+            ),
+        })
+    }
+
     /// Records the updates; they run with the next realize or readback.
     pub fn record(&mut self) -> Result<()> {
+        self.check_settings()?;
         let _guard = no_grad();
         let grads: Vec<Option<Tensor>> = self.params.iter().map(|p| p.grad()).collect();
         if grads.iter().all(Option::is_none) {
