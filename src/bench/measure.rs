@@ -207,6 +207,7 @@ fn median(v: &mut [f64]) -> f64 {
 fn reset(dev: &Device) {
     dev.set_matmul_variant(None);
     dev.set_conv_variant(None);
+    dev.set_subgroup_kernels(true);
     dev.set_fusion(true);
     dev.set_plan_cache(true);
     dev.set_profiling(false);

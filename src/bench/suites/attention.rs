@@ -33,15 +33,55 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     } else {
         &[128, 512, 2048]
     };
+    // Where the engine picks the subgroup (lanes) kernels, the plain row form
+    // (the GPUs' one) is measured beside them, up to the size a software
+    // adapter runs it in reasonable time.
+    let rows_too = crate::kernels::matmul::lanes(ctx.dev).is_some();
     for &n in sizes {
-        for fused in [true, false] {
-            forward(ctx, n, fused, None)?;
+        let rows = rows_too && (n <= 512 || !ctx.dev.is_cpu());
+        if rows_too && !rows {
+            ctx.skip(format!("attention rows form at n{n}"));
         }
-        for fused in [true, false] {
-            backward(ctx, n, fused)?;
+        for form in [Form::Fused, Form::Rows, Form::Composed] {
+            if form != Form::Rows || rows {
+                forward_form(ctx, n, form, None)?;
+            }
+        }
+        for form in [Form::Fused, Form::Rows, Form::Composed] {
+            if form != Form::Rows || rows {
+                backward(ctx, n, form)?;
+            }
         }
     }
     Ok(())
+}
+
+/// The fused kernels as the engine picks them, their plain row form, or the
+/// composed baseline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Fused,
+    Rows,
+    Composed,
+}
+
+impl Form {
+    fn fused(self) -> bool {
+        self != Form::Composed
+    }
+
+    fn variant(self) -> &'static str {
+        match self {
+            Form::Fused => "fused",
+            Form::Rows => "fused rows",
+            Form::Composed => "composed",
+        }
+    }
+
+    /// The row form is the lanes kernels' fallback: subgroups off for the case.
+    fn setup(self) -> impl Fn(&crate::device::Device) {
+        move |d| d.set_subgroup_kernels(self != Form::Rows)
+    }
 }
 
 /// Row `i` of a head's (n, D) matrix at `base` dotted with each of the n
@@ -84,21 +124,23 @@ fn engine(q: &Tensor, k: &Tensor, v: &Tensor, fused: bool) -> Result<Tensor> {
     }
 }
 
-fn variant(fused: bool) -> &'static str {
-    if fused { "fused" } else { "composed" }
-}
-
-fn note(fused: bool) -> &'static str {
-    if fused {
-        "one kernel, online softmax, no N x N buffer"
-    } else {
-        "matmul (K^T read in place), softmax, matmul"
+fn note(form: Form) -> &'static str {
+    match form {
+        Form::Fused => "one kernel, online softmax, no N x N buffer",
+        Form::Rows => "the same, one invocation per query row (no subgroups)",
+        Form::Composed => "matmul (K^T read in place), softmax, matmul",
     }
 }
 
 /// The forward at sequence length `n`; with a peer's time, the composed form
 /// timed end to end beside it.
 pub(crate) fn forward(ctx: &mut Ctx, n: usize, fused: bool, peer: Option<f64>) -> Result<()> {
+    let form = if fused { Form::Fused } else { Form::Composed };
+    forward_form(ctx, n, form, peer)
+}
+
+fn forward_form(ctx: &mut Ctx, n: usize, form: Form, peer: Option<f64>) -> Result<()> {
+    let fused = form.fused();
     if !ctx.wants(&["attention"]) {
         return Ok(());
     }
@@ -128,7 +170,7 @@ pub(crate) fn forward(ctx: &mut Ctx, n: usize, fused: bool, peer: Option<f64>) -
     let (sets, row) = (&sets, &row);
     let mut case = Case::new(
         "attention",
-        variant(fused),
+        form.variant(),
         format!("b{B} h{HEADS} n{n} d{D}"),
         DType::F32,
     )
@@ -138,8 +180,9 @@ pub(crate) fn forward(ctx: &mut Ctx, n: usize, fused: bool, peer: Option<f64>) -
     )
     .sets(sets.len())
     .baseline(!fused && peer.is_none())
-    .chosen(fused)
-    .note(note(fused))
+    .chosen(form == Form::Fused)
+    .note(note(form))
+    .setup(form.setup())
     .run(move |i| {
         let s = sets.get(i);
         Ok(vec![engine(&s[0], &s[1], &s[2], fused)?])
@@ -171,7 +214,8 @@ pub(crate) fn forward(ctx: &mut Ctx, n: usize, fused: bool, peer: Option<f64>) -
 }
 
 /// Forward and backward at sequence length `n`: dQ, dK, dV for a seeded dO.
-fn backward(ctx: &mut Ctx, n: usize, fused: bool) -> Result<()> {
+fn backward(ctx: &mut Ctx, n: usize, form: Form) -> Result<()> {
+    let fused = form.fused();
     let spec = Spec::new(&[B, HEADS, n, D], -1.0, 1.0);
     let sets = Sets::rotating(
         ctx.dev,
@@ -231,7 +275,7 @@ fn backward(ctx: &mut Ctx, n: usize, fused: bool) -> Result<()> {
     ctx.case(
         Case::new(
             "attention.fwd+bwd",
-            variant(fused),
+            form.variant(),
             format!("b{B} h{HEADS} n{n} d{D}"),
             DType::F32,
         )
@@ -241,12 +285,13 @@ fn backward(ctx: &mut Ctx, n: usize, fused: bool) -> Result<()> {
         )
         .sets(sets.len())
         .baseline(!fused)
-        .chosen(fused)
-        .note(if fused {
-            "forward, D = rowsum(dO O), dQ kernel, dK dV kernel"
-        } else {
-            "the composed forward and its autodiff backward"
+        .chosen(form == Form::Fused)
+        .note(match form {
+            Form::Fused => "forward, D = rowsum(dO O), dQ kernel, dK dV kernel",
+            Form::Rows => "the same kernels in their row form (no subgroups)",
+            Form::Composed => "the composed forward and its autodiff backward",
         })
+        .setup(form.setup())
         .run(move |i| {
             let s = sets.get(i);
             for t in &s[..3] {

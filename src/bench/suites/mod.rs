@@ -66,11 +66,14 @@ pub(crate) fn choices(dev: &Device, rows: &[Row]) -> Vec<Choice> {
     // Over every shape where several variants of a kernel family (forward and
     // backward) were timed: how often the engine's choice was the fastest,
     // and where it was not.
-    let measured = |family: &str, chosen: &str| -> String {
+    // `among`: only variants whose name starts with it (the choice is between
+    // those; the others are baselines).
+    let measured_among = |family: &str, chosen: &str, among: &str| -> String {
         let timed: Vec<&Row> = rows
             .iter()
             .filter(|r| {
                 (r.kernel == family || r.kernel.starts_with(&format!("{family}.")))
+                    && r.variant.starts_with(among)
                     && r.median_ms.is_some()
                     && r.peer.is_none()
             })
@@ -114,6 +117,7 @@ pub(crate) fn choices(dev: &Device, rows: &[Row]) -> Vec<Choice> {
             ),
         }
     };
+    let measured = |family: &str, chosen: &str| measured_among(family, chosen, "");
     let (m, why) = MatmulVariant::choose(dev);
     out.push(Choice {
         kernel: "matmul".into(),
@@ -137,6 +141,17 @@ pub(crate) fn choices(dev: &Device, rows: &[Row]) -> Vec<Choice> {
             _ => "set on the device".into(),
         },
         measured: measured("conv2d", c.name()),
+    });
+    out.push(Choice {
+        kernel: "attention".into(),
+        chosen: if lanes.is_some() { "fused (lanes)" } else { "fused (rows)" }.into(),
+        reason: match lanes {
+            Some(w) => format!(
+                "fixed {w}-lane subgroups: one subgroup per workgroup owns 8 queries (or 4 keys) and shares K/V loads by shuffles"
+            ),
+            None => "no fixed-width subgroups: one invocation per query (or key) row, K/V read in blocks of one".into(),
+        },
+        measured: measured_among("attention", "fused", "fused"),
     });
     let caps = dev.caps();
     out.push(Choice {
