@@ -585,3 +585,44 @@ pub(crate) fn gate(
 ) -> CheckOutcome {
     check::outputs(outs.len(), want).unwrap_or_else(|| f(outs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::check::Tol;
+
+    #[test]
+    fn a_wrong_kernel_is_flagged_and_not_timed() {
+        let dev = Device::new().unwrap();
+        let opts = Options {
+            quick: true,
+            ..Options::default()
+        };
+        let mut ctx = Ctx::new(&dev, &opts);
+        let x: Vec<f32> = (0..100).map(|i| i as f32 - 50.0).collect();
+        let t = Tensor::from_slice(&dev, &x, &[100]).unwrap();
+        let reference: Vec<(f64, f64)> = x.iter().map(|&v| (3.0 * v as f64, 3.0)).collect();
+        // The same run, once right (x * 3) and once a fast wrong kernel (x * 2).
+        for (variant, factor) in [("right", 3.0), ("wrong", 2.0)] {
+            let (t, reference) = (t.clone(), reference.clone());
+            ctx.case(
+                Case::new("probe", variant, "100", DType::F32)
+                    .run(move |_| Ok(vec![t.mul(factor)?]))
+                    .check(move |o| gate(o, 1, |o| check::all(&o[0], &reference, Tol::F32))),
+            );
+        }
+        let (rows, _) = ctx.finish();
+        assert!(
+            rows[0].check.passed && rows[0].median_ms.is_some(),
+            "{:?}",
+            rows[0]
+        );
+        assert!(!rows[1].check.passed, "{:?}", rows[1]);
+        assert!(rows[1].median_ms.is_none() && rows[1].gflops.is_none());
+        assert!(
+            rows[1].check.detail.contains("element"),
+            "{}",
+            rows[1].check.detail
+        );
+    }
+}
