@@ -5,6 +5,10 @@
 //!
 //! Convolutions: 3x3, stride 1, padding 1. Flops: 2 B Cout Ho Wo Cin KH KW for
 //! each of the three. Bytes: the two operands read, the result written.
+//! `conv2d.depthwise`: the forward with groups = channels (each output channel
+//! reads its own input channel: 2 B C Ho Wo KH KW flops) beside the dense
+//! convolution of as many input and output channels (the formula above), each
+//! counted as what it does, so the row shows the time depthwise saves.
 //! Pooling: K x K windows; flops K^2 per output (compares or adds) forward, the
 //! same per dy element backward (the window is recomputed). Bytes: x (and dy)
 //! read, the result written.
@@ -40,6 +44,12 @@ impl Geometry {
 }
 
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
+    versions(ctx)?;
+    depthwise(ctx)
+}
+
+/// The GEMM-shaped convolutions, every version.
+fn versions(ctx: &mut Ctx) -> Result<()> {
     if !ctx.wants(&[
         "conv2d",
         "conv2d.grad_input",
@@ -324,6 +334,119 @@ pub(crate) fn conv(ctx: &mut Ctx, g: Geometry, peer: Option<f64>) -> Result<()> 
                     }),
             );
         }
+    }
+    Ok(())
+}
+
+/// The depthwise forward in the engine's choice (a GEMM of one row per group,
+/// which the launcher gives the direct kernel) beside the dense forward of the
+/// same channels, the baseline.
+fn depthwise(ctx: &mut Ctx) -> Result<()> {
+    if !ctx.wants(&["conv2d.depthwise"]) {
+        return Ok(());
+    }
+    let (b, ch, hw) = if ctx.quick() {
+        (4, 16, 16)
+    } else {
+        (32, 64, 32)
+    };
+    let g = Geometry {
+        b,
+        cin: ch,
+        cout: ch,
+        hw,
+    };
+    let sets = Sets::rotating(
+        ctx.dev,
+        71 + hw as u64,
+        &[
+            Spec::new(&[b, ch, hw, hw], -1.0, 1.0),
+            Spec::new(&[ch, 1, 3, 3], -0.5, 0.5),
+            Spec::new(&[ch, ch, 3, 3], -0.5, 0.5),
+        ],
+    )?;
+    let (x, wd, w) = (&sets.host[0], &sets.host[1], &sets.host[2]);
+    let xi = |bi: usize, c: usize, i: isize, j: isize| -> f64 {
+        if i < 0 || j < 0 || i >= hw as isize || j >= hw as isize {
+            0.0
+        } else {
+            x[((bi * ch + c) * hw + i as usize) * hw + j as usize] as f64
+        }
+    };
+    // y[b, o, i, j] = sum_c,u,v x[b, c, i + u - 1, j + v - 1] w[o, c, u, v],
+    // c = o alone for depthwise (its weights are w[o, 0, u, v]).
+    let reference = |e: usize, dense: bool| {
+        let (j, i, o, bi) = (
+            e % hw,
+            (e / hw) % hw,
+            (e / (hw * hw)) % ch,
+            e / (hw * hw * ch),
+        );
+        let (mut s, mut a) = (0.0, 0.0);
+        let inputs = if dense { 0..ch } else { o..o + 1 };
+        for c in inputs {
+            for u in 0..3 {
+                for v in 0..3 {
+                    let wv = if dense {
+                        w[((o * ch + c) * 3 + u) * 3 + v]
+                    } else {
+                        wd[(o * 3 + u) * 3 + v]
+                    };
+                    let t = xi(bi, c, (i + u) as isize - 1, (j + v) as isize - 1) * wv as f64;
+                    s += t;
+                    a += t.abs();
+                }
+            }
+        }
+        (s, a)
+    };
+    let chosen = ConvVariant::choose(ctx.dev);
+    let ny = b * ch * hw * hw;
+    for dense in [false, true] {
+        let (cg, nw) = if dense {
+            (ch, ch * ch * 9)
+        } else {
+            (1, ch * 9)
+        };
+        let p = ConvParams {
+            padding: [1, 1],
+            groups: ch / cg,
+            ..ConvParams::default()
+        };
+        let (sets, reference) = (&sets, &reference);
+        ctx.case(
+            Case::new(
+                "conv2d.depthwise",
+                if dense { "dense" } else { "direct" },
+                g.label(),
+                DType::F32,
+            )
+            .work(2.0 * (ny * cg * 9) as f64, ((2 * ny + nw) * 4) as f64)
+            .sets(sets.len())
+            .baseline(dense)
+            .chosen(!dense)
+            .note(if dense {
+                format!("groups 1, in {}", chosen.name())
+            } else {
+                format!("groups {ch}: one-row GEMMs, run by conv2d_direct")
+            })
+            .run(move |i| {
+                let s = sets.get(i);
+                let w = if dense { &s[2] } else { &s[1] };
+                Ok(vec![s[0].conv2d(w, None, p)?])
+            })
+            .check(move |o| {
+                gate(o, 1, |o| {
+                    check::elements(
+                        &o[0],
+                        ny,
+                        check::budget(ny, (cg * 9) as f64),
+                        Tol::F32,
+                        |e| reference(e, dense),
+                    )
+                })
+            }),
+        );
     }
     Ok(())
 }

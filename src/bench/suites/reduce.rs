@@ -8,13 +8,17 @@
 //!   composition of engine ops (a max reduction, a sum reduction of exp(x - max)
 //!   and the normalising elementwise kernel: the textbook three passes). Flops:
 //!   5 per element (compare, subtract, exp, add, scale). Bytes: x read, y written.
+//! - `softmax.fwd+bwd`: the forward, then dx for a given dy through autodiff,
+//!   dx = p * (dy - sum(dy * p)), after the fused kernel or the three passes.
+//!   Flops: 5 + 4 per element (multiply, add, subtract, scale). Bytes: x and
+//!   dy read, dx written.
 
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
 use crate::bench::measure::{Case, Ctx, Method, gate};
 use crate::bench::suites::dims;
 use crate::dtype::DType;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
@@ -101,7 +105,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
 }
 
 pub(crate) fn run_softmax(ctx: &mut Ctx) -> Result<()> {
-    if !ctx.wants(&["softmax", "log_softmax"]) {
+    if !ctx.wants(&["softmax", "log_softmax", "softmax.fwd+bwd"]) {
         return Ok(());
     }
     let shapes: &[[usize; 2]] = if ctx.quick() {
@@ -121,6 +125,9 @@ pub(crate) fn run_softmax(ctx: &mut Ctx) -> Result<()> {
         softmax(ctx, main, false, DType::F16, None)?;
     }
     softmax(ctx, main, true, DType::F32, None)?;
+    for &s in shapes {
+        softmax_grad(ctx, s)?;
+    }
     Ok(())
 }
 
@@ -231,6 +238,90 @@ pub(crate) fn softmax(
                 .group(format!("vs burn {kernel} {}", dims(&[r, c])));
         }
         ctx.case(case);
+    }
+    Ok(())
+}
+
+/// Softmax of (rows, cols) and dx for a given dy through autodiff, after the
+/// fused kernel and after the three passes.
+fn softmax_grad(ctx: &mut Ctx, [r, c]: [usize; 2]) -> Result<()> {
+    let kernel = "softmax.fwd+bwd";
+    if !ctx.wants(&[kernel]) {
+        return Ok(());
+    }
+    let sets = Sets::rotating(
+        ctx.dev,
+        (r * 3 + c + 1) as u64,
+        &[Spec::new(&[r, c], -4.0, 4.0), Spec::new(&[r, c], -1.0, 1.0)],
+    )?;
+    for set in &sets.t {
+        set[0].set_requires_grad(true)?;
+    }
+    let (h, dy) = (&sets.host[0], &sets.host[1]);
+    // dx_i = p_i (dy_i - S), S = sum dy p; its terms are p_i |dy_i| and p_i
+    // times T = sum |dy| p (S's terms). The three passes also send dm, zero
+    // but rounded from two row sums of size T, to the row's max.
+    let row_ref = |i: usize, fused: bool| -> Vec<(f64, f64)> {
+        let row: Vec<f64> = h[i * c..(i + 1) * c].iter().map(|&x| x as f64).collect();
+        let g: Vec<f64> = dy[i * c..(i + 1) * c].iter().map(|&x| x as f64).collect();
+        let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = row.iter().map(|&x| (x - m).exp()).sum();
+        let p: Vec<f64> = row.iter().map(|&x| (x - m).exp() / z).collect();
+        let s: f64 = p.iter().zip(&g).map(|(p, g)| p * g).sum();
+        let t: f64 = p.iter().zip(&g).map(|(p, g)| p * g.abs()).sum();
+        (0..c)
+            .map(|j| {
+                let dm = if !fused && row[j] == m { 2.0 * t } else { 0.0 };
+                (p[j] * (g[j] - s), p[j] * (g[j].abs() + t) + dm)
+            })
+            .collect()
+    };
+    // The exps are a few ulp, like the forward's; the rest is sums.
+    let tol = Tol {
+        rel: 0.0,
+        acc: 3e-5,
+        abs: 1e-9,
+    };
+    let numel = (r * c) as f64;
+    for fused in [true, false] {
+        let (sets, row_ref) = (&sets, &row_ref);
+        ctx.case(
+            Case::new(
+                kernel,
+                if fused { "kernel" } else { "three-pass" },
+                dims(&[r, c]),
+                DType::F32,
+            )
+            .work(9.0 * numel, 3.0 * numel * 4.0)
+            .sets(sets.len())
+            .baseline(!fused)
+            .chosen(fused)
+            .note(if fused {
+                "the fused forward, then p * (dy - sum(dy * p))"
+            } else {
+                "the three passes and their autodiff backward"
+            })
+            .run(move |i| {
+                let s = sets.get(i);
+                s[0].zero_grad();
+                let y = if fused {
+                    s[0].softmax(-1)?
+                } else {
+                    three_pass(&s[0], false)?
+                };
+                y.backward_with(&s[1])?;
+                Ok(vec![s[0].grad().ok_or_else(|| {
+                    Error::Gpu("softmax backward left no gradient".into())
+                })?])
+            })
+            .check(move |o| {
+                gate(o, 1, |o| {
+                    check::rows(&o[0], r, c, check::budget(r, 10.0 * c as f64), tol, |i| {
+                        row_ref(i, fused)
+                    })
+                })
+            }),
+        );
     }
     Ok(())
 }
