@@ -173,3 +173,25 @@ fn profiling_reports_every_dispatch() {
     assert_eq!(names, vec!["matmul", "softmax"]);
     assert!(p.iter().all(|k| k.ms > 0.0 && k.ms.is_finite()), "{p:?}");
 }
+
+#[test]
+fn mse_and_bce_fuse_into_one_kernel_each_way() {
+    use shadergrad::loss;
+    let d = fresh();
+    let y = Tensor::rand(&d, &[64, 3]).unwrap().ge(0.5).unwrap();
+    let y = y.cast(shadergrad::DType::F32).unwrap();
+    y.realize().unwrap();
+    type Loss = fn(&Tensor, &Tensor) -> shadergrad::Result<Tensor>;
+    for (name, f) in [("mse", loss::mse as Loss), ("bce", loss::bce_with_logits)] {
+        let x = shadergrad::nn::parameter(Tensor::randn(&d, &[64, 3]).unwrap()).unwrap();
+        let before = d.counters();
+        let l = f(&x, &y).unwrap();
+        l.backward().unwrap();
+        let g = x.grad().unwrap();
+        Tensor::realize_all(&[&l, &g]).unwrap();
+        let delta = d.counters() - before;
+        // The loss: one fused reduction; the gradient: one fused elementwise kernel.
+        assert_eq!(delta.dispatches, 2, "{name}: {delta:?}");
+        assert_eq!(delta.submits, 1, "{name}: {delta:?}");
+    }
+}

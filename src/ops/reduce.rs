@@ -109,7 +109,19 @@ impl Tensor {
     pub fn mean(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
         self.require_float("mean")?;
         let n = self.reduced_count("mean", axes)?;
-        self.sum(axes, keepdim)?.mul(1.0 / n as f64)
+        self.scaled_sum(1.0 / n as f64, axes, keepdim)
+    }
+
+    /// sum(x) * s. In f32 the scale goes inside (sum of x * s), where the
+    /// planner fuses it into the reduction's load: one kernel, not a
+    /// reduction and then a one-element multiply. f16 keeps it outside (a
+    /// tiny scale would lose precision there), as does an empty sum (NaN).
+    fn scaled_sum(&self, s: f64, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        if self.dtype() == crate::dtype::DType::F32 && s.is_finite() {
+            self.mul(s)?.sum(axes, keepdim)
+        } else {
+            self.sum(axes, keepdim)?.mul(s)
+        }
     }
 
     pub fn mean_all(&self) -> Result<Tensor> {
@@ -124,7 +136,6 @@ impl Tensor {
         let denom = n as f64 - correction as f64;
         centred
             .square()?
-            .sum(axes, keepdim)?
-            .mul(1.0 / denom.max(0.0))
+            .scaled_sum(1.0 / denom.max(0.0), axes, keepdim)
     }
 }

@@ -143,13 +143,41 @@ fn share_once(g: &Graph, mat: &mut [bool]) {
                 }
             }
         }
-        if r.len() >= 2 && g.nodes[i].op().is_some_and(is_compute) {
+        if r.len() >= 2 && g.nodes[i].op().is_some_and(is_compute) && !cheap(g, mat, i) {
             mat[i] = true;
             roots[i] = vec![i];
         } else {
             roots[i] = r;
         }
     }
+}
+
+/// A shared node whose inline work is a few plain elementwise ops (MSE's
+/// x - y, read by the loss and by its gradient) is recomputed by each kernel:
+/// cheaper than a buffer written, read back and a dispatch between.
+fn cheap(g: &Graph, mat: &[bool], root: usize) -> bool {
+    const MAX_OPS: usize = 3;
+    let mut ops = 0;
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if n != root && mat[n] {
+            continue;
+        }
+        match g.nodes[n].op() {
+            Some(Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast) => {
+                ops += 1;
+                if ops > MAX_OPS {
+                    return false;
+                }
+                stack.extend(g.nodes[n].src.iter().copied());
+            }
+            // Views, constants and generators cost nothing to recompute.
+            Some(op) if !is_compute(op) => stack.extend(g.nodes[n].src.iter().copied()),
+            None => {}
+            Some(_) => return false,
+        }
+    }
+    true
 }
 
 /// The materialized inputs a kernel rooted at `root` would bind.
