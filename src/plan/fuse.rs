@@ -92,7 +92,7 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
 /// The longest chain of ops one fused kernel computes inline. Code generation
 /// walks a chain recursively and the shader grows with it: a chain of
 /// thousands of ops becomes several kernels instead of one huge one.
-const MAX_FUSED_DEPTH: usize = 256;
+const MAX_FUSED_DEPTH: usize = 512;
 
 fn cap_depth(g: &Graph, mat: &mut [bool]) {
     // Sources come before their consumers in `g.nodes`.
