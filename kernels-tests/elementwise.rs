@@ -123,6 +123,28 @@ fn binary_ops_broadcast_like_numpy() {
 }
 
 #[test]
+fn a_large_broadcast_covers_every_element() {
+    // Large enough that a CPU adapter gives each invocation several elements
+    // (and not a multiple of any workgroup): none may be skipped or repeated.
+    let mut r = rng(12);
+    let (rows, cols) = (1001, 307);
+    let a = uniform(&mut r, rows * cols, -1.0, 1.0);
+    let b = uniform(&mut r, cols, 0.5, 2.0);
+    let c = uniform(&mut r, rows, -1.0, 1.0);
+    let y = tensor(&a, &[rows, cols])
+        .mul(&tensor(&b, &[cols]))
+        .unwrap()
+        .add(&tensor(&c, &[rows, 1]))
+        .unwrap()
+        .tanh()
+        .unwrap();
+    let want: Vec<f64> = (0..rows * cols)
+        .map(|i| (a[i] as f64 * b[i % cols] as f64 + c[i / cols] as f64).tanh())
+        .collect();
+    assert_close("tanh(a * b + c)", &read(&y), &want, 1e-5, 1e-6);
+}
+
+#[test]
 fn comparisons_give_bools_and_select_picks() {
     let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
     let t = tensor(&a, &[7]);

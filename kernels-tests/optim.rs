@@ -42,6 +42,37 @@ fn sgd_with_momentum_and_weight_decay() {
     assert_close("sgd", &read(&w), &rw, 1e-5, 1e-6);
 }
 
+#[test]
+fn a_large_parameter_is_updated_everywhere() {
+    // Enough elements that a CPU adapter gives each invocation several (and
+    // not a multiple of any workgroup): every one must be updated once.
+    let d = Device::new().unwrap();
+    d.set_poison_outputs(true);
+    let n = 300_007;
+    let mut r = rng(31);
+    let (w0, c) = (uniform(&mut r, n, -1.0, 1.0), uniform(&mut r, n, -1.0, 1.0));
+    let (w, ct) = setup(&d, &w0, &c);
+    let mut opt = Optimizer::adam(std::slice::from_ref(&w), 0.01).unwrap();
+    step(&w, &ct, &mut opt);
+    step(&w, &ct, &mut opt);
+    // Adam's first steps move each weight by about lr against its gradient's sign.
+    let want: Vec<f64> = w0
+        .iter()
+        .zip(&c)
+        .map(|(&w, &g)| {
+            let (mut x, (mut m, mut v)) = (w as f64, (0.0, 0.0));
+            for t in 1..=2 {
+                m = 0.9 * m + 0.1 * g as f64;
+                v = 0.999 * v + 0.001 * (g as f64).powi(2);
+                let (mh, vh) = (m / (1.0 - 0.9f64.powi(t)), v / (1.0 - 0.999f64.powi(t)));
+                x -= 0.01 * mh / (vh.sqrt() + 1e-8);
+            }
+            x
+        })
+        .collect();
+    assert_close("adam on 300007 elements", &read(&w), &want, 1e-4, 1e-5);
+}
+
 fn adam_reference(decoupled: bool) -> Vec<f64> {
     let (w0, c) = ([0.5f64, -1.0, 2.0], [1.0f64, -2.0, 0.5]);
     let (b1, b2, eps, wd) = (0.9f64, 0.999f64, 1e-8, 0.1);

@@ -13,11 +13,14 @@
 // scale (1: the gradient-clipping factor, computed on the GPU from the global
 // norm, so clipping needs no readback), hyperparameters (runtime scalars: a
 // learning-rate schedule replays the same plan), cfg {numel}.
-// One invocation per element; the parameter buffer is written in place, which
-// is why the planner runs every update after every other kernel of the step.
+// Each invocation updates `per` elements WG apart (1 on a GPU; more on a CPU
+// adapter, where every workgroup is a task to start); the parameter buffer is
+// written in place, which is why the planner runs every update after every
+// other kernel of the step.
 
 struct Meta {
     numel: u32,
+    per: u32, // elements per invocation, WG apart (more on CPU adapters)
 }
 
 @group(0) @binding(0) var<storage, read_write> p: array<f32>;
@@ -49,8 +52,8 @@ fn hp(h: array<vec4<u32>, 2>, i: u32) -> f32 {
     return bitcast<f32>(h[i / 4u][i % 4u]);
 }
 
-fn element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid;
+fn first(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, per: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG * per + lid;
 }
 
 @compute @workgroup_size(WG)
@@ -59,10 +62,17 @@ fn sgd(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = element(wid, nwg, lid);
-    if (i >= sgd_cfg.numel) {
-        return;
+    let i0 = first(wid, nwg, lid, sgd_cfg.per);
+    for (var k = 0u; k < sgd_cfg.per; k++) {
+        let i = i0 + k * WG;
+        if (i >= sgd_cfg.numel) {
+            return;
+        }
+        sgd_at(i);
     }
+}
+
+fn sgd_at(i: u32) {
     let lr = hp(sgd_hyper, 0u);
     let mu = hp(sgd_hyper, 1u);
     let damp = hp(sgd_hyper, 2u);
@@ -83,10 +93,17 @@ fn ema(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = element(wid, nwg, lid);
-    if (i >= ema_cfg.numel) {
-        return;
+    let i0 = first(wid, nwg, lid, ema_cfg.per);
+    for (var k = 0u; k < ema_cfg.per; k++) {
+        let i = i0 + k * WG;
+        if (i >= ema_cfg.numel) {
+            return;
+        }
+        ema_at(i);
     }
+}
+
+fn ema_at(i: u32) {
     let mu = hp(ema_hyper, 1u);
     p[i] = (1.0 - mu) * p[i] + mu * grad[i];
 }
@@ -97,10 +114,17 @@ fn adam(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = element(wid, nwg, lid);
-    if (i >= cfg.numel) {
-        return;
+    let i0 = first(wid, nwg, lid, cfg.per);
+    for (var k = 0u; k < cfg.per; k++) {
+        let i = i0 + k * WG;
+        if (i >= cfg.numel) {
+            return;
+        }
+        adam_at(i);
     }
+}
+
+fn adam_at(i: u32) {
     let lr = hp(hyper, 0u);
     let b1 = hp(hyper, 1u);
     let b2 = hp(hyper, 2u);

@@ -26,13 +26,14 @@ override PH: u32 = 0u;
 override PW: u32 = 0u;
 override NUMEL: u32 = 1u;
 override WG: u32 = 256u;
+override PER: u32 = 1u; // outputs per invocation, WG apart (more on CPU adapters)
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 
 fn element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid;
+    return (wid.x + wid.y * nwg.x) * WG * PER + lid;
 }
 
 struct Window {
@@ -77,10 +78,17 @@ fn pool2d(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = element(wid, nwg, lid);
-    if (i >= NUMEL) {
-        return;
+    let i0 = element(wid, nwg, lid);
+    for (var k = 0u; k < PER; k++) {
+        let i = i0 + k * WG;
+        if (i >= NUMEL) {
+            return;
+        }
+        pool2d_at(i);
     }
+}
+
+fn pool2d_at(i: u32) {
     let plane = i / (HO * WO);
     let o = i % (HO * WO);
     out[i] = window(plane * H * W, o / WO, o % WO).value;
@@ -92,10 +100,17 @@ fn pool2d_backward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = element(wid, nwg, lid);
-    if (i >= NUMEL) {
-        return;
+    let i0 = element(wid, nwg, lid);
+    for (var k = 0u; k < PER; k++) {
+        let i = i0 + k * WG;
+        if (i >= NUMEL) {
+            return;
+        }
+        pool2d_backward_at(i);
     }
+}
+
+fn pool2d_backward_at(i: u32) {
     let plane = i / (H * W);
     let pos = i % (H * W);
     let ih = i32(pos / W) + i32(PH);

@@ -2,13 +2,13 @@
 //! output node and everything inlined under it.
 
 use crate::kernels::expr::{ExprGen, store_conv};
-use crate::kernels::{Arg, Launch, fill_template, grid, shader};
+use crate::kernels::{Arg, Launch, fill_template, grid, per_invocation, shader};
 use crate::pipeline::{BindKind, KernelSource};
 use crate::plan::collect::Graph;
 
 pub(crate) const WG: u32 = 256;
 
-pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> Launch {
+pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize, cpu: bool) -> Launch {
     let node = &g.nodes[root];
     // The root itself is computed, not loaded: look through its own materialization.
     let mut inline = mat.to_vec();
@@ -27,6 +27,7 @@ pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> Launch {
         node.numel()
     );
     let f16 = eg.uses_f16 || node.dtype == crate::DType::F16;
+    let per = per_invocation(node.numel(), WG, cpu);
     let mut layout = vec![BindKind::ReadWrite];
     layout.extend(kinds);
     let mut args = vec![Arg::Node(root)];
@@ -44,10 +45,11 @@ pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> Launch {
             "elementwise",
             layout,
         )
-        .with("WG", WG as f64),
+        .with("WG", WG as f64)
+        .with("PER", per as f64),
         args,
         meta: vec![],
         scalars: eg.scalars.clone(),
-        workgroups: grid((node.numel() as u64).div_ceil(WG as u64)),
+        workgroups: grid((node.numel() as u64).div_ceil(WG as u64 * per as u64)),
     }
 }

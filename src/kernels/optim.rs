@@ -1,13 +1,13 @@
 //! Launcher for `shaders/optim.wgsl`: one in-place update per parameter.
 
 use crate::graph::{Op, UpdateRule};
-use crate::kernels::{Arg, Launch, grid, shader};
+use crate::kernels::{Arg, Launch, grid, per_invocation, shader};
 use crate::pipeline::{BindKind, KernelSource};
 use crate::plan::collect::Graph;
 
 const WG: u32 = 256;
 
-pub(crate) fn launch(g: &Graph, root: usize) -> Launch {
+pub(crate) fn launch(g: &Graph, root: usize, cpu: bool) -> Launch {
     let node = &g.nodes[root];
     let Some(Op::Update { rule, .. }) = node.op() else {
         unreachable!("optimizer launch on an update node")
@@ -61,6 +61,7 @@ pub(crate) fn launch(g: &Graph, root: usize) -> Launch {
     args.extend([Arg::Scalars, Arg::Meta]);
     layout.extend([BindKind::Uniform, BindKind::Uniform]);
     let numel = g.nodes[s[0]].numel();
+    let per = per_invocation(numel, WG, cpu);
     Launch {
         src: KernelSource {
             entry,
@@ -68,8 +69,8 @@ pub(crate) fn launch(g: &Graph, root: usize) -> Launch {
             ..src.with("WG", WG as f64)
         },
         args,
-        meta: vec![numel as u32],
+        meta: vec![numel as u32, per],
         scalars: (node.scalar..node.scalar + 8).collect(),
-        workgroups: grid((numel as u64).div_ceil(WG as u64)),
+        workgroups: grid((numel as u64).div_ceil(WG as u64 * per as u64)),
     }
 }

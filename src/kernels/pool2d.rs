@@ -1,13 +1,14 @@
 //! Launcher for `shaders/pool2d.wgsl`.
 
 use crate::graph::Op;
-use crate::kernels::{Arg, Launch, grid, shader};
+use crate::kernels::{Arg, Launch, grid, per_invocation, shader};
 use crate::pipeline::{BindKind, KernelSource};
 use crate::plan::collect::Graph;
 
 const WG: u32 = 256;
 
-pub(crate) fn launch(g: &Graph, root: usize) -> Launch {
+pub(crate) fn launch(g: &Graph, root: usize, cpu: bool) -> Launch {
+    let per = per_invocation(g.nodes[root].numel(), WG, cpu);
     let node = &g.nodes[root];
     let (p, entry, x, y) = match node.op() {
         Some(Op::Pool2d(p)) => (*p, "pool2d", &g.nodes[node.src[0]].shape, &node.shape),
@@ -39,6 +40,7 @@ pub(crate) fn launch(g: &Graph, root: usize) -> Launch {
         ("PW", p.padding[1]),
         ("NUMEL", node.numel()),
         ("WG", WG as usize),
+        ("PER", per as usize),
     ] {
         src = src.with(name, v as f64);
     }
@@ -53,6 +55,6 @@ pub(crate) fn launch(g: &Graph, root: usize) -> Launch {
         args: vec![Arg::Node(root), Arg::Node(node.src[0]), Arg::Node(third)],
         meta: vec![],
         scalars: vec![],
-        workgroups: grid((node.numel() as u64).div_ceil(WG as u64)),
+        workgroups: grid((node.numel() as u64).div_ceil(WG as u64 * per as u64)),
     }
 }

@@ -115,11 +115,11 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<V
                 &[opd(0), opd(1), opd(2)],
             )]
         }
-        Op::Update { .. } => vec![kernels::optim::launch(g, k)],
+        Op::Update { .. } => vec![kernels::optim::launch(g, k, opts.cpu)],
         Op::Conv2d(_) | Op::Conv2dGradInput(_) | Op::Conv2dGradWeight { .. } => {
             vec![kernels::conv2d::launch(g, k, opts.conv, opts.lanes)?]
         }
-        Op::Pool2d(_) | Op::Pool2dGrad(_) => vec![kernels::pool2d::launch(g, k)],
+        Op::Pool2d(_) | Op::Pool2dGrad(_) => vec![kernels::pool2d::launch(g, k, opts.cpu)],
         Op::BnStats | Op::BnGradReduce { .. } => vec![kernels::batchnorm::launch(g, k)],
         Op::GridSample { .. } => kernels::grid_sample::launch_forward(g, k, &opd(0), &opd(1))?,
         Op::GridSampleGradInput { .. } => {
@@ -132,7 +132,7 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<V
         Op::Attention { .. } | Op::AttentionGradKV { .. } | Op::AttentionGradQ { .. } => {
             vec![kernels::attention::launch(g, k, opts.lanes)?]
         }
-        _ => vec![kernels::elementwise::launch(g, mat, k)],
+        _ => vec![kernels::elementwise::launch(g, mat, k, opts.cpu)],
     })
 }
 
@@ -145,6 +145,9 @@ pub(crate) struct PlanOptions {
     /// The subgroup width the lanes matmul is specialised for.
     pub lanes: u32,
     pub conv: kernels::conv2d::ConvVariant,
+    /// A CPU (software) adapter: every workgroup costs a task switch there, so
+    /// elementwise kernels give each invocation several elements.
+    pub cpu: bool,
 }
 
 impl PlanOptions {
@@ -155,6 +158,7 @@ impl PlanOptions {
             matmul: MatmulVariant::choose(dev).0,
             lanes: kernels::matmul::lanes(dev).unwrap_or(0),
             conv: kernels::conv2d::ConvVariant::choose(dev),
+            cpu: dev.is_cpu(),
         }
     }
 }
