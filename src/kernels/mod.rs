@@ -139,13 +139,22 @@ pub fn without_subgroups(src: &str) -> String {
 }
 
 /// Elements per invocation for a one-element-per-invocation kernel of `wg`
-/// invocations per workgroup: 1 on a GPU; on a CPU adapter as many (up to 32,
-/// a power of two) as leave 64 workgroups. Each workgroup there is a task of
-/// its own, and with one element per invocation most of the time goes to
-/// starting workgroups (2-3x slower on lavapipe).
+/// invocations per workgroup: 1 on a GPU; on a CPU adapter, enough for one
+/// workgroup when the tensor is small, else as many (up to 32, a power of
+/// two) as leave 64 workgroups. Each workgroup there is a task of its own,
+/// and with one element per invocation most of the time goes to starting
+/// workgroups (2-3x slower on lavapipe).
 pub(crate) fn per_invocation(numel: usize, wg: u32, cpu: bool) -> u32 {
-    let spare = numel / (wg as usize * 64);
-    if !cpu || spare < 2 {
+    if !cpu {
+        return 1;
+    }
+    let wg = wg as usize;
+    // Small: one workgroup does it all (its start costs more than the work).
+    if numel <= wg * 32 {
+        return numel.div_ceil(wg).max(1).next_power_of_two() as u32;
+    }
+    let spare = numel / (wg * 64);
+    if spare < 2 {
         return 1;
     }
     1 << spare.ilog2().min(5)
