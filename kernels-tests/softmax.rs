@@ -23,11 +23,23 @@ fn softmax_ref(v: &[f32], cols: usize, log: bool) -> Vec<f64> {
 
 #[test]
 fn rows_of_every_length() {
+    // Each form: the subgroup one where the adapter has it, and the plain
+    // ones (a row per invocation; a workgroup per long row).
+    for lanes in [true, false] {
+        let d = shadergrad::Device::new().unwrap();
+        d.set_poison_outputs(true);
+        d.set_subgroup_kernels(lanes);
+        every_length(&d);
+    }
+}
+
+fn every_length(d: &shadergrad::Device) {
     let mut r = rng(30);
-    // (1, 1), short rows, and long rows (the workgroup-per-row entry).
-    for &(rows, cols) in &[(1, 1), (7, 3), (33, 130), (3, 1000), (1100, 5)] {
+    // (1, 1), short rows, long rows (the workgroup-per-row entry), and enough
+    // rows for several per workgroup.
+    for &(rows, cols) in &[(1, 1), (7, 3), (33, 130), (3, 1000), (1100, 5), (611, 37)] {
         let v = uniform(&mut r, rows * cols, -8.0, 8.0);
-        let x = tensor(&v, &[rows, cols]);
+        let x = shadergrad::Tensor::from_slice(d, &v, &[rows, cols]).unwrap();
         assert_close(
             &format!("softmax {rows}x{cols}"),
             &read(&x.softmax(-1).unwrap()),

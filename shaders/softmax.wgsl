@@ -75,6 +75,40 @@ fn softmax_rows(
     }
 }
 
+// #if subgroups
+override LANES: u32 = 8u;
+override RPW: u32 = 1u;
+
+// One subgroup per workgroup, RPW rows each, lanes across a row's columns:
+// neighbouring lanes load and store neighbouring elements (on lavapipe a row
+// per lane makes every store a scatter), and the lanes' (max, sum) pairs merge
+// by subgroup operations, with no barrier.
+@compute @workgroup_size(LANES)
+fn softmax_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r0 = (wid.x + wid.y * nwg.x) * RPW;
+    for (var t = 0u; t < RPW; t++) {
+        let row = r0 + t;
+        if (row >= cfg.rows) {
+            return;
+        }
+        let base = row * cfg.cols;
+        var ms = vec2<f32>(f32(x[base]), 0.0);
+        for (var c = lid; c < cfg.cols; c += LANES) {
+            ms = online(ms, f32(x[base + c]));
+        }
+        let m = subgroupMax(ms.x);
+        let s = subgroupAdd(rescale(ms.y, ms.x, m));
+        for (var c = lid; c < cfg.cols; c += LANES) {
+            y[base + c] = finish(f32(x[base + c]), m, s);
+        }
+    }
+}
+// #endif
+
 var<workgroup> part: array<vec2<f32>, WG>;
 
 @compute @workgroup_size(WG)

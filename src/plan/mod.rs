@@ -104,7 +104,7 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<V
             opts.matmul,
             opts.lanes,
         )?],
-        Op::Softmax { .. } => vec![kernels::softmax::launch(g, k, &opd(0))?],
+        Op::Softmax { .. } => vec![kernels::softmax::launch(g, k, &opd(0), opts.lanes)?],
         Op::Gather { .. } => kernels::gather::launch(g, k, &opd(0), &opd(1))?,
         Op::ScatterAdd { .. } => kernels::gather::launch_scatter(g, k, &opd(0), &opd(1))?,
         Op::CrossEntropy { .. } => vec![kernels::cross_entropy::launch(g, k, &[opd(0), opd(1)])],
