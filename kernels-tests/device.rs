@@ -132,15 +132,15 @@ fn features_are_detected_and_the_plain_path_can_be_forced() {
 #[test]
 fn the_plain_path_runs_the_subgroup_kernel_families() {
     // Without SUBGROUP the lanes entry points are left out of each module (a
-    // module is validated whole); matmul, conv2d, attention and softmax then
-    // run their plain forms and pass the benchmark's float64 gate.
+    // module is validated whole); matmul, conv2d, attention, softmax and the
+    // norms then run their plain forms and pass the benchmark's float64 gate.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
         .args([
             "bench",
             "--quick",
             "--no-report",
             "--filter",
-            "matmul,conv2d,attention,softmax",
+            "matmul,conv2d,attention,softmax,layernorm,rmsnorm",
         ])
         .env(shadergrad::PLAIN_ENV, "1")
         .output()
@@ -151,7 +151,14 @@ fn the_plain_path_runs_the_subgroup_kernel_families() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for kernel in ["matmul ", "conv2d ", "attention ", "softmax "] {
+    for kernel in [
+        "matmul ",
+        "conv2d ",
+        "attention ",
+        "softmax ",
+        "layernorm ",
+        "rmsnorm ",
+    ] {
         assert!(
             text.lines()
                 .any(|l| l.starts_with(kernel) && l.contains(" ok")),

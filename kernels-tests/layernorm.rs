@@ -1,8 +1,9 @@
 //! Layer norm and RMSNorm: forward against float64, and the closed-form
 //! gradients (input, weight, bias) against finite differences of the float64
-//! forward, on odd row lengths.
+//! forward, on odd row lengths, in every kernel form.
 
 use crate::common::*;
+use shadergrad::{Device, Tensor};
 
 fn norm_ref(x: &[f64], g: &[f64], b: Option<&[f64]>, c: usize, rms: bool) -> Vec<f64> {
     x.chunks(c)
@@ -25,9 +26,23 @@ fn norm_ref(x: &[f64], g: &[f64], b: Option<&[f64]>, c: usize, rms: bool) -> Vec
 
 #[test]
 fn forward_and_closed_form_backward() {
+    // 0: as the engine picks (one kernel each way on a software adapter with
+    // subgroups); 1: subgroups off when recorded (the GPUs' statistics kernel
+    // and fused elementwise ones); 2: recorded with them, run without (the
+    // one-kernel forms' row-per-invocation fallback).
+    for form in 0..3 {
+        let d = Device::new().unwrap();
+        d.set_poison_outputs(true);
+        d.set_subgroup_kernels(form != 1);
+        every_shape(&d, form == 2);
+    }
+}
+
+fn every_shape(d: &Device, fall_back: bool) {
+    let tensor = |v: &[f32], s: &[usize]| Tensor::from_slice(d, v, s).unwrap();
     let mut r = rng(95);
     for rms in [false, true] {
-        for &(rows, c) in &[(1usize, 1usize), (7, 33), (65, 17)] {
+        for &(rows, c) in &[(1usize, 1usize), (7, 33), (65, 17), (130, 21)] {
             let vals = |r: &mut rand::rngs::StdRng, n: usize, lo: f32, hi: f32| -> Vec<f64> {
                 uniform(r, n, lo, hi).iter().map(|&v| v as f64).collect()
             };
@@ -82,13 +97,16 @@ fn forward_and_closed_form_backward() {
             }
             .unwrap();
             let name = format!("{} {rows}x{c}", if rms { "rms_norm" } else { "layer_norm" });
-            assert_close(&name, &read(&ty), &y, 1e-4, 1e-5);
             ty.mul(&tensor(&f(&u), &[rows, c]))
                 .unwrap()
                 .sum_all()
                 .unwrap()
                 .backward()
                 .unwrap();
+            if fall_back {
+                d.set_subgroup_kernels(false);
+            }
+            assert_close(&name, &read(&ty), &y, 1e-4, 1e-5);
             // A one-feature row has no spread: its gradient is all rounding.
             let atol = if c == 1 { 1e-2 } else { 2e-4 };
             assert_close(
@@ -113,6 +131,9 @@ fn forward_and_closed_form_backward() {
                     1e-3,
                     1e-4,
                 );
+            }
+            if fall_back {
+                d.set_subgroup_kernels(true);
             }
         }
     }

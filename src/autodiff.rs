@@ -493,38 +493,26 @@ fn vjp(op: &Op, y: &Tensor, src: &[Tensor], g: &Tensor) -> Result<Vec<Option<Ten
             Ok(out)
         }
         Op::LnApply { rms } => {
-            let (x, gamma) = (&src[0], &src[1]);
             let stats = src.last().expect("stats");
-            let c = gamma.numel();
-            let rows = x.numel() / c;
-            let sums = Tensor::record(
-                x.device(),
-                vec![rows, 2],
-                DType::F32,
-                Op::LnGradReduce { rms: *rms },
-                vec![x.clone(), g.clone(), gamma.clone(), stats.clone()],
-            );
-            let dx = Tensor::record(
-                x.device(),
-                x.shape().to_vec(),
-                DType::F32,
-                Op::LnGradInput { rms: *rms },
-                vec![x.clone(), g.clone(), gamma.clone(), stats.clone(), sums],
-            );
-            // dgamma = sum over rows of dy * xhat; dbeta = sum over rows of dy.
-            let g2 = g.reshape(&[rows, c])?;
-            let st = stats.reshape(&[rows, 2])?;
-            let xhat = x
-                .reshape(&[rows, c])?
-                .sub(&st.narrow(1, 0, 1)?)?
-                .mul(&st.narrow(1, 1, 1)?)?;
-            let dgamma = g2.mul(&xhat)?.sum(&[0], false)?;
-            let mut out = vec![Some(dx), Some(dgamma)];
-            if !rms {
-                out.push(Some(g2.sum(&[0], false)?));
-            }
+            let mut out = ln_backward(&src[0], &src[1], stats, g, *rms)?;
             out.push(None);
             Ok(out)
+        }
+        Op::LnRows { rms, eps } => {
+            // The one-kernel forward kept no statistics: recompute them (one
+            // read of x) for the closed form.
+            let (x, c) = (&src[0], src[1].numel());
+            let stats = Tensor::record(
+                x.device(),
+                vec![x.numel() / c, 2],
+                DType::F32,
+                Op::LnStats {
+                    rms: *rms,
+                    eps: *eps,
+                },
+                vec![x.clone()],
+            );
+            ln_backward(x, &src[1], &stats, g, *rms)
         }
         Op::GridSample { align_corners } => {
             let (x, grid) = (&src[0], &src[1]);
@@ -562,6 +550,7 @@ fn vjp(op: &Op, y: &Tensor, src: &[Tensor], g: &Tensor) -> Result<Vec<Option<Ten
         | Op::AttentionGradKV { .. }
         | Op::AttentionGradQ { .. }
         | Op::LnGradReduce { .. }
+        | Op::LnGradRows { .. }
         | Op::LnGradInput { .. } => Err(Error::InvalidArgument {
             op: "backward",
             shape: y.shape().to_vec(),
@@ -590,4 +579,55 @@ fn unview(g: &Tensor, v: &View, src_shape: &[usize]) -> Result<Tensor> {
         return g.reshape(src_shape);
     }
     Tensor::unview(&g, v, src_shape)
+}
+
+/// Layer norm's (RMSNorm's) closed-form backward from the row statistics:
+/// [dx, dgamma, (dbeta)].
+fn ln_backward(
+    x: &Tensor,
+    gamma: &Tensor,
+    stats: &Tensor,
+    g: &Tensor,
+    rms: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    let c = gamma.numel();
+    let rows = x.numel() / c;
+    let dx = if crate::kernels::matmul::lanes(x.device()).is_some() {
+        // Software adapters: the two row sums and dx in one kernel.
+        Tensor::record(
+            x.device(),
+            x.shape().to_vec(),
+            DType::F32,
+            Op::LnGradRows { rms },
+            vec![x.clone(), g.clone(), gamma.clone(), stats.clone()],
+        )
+    } else {
+        let sums = Tensor::record(
+            x.device(),
+            vec![rows, 2],
+            DType::F32,
+            Op::LnGradReduce { rms },
+            vec![x.clone(), g.clone(), gamma.clone(), stats.clone()],
+        );
+        Tensor::record(
+            x.device(),
+            x.shape().to_vec(),
+            DType::F32,
+            Op::LnGradInput { rms },
+            vec![x.clone(), g.clone(), gamma.clone(), stats.clone(), sums],
+        )
+    };
+    // dgamma = sum over rows of dy * xhat; dbeta = sum over rows of dy.
+    let g2 = g.reshape(&[rows, c])?;
+    let st = stats.reshape(&[rows, 2])?;
+    let xhat = x
+        .reshape(&[rows, c])?
+        .sub(&st.narrow(1, 0, 1)?)?
+        .mul(&st.narrow(1, 1, 1)?)?;
+    let dgamma = g2.mul(&xhat)?.sum(&[0], false)?;
+    let mut out = vec![Some(dx), Some(dgamma)];
+    if !rms {
+        out.push(Some(g2.sum(&[0], false)?));
+    }
+    Ok(out)
 }

@@ -236,12 +236,23 @@ pub(crate) enum Op {
     LnApply {
         rms: bool,
     },
+    /// The whole forward in one kernel, a row at a time (software adapters):
+    /// src = [x, gamma, (beta)] -> y. The backward recomputes the statistics.
+    LnRows {
+        rms: bool,
+        eps: f32,
+    },
     /// Per-row sums of g*dy and g*dy*xhat: src = [x, dy, gamma, stats] -> (rows, 2).
     LnGradReduce {
         rms: bool,
     },
     /// The closed-form input gradient, elementwise: src = [x, dy, gamma, stats, sums].
     LnGradInput {
+        rms: bool,
+    },
+    /// Both in one kernel, a row at a time (software adapters): src = [x, dy,
+    /// gamma, stats] -> dx.
+    LnGradRows {
         rms: bool,
     },
 }

@@ -402,6 +402,8 @@ impl<'a> ExprGen<'a> {
                 | Op::AttentionGradKV { .. }
                 | Op::AttentionGradQ { .. }
                 | Op::LnStats { .. }
+                | Op::LnRows { .. }
+                | Op::LnGradRows { .. }
                 | Op::LnGradReduce { .. } => {
                     unreachable!("kernel ops are always materialized")
                 }

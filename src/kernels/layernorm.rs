@@ -7,21 +7,37 @@ use crate::plan::collect::Graph;
 
 const WG: u32 = 64;
 
-pub(crate) fn launch(g: &Graph, root: usize) -> Launch {
+pub(crate) fn launch(g: &Graph, root: usize, lanes: u32) -> Launch {
     let node = &g.nodes[root];
     let x = &g.nodes[node.src[0]].shape;
     let c = *x.last().unwrap_or(&1);
     let rows = g.nodes[node.src[0]].numel() / c.max(1);
-    let (rms, grad) = match node.op() {
-        Some(Op::LnStats { rms, .. }) => (*rms, false),
-        Some(Op::LnGradReduce { rms }) => (*rms, true),
+    let (rms, entry) = match node.op() {
+        Some(Op::LnStats { rms, .. }) => (*rms, "ln_stats"),
+        Some(Op::LnRows { rms, .. }) if lanes > 0 => (*rms, "ln_forward_lanes"),
+        Some(Op::LnRows { rms, .. }) => (*rms, "ln_forward_rows"),
+        Some(Op::LnGradReduce { rms }) => (*rms, "ln_grad_reduce"),
+        Some(Op::LnGradRows { rms }) if lanes > 0 => (*rms, "ln_grad_lanes"),
+        Some(Op::LnGradRows { rms }) => (*rms, "ln_grad_rows"),
         _ => unreachable!("layer-norm launch on a layer-norm node"),
     };
-    let entry = if grad { "ln_grad_reduce" } else { "ln_stats" };
+    let grad = entry.starts_with("ln_grad");
     let mut layout = vec![BindKind::ReadWrite, BindKind::Read];
     let mut args = vec![Arg::Node(root), Arg::Node(node.src[0])];
     let mut scalars = vec![];
-    if grad {
+    if entry.starts_with("ln_forward") {
+        // src = [x, gamma, (beta)]: beta in dy's place; stats unused.
+        let beta = node.src.get(2).copied().unwrap_or(node.src[0]);
+        layout.extend([BindKind::Read; 3]);
+        args.extend([
+            Arg::Node(beta),
+            Arg::Node(node.src[1]),
+            Arg::Node(node.src[0]),
+        ]);
+        layout.push(BindKind::Uniform);
+        args.push(Arg::Scalars);
+        scalars.push(node.scalar);
+    } else if grad {
         // src = [x, dy, gamma, stats]
         layout.extend([BindKind::Read; 3]);
         args.extend([
@@ -50,11 +66,19 @@ pub(crate) fn launch(g: &Graph, root: usize) -> Launch {
     ] {
         src = src.with(name, v as f64);
     }
+    // The subgroup form: up to 8 rows per workgroup while that leaves 64.
+    let groups = if entry.ends_with("_lanes") {
+        let rpw = (rows / 64).clamp(1, 8);
+        src = src.with("LANES", lanes as f64).with("RPW", rpw as f64);
+        rows.div_ceil(rpw) as u64
+    } else {
+        (rows as u64).div_ceil(WG as u64)
+    };
     Launch {
         src,
         args,
         meta: vec![],
         scalars,
-        workgroups: grid((rows as u64).div_ceil(WG as u64)),
+        workgroups: grid(groups),
     }
 }

@@ -1,6 +1,7 @@
-//! Layer norm and RMSNorm over the last axis: one reduction kernel and one
-//! fused elementwise kernel each way (shaders/layernorm.wgsl), the gradient in
-//! closed form.
+//! Layer norm and RMSNorm over the last axis (shaders/layernorm.wgsl): on
+//! software adapters the forward is one kernel, a subgroup per row; elsewhere
+//! a statistics kernel and a fused elementwise one. The backward is a
+//! reduction and a fused elementwise kernel, the gradient in closed form.
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -31,6 +32,21 @@ impl Tensor {
         }
         let x = self.contiguous()?;
         let rows = x.numel() / c;
+        if crate::kernels::matmul::lanes(self.device()).is_some() {
+            // Software adapters: the whole forward in one kernel.
+            let mut src = vec![x, gamma.clone()];
+            src.extend(beta.cloned());
+            return Ok(Tensor::record(
+                self.device(),
+                self.shape().to_vec(),
+                DType::F32,
+                Op::LnRows {
+                    rms,
+                    eps: eps as f32,
+                },
+                src,
+            ));
+        }
         let stats = {
             let _g = crate::autodiff::no_grad();
             Tensor::record(

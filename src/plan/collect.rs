@@ -71,7 +71,7 @@ fn scalar_words(op: &Op, dtype: DType) -> Vec<u32> {
         Op::Attention { scale, .. }
         | Op::AttentionGradKV { scale, .. }
         | Op::AttentionGradQ { scale, .. } => vec![scale.to_bits()],
-        Op::LnStats { eps, .. } => vec![eps.to_bits()],
+        Op::LnStats { eps, .. } | Op::LnRows { eps, .. } => vec![eps.to_bits()],
         _ => vec![],
     }
 }
@@ -166,8 +166,10 @@ fn op_key(op: &Op, key: &mut Vec<u64>) {
         }
         Op::LnStats { rms, .. } => key.extend([35, *rms as u64]),
         Op::LnApply { rms } => key.extend([36, *rms as u64]),
+        Op::LnRows { rms, .. } => key.extend([39, *rms as u64]),
         Op::LnGradReduce { rms } => key.extend([37, *rms as u64]),
         Op::LnGradInput { rms } => key.extend([38, *rms as u64]),
+        Op::LnGradRows { rms } => key.extend([40, *rms as u64]),
         Op::Update { rule, .. } => key.extend([
             19,
             match rule {

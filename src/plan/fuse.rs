@@ -75,6 +75,8 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
             | Some(Op::AttentionGradKV { .. })
             | Some(Op::AttentionGradQ { .. })
             | Some(Op::LnStats { .. })
+            | Some(Op::LnRows { .. })
+            | Some(Op::LnGradRows { .. })
             | Some(Op::LnGradReduce { .. }) => {
                 for &s in &node.src {
                     mat[s] = true;

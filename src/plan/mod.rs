@@ -128,7 +128,12 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<V
         Op::GridSampleGradGrid { .. } => {
             kernels::grid_sample::launch_grad_grid(g, k, &opd(0), &opd(1), &opd(2))?
         }
-        Op::LnStats { .. } | Op::LnGradReduce { .. } => vec![kernels::layernorm::launch(g, k)],
+        Op::LnStats { .. }
+        | Op::LnRows { .. }
+        | Op::LnGradReduce { .. }
+        | Op::LnGradRows { .. } => {
+            vec![kernels::layernorm::launch(g, k, opts.lanes)]
+        }
         Op::Attention { .. } | Op::AttentionGradKV { .. } | Op::AttentionGradQ { .. } => {
             vec![kernels::attention::launch(g, k, opts.lanes)?]
         }
