@@ -1,7 +1,7 @@
-// layernorm.wgsl: the two per-row reductions of layer norm and RMSNorm (over
-// the last axis, C features). The rest is elementwise and the planner fuses it
-// (kernels/expr.rs: LnApply, LnGradInput), so each direction is one reduction
-// plus one fused elementwise kernel.
+// layernorm.wgsl: the per-row kernels of layer norm and RMSNorm (over the last
+// axis, C features). On GPUs each direction is one of the two reductions below
+// plus an elementwise kernel the planner fuses (kernels/expr.rs: LnApply,
+// LnGradInput); on software adapters each direction is one kernel.
 //
 //   ln_stats        (rows, 2): mean and 1/sqrt(var + eps)       (RMS: 0 and 1/sqrt(mean(x^2) + eps))
 //   ln_forward_*    (rows, C): the whole forward in one kernel (software
@@ -13,10 +13,10 @@
 //                   dx = rstd * (g dy - sum(g dy) / C - xhat * sum(g dy xhat) / C)
 //                   (RMS: the first sum is not subtracted)
 //
-// One invocation per row, no barrier: the rows are a batch times a sequence,
-// many of them, and a row of C features fits one invocation's loop. The
-// variance shifts by the row's first value so E[d^2] - E[d]^2 cannot cancel.
-// Bindings: out (rows, 2), x (rows, C), dy, gamma (C), stats (rows, 2), eps.
+// No barrier: a row per invocation (the rows are a batch times a sequence,
+// many of them, and a row of C features fits one invocation's loop), or a
+// subgroup per row. Bindings: out (rows, 2) or (rows, C), x (rows, C), dy (or
+// beta for the forward), gamma (C), stats (rows, 2), eps.
 
 override ROWS: u32 = 1u;
 override C: u32 = 1u;
@@ -36,6 +36,69 @@ fn row_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
 }
 
+// Every kernel below walks a row's elements c = first, first + step, ...: a
+// row per invocation takes (0, 1), a subgroup per row (lid, LANES) and adds
+// the lanes' partial sums by subgroupAdd.
+
+// Partial (sum d, sum d^2), d = x - shift: the row's first value, so that
+// E[d^2] - E[d]^2 cannot cancel (0 for RMSNorm, which needs the squares only).
+fn stat_sums(base: u32, first: u32, step: u32) -> vec2<f32> {
+    let shift = select(x[base], 0.0, RMS);
+    var s = vec2<f32>(0.0);
+    for (var c = first; c < C; c += step) {
+        let d = x[base + c] - shift;
+        s += vec2<f32>(d, d * d);
+    }
+    return s;
+}
+
+// (mean, rstd) from the whole row's sums.
+fn row_stats(base: u32, s: vec2<f32>) -> vec2<f32> {
+    let eps = bitcast<f32>(sc[0][0]);
+    if (RMS) {
+        return vec2<f32>(0.0, inverseSqrt(s.y / f32(C) + eps));
+    }
+    let m = s.x / f32(C);
+    return vec2<f32>(x[base] + m, inverseSqrt(max(s.y / f32(C) - m * m, 0.0) + eps));
+}
+
+// y = (x - mean) * rstd * gamma (+ beta, which comes in dy's binding).
+fn write_y(base: u32, first: u32, step: u32, st: vec2<f32>) {
+    for (var c = first; c < C; c += step) {
+        var v = (x[base + c] - st.x) * st.y * gamma[c];
+        if (!RMS) {
+            v += dy[c];
+        }
+        out[base + c] = v;
+    }
+}
+
+// Partial (sum g dy, sum g dy xhat), g = gamma, from the saved statistics.
+fn grad_sums(r: u32, first: u32, step: u32) -> vec2<f32> {
+    let base = r * C;
+    let mean = stats[r * 2u];
+    let rstd = stats[r * 2u + 1u];
+    var s = vec2<f32>(0.0);
+    for (var c = first; c < C; c += step) {
+        let g = gamma[c] * dy[base + c];
+        s += vec2<f32>(g, g * (x[base + c] - mean) * rstd);
+    }
+    return s;
+}
+
+// dx by the closed form, from the whole row's sums.
+fn write_dx(r: u32, first: u32, step: u32, s: vec2<f32>) {
+    let base = r * C;
+    let mean = stats[r * 2u];
+    let rstd = stats[r * 2u + 1u];
+    let sa = select(s.x, 0.0, RMS) / f32(C);
+    let sb = s.y / f32(C);
+    for (var c = first; c < C; c += step) {
+        let g = gamma[c] * dy[base + c];
+        out[base + c] = rstd * (g - sa - (x[base + c] - mean) * rstd * sb);
+    }
+}
+
 @compute @workgroup_size(WG)
 fn ln_stats(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -46,191 +109,9 @@ fn ln_stats(
     if (r >= ROWS) {
         return;
     }
-    let eps = bitcast<f32>(sc[0][0]);
-    let base = r * C;
-    if (RMS) {
-        var s2 = 0.0;
-        for (var c = 0u; c < C; c++) {
-            let v = x[base + c];
-            s2 += v * v;
-        }
-        out[r * 2u] = 0.0;
-        out[r * 2u + 1u] = inverseSqrt(s2 / f32(C) + eps);
-        return;
-    }
-    let shift = x[base];
-    var s1 = 0.0;
-    var s2 = 0.0;
-    for (var c = 0u; c < C; c++) {
-        let d = x[base + c] - shift;
-        s1 += d;
-        s2 += d * d;
-    }
-    let m = s1 / f32(C);
-    out[r * 2u] = shift + m;
-    out[r * 2u + 1u] = inverseSqrt(max(s2 / f32(C) - m * m, 0.0) + eps);
-}
-
-// The whole forward in one kernel (software adapters), a subgroup per row:
-// the lanes stride the row (neighbouring lanes, neighbouring elements, for
-// loads and stores alike), their partial sums meet by subgroupAdd, and the
-// second pass finds the row still in cache. RPW rows per workgroup. beta
-// comes in dy's binding (unused for RMSNorm). out (rows, C).
-// #if subgroups
-@compute @workgroup_size(LANES)
-fn ln_forward_lanes(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let eps = bitcast<f32>(sc[0][0]);
-    let r0 = (wid.x + wid.y * nwg.x) * RPW;
-    for (var t = 0u; t < RPW; t++) {
-        let r = r0 + t;
-        if (r >= ROWS) {
-            return;
-        }
-        let base = r * C;
-        var mean = 0.0;
-        var rstd = 0.0;
-        if (RMS) {
-            var s2 = 0.0;
-            for (var c = lid; c < C; c += LANES) {
-                let v = x[base + c];
-                s2 += v * v;
-            }
-            rstd = inverseSqrt(subgroupAdd(s2) / f32(C) + eps);
-        } else {
-            let shift = x[base];
-            var s1 = 0.0;
-            var s2 = 0.0;
-            for (var c = lid; c < C; c += LANES) {
-                let d = x[base + c] - shift;
-                s1 += d;
-                s2 += d * d;
-            }
-            let m = subgroupAdd(s1) / f32(C);
-            rstd = inverseSqrt(max(subgroupAdd(s2) / f32(C) - m * m, 0.0) + eps);
-            mean = shift + m;
-        }
-        for (var c = lid; c < C; c += LANES) {
-            var v = (x[base + c] - mean) * rstd * gamma[c];
-            if (!RMS) {
-                v += dy[c];
-            }
-            out[base + c] = v;
-        }
-    }
-}
-// #endif
-
-// The same with a row per invocation: where the subgroup form is off.
-@compute @workgroup_size(WG)
-fn ln_forward_rows(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let r = row_id(wid, nwg, lid);
-    if (r >= ROWS) {
-        return;
-    }
-    let eps = bitcast<f32>(sc[0][0]);
-    let base = r * C;
-    var mean = 0.0;
-    var rstd = 0.0;
-    if (RMS) {
-        var s2 = 0.0;
-        for (var c = 0u; c < C; c++) {
-            let v = x[base + c];
-            s2 += v * v;
-        }
-        rstd = inverseSqrt(s2 / f32(C) + eps);
-    } else {
-        let shift = x[base];
-        var s1 = 0.0;
-        var s2 = 0.0;
-        for (var c = 0u; c < C; c++) {
-            let d = x[base + c] - shift;
-            s1 += d;
-            s2 += d * d;
-        }
-        let m = s1 / f32(C);
-        rstd = inverseSqrt(max(s2 / f32(C) - m * m, 0.0) + eps);
-        mean = shift + m;
-    }
-    for (var c = 0u; c < C; c++) {
-        var v = (x[base + c] - mean) * rstd * gamma[c];
-        if (!RMS) {
-            v += dy[c];
-        }
-        out[base + c] = v;
-    }
-}
-
-// The input gradient in one kernel (software adapters), a subgroup per row:
-// the row's two sums by subgroupAdd, then dx in a second pass over the row.
-// out (rows, C).
-// #if subgroups
-@compute @workgroup_size(LANES)
-fn ln_grad_lanes(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let r0 = (wid.x + wid.y * nwg.x) * RPW;
-    for (var t = 0u; t < RPW; t++) {
-        let r = r0 + t;
-        if (r >= ROWS) {
-            return;
-        }
-        let base = r * C;
-        let mean = stats[r * 2u];
-        let rstd = stats[r * 2u + 1u];
-        var a = 0.0;
-        var b = 0.0;
-        for (var c = lid; c < C; c += LANES) {
-            let g = gamma[c] * dy[base + c];
-            a += g;
-            b += g * (x[base + c] - mean) * rstd;
-        }
-        let sa = select(subgroupAdd(a), 0.0, RMS) / f32(C);
-        let sb = subgroupAdd(b) / f32(C);
-        for (var c = lid; c < C; c += LANES) {
-            let g = gamma[c] * dy[base + c];
-            out[base + c] = rstd * (g - sa - (x[base + c] - mean) * rstd * sb);
-        }
-    }
-}
-// #endif
-
-// The same with a row per invocation: where the subgroup form is off.
-@compute @workgroup_size(WG)
-fn ln_grad_rows(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let r = row_id(wid, nwg, lid);
-    if (r >= ROWS) {
-        return;
-    }
-    let base = r * C;
-    let mean = stats[r * 2u];
-    let rstd = stats[r * 2u + 1u];
-    var a = 0.0;
-    var b = 0.0;
-    for (var c = 0u; c < C; c++) {
-        let g = gamma[c] * dy[base + c];
-        a += g;
-        b += g * (x[base + c] - mean) * rstd;
-    }
-    let sa = select(a, 0.0, RMS) / f32(C);
-    let sb = b / f32(C);
-    for (var c = 0u; c < C; c++) {
-        let g = gamma[c] * dy[base + c];
-        out[base + c] = rstd * (g - sa - (x[base + c] - mean) * rstd * sb);
-    }
+    let st = row_stats(r * C, stat_sums(r * C, 0u, 1u));
+    out[r * 2u] = st.x;
+    out[r * 2u + 1u] = st.y;
 }
 
 @compute @workgroup_size(WG)
@@ -243,16 +124,65 @@ fn ln_grad_reduce(
     if (r >= ROWS) {
         return;
     }
-    let base = r * C;
-    let mean = stats[r * 2u];
-    let rstd = stats[r * 2u + 1u];
-    var a = 0.0;
-    var b = 0.0;
-    for (var c = 0u; c < C; c++) {
-        let g = gamma[c] * dy[base + c];
-        a += g;
-        b += g * (x[base + c] - mean) * rstd;
+    let s = grad_sums(r, 0u, 1u);
+    out[r * 2u] = s.x;
+    out[r * 2u + 1u] = s.y;
+}
+
+// The one-kernel forms (software adapters). A subgroup per row, RPW rows per
+// workgroup: neighbouring lanes load and store neighbouring elements, and the
+// second pass finds the row still in cache. out (rows, C).
+// #if subgroups
+@compute @workgroup_size(LANES)
+fn ln_forward_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r0 = (wid.x + wid.y * nwg.x) * RPW;
+    for (var r = r0; r < min(r0 + RPW, ROWS); r++) {
+        let base = r * C;
+        write_y(base, lid, LANES, row_stats(base, subgroupAdd(stat_sums(base, lid, LANES))));
     }
-    out[r * 2u] = a;
-    out[r * 2u + 1u] = b;
+}
+
+@compute @workgroup_size(LANES)
+fn ln_grad_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r0 = (wid.x + wid.y * nwg.x) * RPW;
+    for (var r = r0; r < min(r0 + RPW, ROWS); r++) {
+        write_dx(r, lid, LANES, subgroupAdd(grad_sums(r, lid, LANES)));
+    }
+}
+// #endif
+
+// The same with a row per invocation: where the subgroup forms are off.
+@compute @workgroup_size(WG)
+fn ln_forward_rows(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = row_id(wid, nwg, lid);
+    if (r >= ROWS) {
+        return;
+    }
+    let base = r * C;
+    write_y(base, 0u, 1u, row_stats(base, stat_sums(base, 0u, 1u)));
+}
+
+@compute @workgroup_size(WG)
+fn ln_grad_rows(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = row_id(wid, nwg, lid);
+    if (r >= ROWS) {
+        return;
+    }
+    write_dx(r, 0u, 1u, grad_sums(r, 0u, 1u));
 }
