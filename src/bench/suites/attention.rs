@@ -15,6 +15,7 @@
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
 use crate::bench::measure::{Case, Ctx, Method, gate};
+use crate::bench::suites::grads;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::ops::attention::AttentionMask;
@@ -294,18 +295,12 @@ fn backward(ctx: &mut Ctx, n: usize, form: Form) -> Result<()> {
         .setup(form.setup())
         .run(move |i| {
             let s = sets.get(i);
-            for t in &s[..3] {
-                t.zero_grad();
-            }
-            engine(&s[0], &s[1], &s[2], fused)?.backward_with(&s[3])?;
-            s[..3]
-                .iter()
-                .map(|t| {
-                    t.grad().ok_or_else(|| {
-                        crate::error::Error::Gpu("attention backward left no gradient".into())
-                    })
-                })
-                .collect()
+            grads(
+                engine(&s[0], &s[1], &s[2], fused)?,
+                &s[3],
+                &s[..3],
+                "attention",
+            )
         })
         .check(move |o| {
             gate(o, 3, |o| {

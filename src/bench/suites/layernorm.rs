@@ -1,6 +1,5 @@
-//! Layer norm and RMSNorm over the last axis (shaders/layernorm.wgsl: a
-//! statistics kernel and a fused elementwise one each way) beside the same
-//! maths composed of engine reductions and elementwise ops.
+//! Layer norm and RMSNorm over the last axis (shaders/layernorm.wgsl) beside
+//! the same maths composed of engine reductions and elementwise ops.
 //!
 //! - `layernorm`: row mean and variance, then (x - mean) / sqrt(var + eps)
 //!   * gamma + beta. 7 flops per element.
@@ -18,9 +17,9 @@
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
 use crate::bench::measure::{Case, Ctx, gate};
-use crate::bench::suites::dims;
+use crate::bench::suites::{dims, grads};
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 
 const EPS: f64 = 1e-5;
@@ -32,14 +31,107 @@ const TOL: Tol = Tol {
     abs: 1e-6,
 };
 
-fn engine(x: &Tensor, gamma: &Tensor, beta: &Tensor, fused: bool) -> Result<Tensor> {
-    if fused {
-        x.layer_norm(gamma, beta, EPS)
+/// The norm of x = s[0] with weights s[1] (and bias s[2] for layer norm),
+/// by the engine's kernels or composed of engine ops.
+fn engine(s: &[Tensor], rms: bool, fused: bool) -> Result<Tensor> {
+    let (x, gamma) = (&s[0], &s[1]);
+    match (rms, fused) {
+        (false, true) => x.layer_norm(gamma, &s[2], EPS),
+        (true, true) => x.rms_norm(gamma, EPS),
+        (false, false) => {
+            let m = x.mean(&[1], true)?;
+            let d = x.sub(&m)?;
+            let v = d.square()?.mean(&[1], true)?;
+            d.mul(&v.add(EPS)?.rsqrt()?)?.mul(gamma)?.add(&s[2])
+        }
+        (true, false) => {
+            let r = x.square()?.mean(&[1], true)?.add(EPS)?.rsqrt()?;
+            x.mul(&r)?.mul(gamma)
+        }
+    }
+}
+
+/// (reference value, magnitude of its terms) of element i.
+type Reference<'a> = &'a dyn Fn(usize) -> (f64, f64);
+
+/// The forward and forward+backward cases of one norm, each beside its
+/// composed form. A set holds x, the weights, then dy; `weights` is the
+/// reference of the weights' gradients, one after the other.
+fn cases(
+    ctx: &mut Ctx,
+    rms: bool,
+    sets: &Sets,
+    (rows, c): (usize, usize),
+    (forward, dx, weights): (Reference, Reference, &[(f64, f64)]),
+) {
+    let (kernel, flops, composed) = if rms {
+        (
+            "rmsnorm",
+            (4.0, 13.0),
+            "mean of squares reduction, then elementwise",
+        )
     } else {
-        let m = x.mean(&[1], true)?;
-        let d = x.sub(&m)?;
-        let v = d.square()?.mean(&[1], true)?;
-        d.mul(&v.add(EPS)?.rsqrt()?)?.mul(gamma)?.add(beta)
+        (
+            "layernorm",
+            (7.0, 19.0),
+            "mean and variance reductions, then elementwise",
+        )
+    };
+    let n = rows * c;
+    let numel = n as f64;
+    let shape = dims(&[rows, c]);
+    // x and the weights get gradients; dy is last.
+    let leaves = sets.t[0].len() - 1;
+    for fused in [true, false] {
+        ctx.case(
+            Case::new(kernel, variant(fused), shape.clone(), DType::F32)
+                .work(flops.0 * numel, 2.0 * numel * 4.0)
+                .sets(sets.len())
+                .baseline(!fused)
+                .chosen(fused)
+                .note(if fused {
+                    "the norm's kernels"
+                } else {
+                    composed
+                })
+                .run(move |i| {
+                    let _g = crate::autodiff::no_grad();
+                    Ok(vec![engine(sets.get(i), rms, fused)?])
+                })
+                .check(move |o| gate(o, 1, |o| check::elements(&o[0], n, n, TOL, forward))),
+        );
+    }
+    for fused in [true, false] {
+        ctx.case(
+            Case::new(
+                &format!("{kernel}.fwd+bwd"),
+                variant(fused),
+                shape.clone(),
+                DType::F32,
+            )
+            .work(flops.1 * numel, 3.0 * numel * 4.0)
+            .sets(sets.len())
+            .baseline(!fused)
+            .chosen(fused)
+            .note(if fused {
+                "the kernels' closed-form backward"
+            } else {
+                "the composed forward and its autodiff backward"
+            })
+            .run(move |i| {
+                let s = sets.get(i);
+                grads(engine(s, rms, fused)?, &s[leaves], &s[..leaves], kernel)
+            })
+            .check(move |o| {
+                gate(o, leaves, |o| {
+                    let all: Vec<f32> = o[1..].concat();
+                    check::combine(vec![
+                        ("dx", check::elements(&o[0], n, n, TOL, dx)),
+                        ("weights", check::all(&all, weights, TOL)),
+                    ])
+                })
+            }),
+        );
     }
 }
 
@@ -121,84 +213,8 @@ fn layer(ctx: &mut Ctx) -> Result<()> {
         params[c + j].0 += g;
         params[c + j].1 += g.abs();
     }
-    let n = rows * c;
-    let numel = n as f64;
-    let shape = dims(&[rows, c]);
-    let (sets, forward, dx, params) = (&sets, &forward, &dx, &params);
-    for fused in [true, false] {
-        ctx.case(
-            Case::new("layernorm", variant(fused), shape.clone(), DType::F32)
-                .work(7.0 * numel, 2.0 * numel * 4.0)
-                .sets(sets.len())
-                .baseline(!fused)
-                .chosen(fused)
-                .note(if fused {
-                    "statistics kernel + fused normalisation"
-                } else {
-                    "mean and variance reductions, then elementwise"
-                })
-                .run(move |i| {
-                    let s = sets.get(i);
-                    let _g = crate::autodiff::no_grad();
-                    Ok(vec![engine(&s[0], &s[1], &s[2], fused)?])
-                })
-                .check(move |o| gate(o, 1, |o| check::elements(&o[0], n, n, TOL, forward))),
-        );
-    }
-    for fused in [true, false] {
-        ctx.case(
-            Case::new(
-                "layernorm.fwd+bwd",
-                variant(fused),
-                shape.clone(),
-                DType::F32,
-            )
-            .work(19.0 * numel, 3.0 * numel * 4.0)
-            .sets(sets.len())
-            .baseline(!fused)
-            .chosen(fused)
-            .note(if fused {
-                "the kernels' closed-form backward"
-            } else {
-                "the composed forward and its autodiff backward"
-            })
-            .run(move |i| {
-                let s = sets.get(i);
-                for t in &s[..3] {
-                    t.zero_grad();
-                }
-                engine(&s[0], &s[1], &s[2], fused)?.backward_with(&s[3])?;
-                s[..3]
-                    .iter()
-                    .map(|t| {
-                        t.grad().ok_or_else(|| {
-                            Error::Gpu("layer norm backward left no gradient".into())
-                        })
-                    })
-                    .collect()
-            })
-            .check(move |o| {
-                gate(o, 3, |o| {
-                    let mut both = o[1].clone();
-                    both.extend(&o[2]);
-                    check::combine(vec![
-                        ("dx", check::elements(&o[0], n, n, TOL, dx)),
-                        ("dgamma, dbeta", check::all(&both, params, TOL)),
-                    ])
-                })
-            }),
-        );
-    }
+    cases(ctx, false, &sets, (rows, c), (&forward, &dx, &params));
     Ok(())
-}
-
-fn rms_engine(x: &Tensor, gamma: &Tensor, fused: bool) -> Result<Tensor> {
-    if fused {
-        x.rms_norm(gamma, EPS)
-    } else {
-        let r = x.square()?.mean(&[1], true)?.add(EPS)?.rsqrt()?;
-        x.mul(&r)?.mul(gamma)
-    }
 }
 
 fn rms(ctx: &mut Ctx) -> Result<()> {
@@ -260,66 +276,6 @@ fn rms(ctx: &mut Ctx) -> Result<()> {
         dgamma[i % c].0 += t;
         dgamma[i % c].1 += t.abs();
     }
-    let n = rows * c;
-    let numel = n as f64;
-    let shape = dims(&[rows, c]);
-    let (sets, forward, dx, dgamma) = (&sets, &forward, &dx, &dgamma);
-    for fused in [true, false] {
-        ctx.case(
-            Case::new("rmsnorm", variant(fused), shape.clone(), DType::F32)
-                .work(4.0 * numel, 2.0 * numel * 4.0)
-                .sets(sets.len())
-                .baseline(!fused)
-                .chosen(fused)
-                .note(if fused {
-                    "statistics kernel + fused normalisation"
-                } else {
-                    "mean of squares reduction, then elementwise"
-                })
-                .run(move |i| {
-                    let s = sets.get(i);
-                    let _g = crate::autodiff::no_grad();
-                    Ok(vec![rms_engine(&s[0], &s[1], fused)?])
-                })
-                .check(move |o| gate(o, 1, |o| check::elements(&o[0], n, n, TOL, forward))),
-        );
-    }
-    for fused in [true, false] {
-        ctx.case(
-            Case::new("rmsnorm.fwd+bwd", variant(fused), shape.clone(), DType::F32)
-                .work(13.0 * numel, 3.0 * numel * 4.0)
-                .sets(sets.len())
-                .baseline(!fused)
-                .chosen(fused)
-                .note(if fused {
-                    "the kernels' closed-form backward"
-                } else {
-                    "the composed forward and its autodiff backward"
-                })
-                .run(move |i| {
-                    let s = sets.get(i);
-                    for t in &s[..2] {
-                        t.zero_grad();
-                    }
-                    rms_engine(&s[0], &s[1], fused)?.backward_with(&s[2])?;
-                    s[..2]
-                        .iter()
-                        .map(|t| {
-                            t.grad().ok_or_else(|| {
-                                Error::Gpu("RMSNorm backward left no gradient".into())
-                            })
-                        })
-                        .collect()
-                })
-                .check(move |o| {
-                    gate(o, 2, |o| {
-                        check::combine(vec![
-                            ("dx", check::elements(&o[0], n, n, TOL, dx)),
-                            ("dgamma", check::all(&o[1], dgamma, TOL)),
-                        ])
-                    })
-                }),
-        );
-    }
+    cases(ctx, true, &sets, (rows, c), (&forward, &dx, &dgamma));
     Ok(())
 }

@@ -25,9 +25,10 @@ mod sample;
 use crate::bench::measure::Ctx;
 use crate::bench::{Choice, Row};
 use crate::device::Device;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::conv2d::ConvVariant;
 use crate::kernels::matmul::MatmulVariant;
+use crate::tensor::Tensor;
 
 /// Every suite, in table order; a suite the filter excludes builds nothing.
 pub(crate) fn run_all(ctx: &mut Ctx) -> Result<()> {
@@ -53,6 +54,22 @@ pub(crate) fn run_all(ctx: &mut Ctx) -> Result<()> {
         ctx.trim();
     }
     Ok(())
+}
+
+/// The gradients of `leaves` when `y` is handed the gradient `dy` (zeroed
+/// first, so each run measures one backward): a forward+backward case's outputs.
+pub(crate) fn grads(y: Tensor, dy: &Tensor, leaves: &[Tensor], what: &str) -> Result<Vec<Tensor>> {
+    for t in leaves {
+        t.zero_grad();
+    }
+    y.backward_with(dy)?;
+    leaves
+        .iter()
+        .map(|t| {
+            t.grad()
+                .ok_or_else(|| Error::Gpu(format!("{what} backward left no gradient")))
+        })
+        .collect()
 }
 
 /// The label shared by the variants of a workload: "512x512x512".

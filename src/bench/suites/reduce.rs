@@ -16,9 +16,9 @@
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
 use crate::bench::measure::{Case, Ctx, Method, gate};
-use crate::bench::suites::dims;
+use crate::bench::suites::{dims, grads};
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::Tensor;
 
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
@@ -303,16 +303,12 @@ fn softmax_grad(ctx: &mut Ctx, [r, c]: [usize; 2]) -> Result<()> {
             })
             .run(move |i| {
                 let s = sets.get(i);
-                s[0].zero_grad();
                 let y = if fused {
                     s[0].softmax(-1)?
                 } else {
                     three_pass(&s[0], false)?
                 };
-                y.backward_with(&s[1])?;
-                Ok(vec![s[0].grad().ok_or_else(|| {
-                    Error::Gpu("softmax backward left no gradient".into())
-                })?])
+                grads(y, &s[1], &s[..1], "softmax")
             })
             .check(move |o| {
                 gate(o, 1, |o| {
