@@ -58,33 +58,8 @@ fn training_forward_and_closed_form_backward() {
         };
         // Reference gradients by finite differences of the float64 forward; the
         // closed form on the GPU must match them.
-        let fd = |f: &dyn Fn(usize, f64) -> f64, n: usize| -> Vec<f64> {
-            (0..n).map(|j| (f(j, 1e-6) - f(j, -1e-6)) / 2e-6).collect()
-        };
-        let dx = fd(
-            &|j, h| {
-                let mut a = x.clone();
-                a[j] += h;
-                loss(&a, &g, &be)
-            },
-            x.len(),
-        );
-        let dg = fd(
-            &|j, h| {
-                let mut a = g.clone();
-                a[j] += h;
-                loss(&x, &a, &be)
-            },
-            c,
-        );
-        let db = fd(
-            &|j, h| {
-                let mut a = be.clone();
-                a[j] += h;
-                loss(&x, &g, &a)
-            },
-            c,
-        );
+        let fd = finite_differences(&[&x, &g, &be], |v| loss(&v[0], &v[1], &v[2]));
+        let (dx, dg, db) = (&fd[0], &fd[1], &fd[2]);
         let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<_>>();
         let tx = shadergrad::nn::parameter(tensor(&f(&x), &shape)).unwrap();
         let tg = shadergrad::nn::parameter(tensor(&f(&g), &[c])).unwrap();
@@ -101,21 +76,21 @@ fn training_forward_and_closed_form_backward() {
         assert_close(
             &format!("{label} dx"),
             &read(&tx.grad().unwrap()),
-            &dx,
+            dx,
             2e-3,
             2e-4,
         );
         assert_close(
             &format!("{label} dgamma"),
             &read(&tg.grad().unwrap()),
-            &dg,
+            dg,
             1e-3,
             1e-4,
         );
         assert_close(
             &format!("{label} dbeta"),
             &read(&tb.grad().unwrap()),
-            &db,
+            db,
             1e-3,
             1e-4,
         );

@@ -65,6 +65,27 @@ pub fn assert_close(what: &str, gpu: &[f32], reference: &[f64], rtol: f64, atol:
     }
 }
 
+/// Central finite differences (step 1e-6) of `loss` with respect to every
+/// element of every input: the float64 gradients a closed form must match.
+pub fn finite_differences(inputs: &[&[f64]], loss: impl Fn(&[Vec<f64>]) -> f64) -> Vec<Vec<f64>> {
+    let mut at: Vec<Vec<f64>> = inputs.iter().map(|v| v.to_vec()).collect();
+    (0..inputs.len())
+        .map(|k| {
+            (0..inputs[k].len())
+                .map(|j| {
+                    let x = at[k][j];
+                    at[k][j] = x + 1e-6;
+                    let up = loss(&at);
+                    at[k][j] = x - 1e-6;
+                    let down = loss(&at);
+                    at[k][j] = x;
+                    (up - down) / 2e-6
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Row-major strides of `shape`.
 pub fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
