@@ -51,6 +51,31 @@ pub(crate) fn mib(b: u64) -> String {
     format!("{:.2}", b as f64 / (1u64 << 20) as f64)
 }
 
+/// The dispatch-overhead probes as table rows (the text table and the report's).
+pub(crate) const PROBE_HEADER: [&str; 4] = ["probe", "wall us", "gpu us", "how"];
+
+pub(crate) fn probe_rows(report: &Report) -> Vec<Vec<String>> {
+    report
+        .probes
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                format!("{:.2}", p.wall_us),
+                num(p.gpu_us, 2),
+                p.note.clone(),
+            ]
+        })
+        .collect()
+}
+
+/// How many times faster a row is than a peer's `theirs` ms.
+pub(crate) fn speedup(r: &Row, theirs: f64) -> String {
+    r.median_ms
+        .map(|m| format!("{:.2}x", theirs / m))
+        .unwrap_or_else(|| "-".into())
+}
+
 /// Milliseconds with about four significant digits.
 pub(crate) fn ms(v: Option<f64>) -> String {
     match v {
@@ -222,19 +247,7 @@ pub fn table(report: &Report) -> String {
     }
     if !report.probes.is_empty() {
         s.push_str("\ndispatch overhead\n");
-        let rows: Vec<Vec<String>> = report
-            .probes
-            .iter()
-            .map(|p| {
-                vec![
-                    p.name.clone(),
-                    format!("{:.2}", p.wall_us),
-                    num(p.gpu_us, 2),
-                    p.note.clone(),
-                ]
-            })
-            .collect();
-        s.push_str(&grid(&["probe", "wall us", "gpu us", "how"], &rows, 1));
+        s.push_str(&grid(&PROBE_HEADER, &probe_rows(report), 1));
     }
     if !report.choices.is_empty() {
         s.push_str("\nvariant choice on this adapter\n");
@@ -260,9 +273,7 @@ pub fn table(report: &Report) -> String {
                     r.variant.clone(),
                     ms(r.median_ms),
                     format!("{theirs}"),
-                    r.median_ms
-                        .map(|m| format!("{:.2}x", theirs / m))
-                        .unwrap_or_else(|| "-".into()),
+                    speedup(r, theirs),
                     gate(r),
                     who,
                 ]

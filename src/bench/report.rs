@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-use crate::bench::output::{cells, ms};
+use crate::bench::output::{PROBE_HEADER, cells, ms, probe_rows, speedup};
 use crate::bench::{Report, Row};
 use crate::error::{Error, Result};
 
@@ -254,21 +254,7 @@ pub(crate) fn write(dir: &Path, report: &Report) -> Result<()> {
     md.push_str("\n`*` the engine's choice on this adapter. `vs base`: the baseline's median over this row's. `ok~`: compared on a sample of the output.\n");
     if !report.probes.is_empty() {
         md.push_str("\n## Dispatch overhead\n\n");
-        let rows: Vec<Vec<String>> = report
-            .probes
-            .iter()
-            .map(|p| {
-                vec![
-                    p.name.clone(),
-                    format!("{:.2}", p.wall_us),
-                    p.gpu_us
-                        .map(|g| format!("{g:.2}"))
-                        .unwrap_or_else(|| "-".into()),
-                    p.note.clone(),
-                ]
-            })
-            .collect();
-        md.push_str(&md_table(&["probe", "wall us", "gpu us", "how"], &rows));
+        md.push_str(&md_table(&PROBE_HEADER, &probe_rows(report)));
     }
     if !report.choices.is_empty() {
         md.push_str("\n## Variant choice\n\n");
@@ -291,9 +277,7 @@ pub(crate) fn write(dir: &Path, report: &Report) -> Result<()> {
                     format!("{} {}", r.kernel, r.shape),
                     ms(r.median_ms),
                     format!("{theirs}"),
-                    r.median_ms
-                        .map(|m| format!("{:.2}x", theirs / m))
-                        .unwrap_or_else(|| "-".into()),
+                    speedup(r, theirs),
                 ]
             })
             .collect();
