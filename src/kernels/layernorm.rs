@@ -1,7 +1,7 @@
 //! Launcher for `shaders/layernorm.wgsl`.
 
 use crate::graph::Op;
-use crate::kernels::{Arg, Launch, grid, shader};
+use crate::kernels::{Arg, Launch, grid, shader, subgroup_rows};
 use crate::pipeline::{BindKind, KernelSource};
 use crate::plan::collect::Graph;
 
@@ -66,13 +66,10 @@ pub(crate) fn launch(g: &Graph, root: usize, lanes: u32) -> Launch {
     ] {
         src = src.with(name, v as f64);
     }
-    // The subgroup form: up to 8 rows per workgroup while that leaves 64.
-    let groups = if entry.ends_with("_lanes") {
-        let rpw = (rows / 64).clamp(1, 8);
-        src = src.with("LANES", lanes as f64).with("RPW", rpw as f64);
-        rows.div_ceil(rpw) as u64
+    let (src, groups) = if entry.ends_with("_lanes") {
+        subgroup_rows(src, rows, lanes)
     } else {
-        (rows as u64).div_ceil(WG as u64)
+        (src, (rows as u64).div_ceil(WG as u64))
     };
     Launch {
         src,

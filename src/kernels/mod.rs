@@ -160,6 +160,17 @@ pub(crate) fn per_invocation(numel: usize, wg: u32, cpu: bool) -> u32 {
     1 << spare.ilog2().min(5)
 }
 
+/// A subgroup-per-row kernel (`LANES` invocations, `RPW` rows each) over
+/// `rows` rows: its specialisation and workgroup count. Up to 8 rows per
+/// workgroup while that leaves 64 workgroups.
+pub(crate) fn subgroup_rows(src: KernelSource, rows: usize, lanes: u32) -> (KernelSource, u64) {
+    let rpw = (rows / 64).clamp(1, 8);
+    (
+        src.with("LANES", lanes as f64).with("RPW", rpw as f64),
+        rows.div_ceil(rpw) as u64,
+    )
+}
+
 /// Parses and validates WGSL with naga, returning naga's message on failure.
 pub fn validate_wgsl(src: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
