@@ -5,7 +5,7 @@
 //! buffer at N = 4096.
 
 use crate::common::*;
-use shadergrad::{AttentionMask, Device, Tensor};
+use shadergrad::{AttentionMask, Device, Tensor, Tuning};
 
 #[derive(Clone, Copy)]
 struct Case {
@@ -241,8 +241,14 @@ fn check(d: &Device, label: &str, c: Case, r: &mut rand::rngs::StdRng) {
 
 fn run(lanes: bool) {
     let d = Device::new().unwrap();
-    d.set_poison_outputs(true);
-    d.set_subgroup_kernels(lanes);
+    d.set_tuning(Tuning {
+        poison: true,
+        ..d.tuning()
+    });
+    d.set_tuning(Tuning {
+        subgroups: lanes,
+        ..d.tuning()
+    });
     let label = if lanes { "lanes" } else { "rows" };
     let mut r = rng(91);
     // Every mask at odd lengths, self and cross attention.

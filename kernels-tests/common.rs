@@ -5,14 +5,17 @@ use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shadergrad::{Device, Tensor};
+use shadergrad::{Device, Tensor, Tuning};
 
 /// One device for the whole binary: pipelines compile once and are shared.
 pub fn dev() -> &'static Device {
     static DEV: OnceLock<Device> = OnceLock::new();
     DEV.get_or_init(|| {
         let d = Device::new().expect("a GPU adapter (lavapipe on machines without a GPU)");
-        d.set_poison_outputs(true);
+        d.set_tuning(Tuning {
+            poison: true,
+            ..d.tuning()
+        });
         d
     })
 }

@@ -4,7 +4,7 @@
 //! groups 3, depthwise.
 
 use crate::common::*;
-use shadergrad::{ConvParams, ConvVariant, Device, Tensor};
+use shadergrad::{ConvParams, ConvVariant, Device, Tensor, Tuning};
 
 struct Geo {
     b: usize,
@@ -209,8 +209,14 @@ fn reference_gradients_match_finite_differences() {
 
 fn check(variant: ConvVariant) {
     let d = Device::new().unwrap();
-    d.set_poison_outputs(true);
-    d.set_conv_variant(Some(variant));
+    d.set_tuning(Tuning {
+        poison: true,
+        ..d.tuning()
+    });
+    d.set_tuning(Tuning {
+        conv: Some(variant),
+        ..d.tuning()
+    });
     let mut r = rng(51);
     for geo in cases() {
         let x = uniform(&mut r, geo.b * geo.cin * geo.h * geo.w, -1.0, 1.0);

@@ -3,7 +3,7 @@
 //! forward, on odd row lengths, in every kernel form.
 
 use crate::common::*;
-use shadergrad::{Device, Tensor};
+use shadergrad::{Device, Tensor, Tuning};
 
 fn norm_ref(x: &[f64], g: &[f64], b: Option<&[f64]>, c: usize, rms: bool) -> Vec<f64> {
     x.chunks(c)
@@ -33,8 +33,14 @@ fn forward_and_closed_form_backward() {
     let forms: Vec<(Device, bool)> = (0..3)
         .map(|form| {
             let d = Device::new().unwrap();
-            d.set_poison_outputs(true);
-            d.set_subgroup_kernels(form != 1);
+            d.set_tuning(Tuning {
+                poison: true,
+                ..d.tuning()
+            });
+            d.set_tuning(Tuning {
+                subgroups: form != 1,
+                ..d.tuning()
+            });
             (d, form == 2)
         })
         .collect();
@@ -100,7 +106,10 @@ fn check(
         .backward()
         .unwrap();
     if fall_back {
-        d.set_subgroup_kernels(false);
+        d.set_tuning(Tuning {
+            subgroups: false,
+            ..d.tuning()
+        });
     }
     assert_close(name, &read(&ty), y, 1e-4, 1e-5);
     // A one-feature row has no spread: its gradient is all rounding.
@@ -129,7 +138,10 @@ fn check(
         );
     }
     if fall_back {
-        d.set_subgroup_kernels(true);
+        d.set_tuning(Tuning {
+            subgroups: true,
+            ..d.tuning()
+        });
     }
 }
 

@@ -2,7 +2,7 @@
 //! broadcasting, and with transposed operands read in place (no copy).
 
 use crate::common::*;
-use shadergrad::{Device, MatmulVariant, Tensor};
+use shadergrad::{Device, MatmulVariant, Tensor, Tuning};
 
 /// C = A x B in float64 for row-major (batch, m, k) x (batch, k, n).
 fn matmul_ref(a: &[f32], b: &[f32], batch: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
@@ -25,8 +25,14 @@ fn transpose(v: &[f32], r: usize, c: usize) -> Vec<f32> {
 
 fn device_with(variant: MatmulVariant) -> Device {
     let d = Device::new().unwrap();
-    d.set_poison_outputs(true);
-    d.set_matmul_variant(Some(variant));
+    d.set_tuning(Tuning {
+        poison: true,
+        ..d.tuning()
+    });
+    d.set_tuning(Tuning {
+        matmul: Some(variant),
+        ..d.tuning()
+    });
     d
 }
 

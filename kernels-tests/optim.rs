@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use shadergrad::optim::{CosineLr, Optimizer, Schedule, StepLr};
-use shadergrad::{Device, Tensor};
+use shadergrad::{Device, Tensor, Tuning};
 
 /// Loss sum(w * c) has gradient c: the reference can follow the rule exactly.
 fn setup(d: &Device, w0: &[f32], c: &[f32]) -> (Tensor, Tensor) {
@@ -47,7 +47,10 @@ fn a_large_parameter_is_updated_everywhere() {
     // Enough elements that a CPU adapter gives each invocation several (and
     // not a multiple of any workgroup): every one must be updated once.
     let d = Device::new().unwrap();
-    d.set_poison_outputs(true);
+    d.set_tuning(Tuning {
+        poison: true,
+        ..d.tuning()
+    });
     let n = 300_007;
     let mut r = rng(31);
     let (w0, c) = (uniform(&mut r, n, -1.0, 1.0), uniform(&mut r, n, -1.0, 1.0));

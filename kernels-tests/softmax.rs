@@ -2,6 +2,7 @@
 //! magnitudes (stability), other axes, and a row with -inf.
 
 use crate::common::*;
+use shadergrad::Tuning;
 
 fn softmax_ref(v: &[f32], cols: usize, log: bool) -> Vec<f64> {
     v.chunks(cols)
@@ -27,8 +28,14 @@ fn rows_of_every_length() {
     // ones (a row per invocation; a workgroup per long row).
     for lanes in [true, false] {
         let d = shadergrad::Device::new().unwrap();
-        d.set_poison_outputs(true);
-        d.set_subgroup_kernels(lanes);
+        d.set_tuning(Tuning {
+            poison: true,
+            ..d.tuning()
+        });
+        d.set_tuning(Tuning {
+            subgroups: lanes,
+            ..d.tuning()
+        });
         every_length(&d);
     }
 }

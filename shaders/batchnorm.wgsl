@@ -1,6 +1,6 @@
 // batchnorm.wgsl: the two per-channel reductions of batch norm. The rest of
-// batch norm is elementwise and the planner fuses it (kernels/expr.rs: BnTrain,
-// BnGradInput), so forward and backward are each one reduction plus one fused
+// batch norm is elementwise, composed (src/kernels/batchnorm.rs) and fused by
+// the planner, so forward and backward are each one reduction plus one fused
 // elementwise kernel.
 //
 //   bn_stats        (2, C): mean and biased variance of x over (B, spatial)

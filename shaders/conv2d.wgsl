@@ -11,7 +11,7 @@
 //   MODE 2  dw[o, c, kh, kw] = sum_{b,oh,ow} dy[b, o, oh, ow] x[b, g*CG+c, ih, iw]
 //           GEMM per (g, split): M = MG, N = CG*KH*KW, K = BATCH*HO*WO, cut into
 //           SPLITS chunks (K is long, M*N small): partial sums (SPLITS, Cout, ...)
-//           that the planner then sums.
+//           in a scratch buffer that conv2d_sum_splits then adds up.
 //
 // Bindings: out (contiguous), p (x for MODE 0 and 2, dy for MODE 1),
 // q (w for MODE 0 and 1, dy for MODE 2). All geometry is `override`: a
@@ -26,6 +26,8 @@
 //   conv2d_direct  one invocation per output with the taps in a loop (MODE 0
 //                  and 1): the depthwise path, where a GEMM row would be one
 //                  channel and nine taps, and the benchmark's naive baseline.
+//   conv2d_sum_splits  MODE 2's partial sums (binding p) added up into out,
+//                  one invocation per weight, the splits in order.
 
 override MODE: u32 = 0u;
 override BATCH: u32 = 1u;
@@ -282,4 +284,24 @@ fn conv2d_direct(
         acc += load_a(z, m, k) * load_b(z, k, n);
     }
     store(z, m, n, acc);
+}
+
+// ---- the weight gradient's partial sums, added up -----------------------------
+
+@compute @workgroup_size(WG)
+fn conv2d_sum_splits(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = (wid.x + wid.y * nwg.x) * WG + li;
+    let total = COUT * CG * KK;
+    if (i >= total) {
+        return;
+    }
+    var s = 0.0;
+    for (var k = 0u; k < SPLITS; k++) {
+        s += p[k * total + i];
+    }
+    out[i] = s;
 }

@@ -1,22 +1,23 @@
 // layernorm.wgsl: the per-row kernels of layer norm and RMSNorm (over the last
-// axis, C features). On GPUs each direction is one of the two reductions below
-// plus an elementwise kernel the planner fuses (kernels/expr.rs: LnApply,
-// LnGradInput); on software adapters each direction is one kernel.
+// axis, C features). Where the adapter has fixed-width subgroups (software
+// adapters) each direction is one kernel, a subgroup per row; elsewhere each
+// is a per-row reduction into a scratch buffer and an element per invocation.
 //
-//   ln_stats        (rows, 2): mean and 1/sqrt(var + eps)       (RMS: 0 and 1/sqrt(mean(x^2) + eps))
-//   ln_forward_*    (rows, C): the whole forward in one kernel (software
-//                   adapters; GPUs take ln_stats + the fused elementwise one)
-//   ln_grad_*       (rows, C): dx in one kernel (software adapters; GPUs take
-//                   ln_grad_reduce + the fused elementwise closed form)
-//   ln_grad_reduce  (rows, 2): sum(g * dy) and sum(g * dy * xhat), g = gamma,
-//                   xhat = (x - mean) * rstd: the two sums of the closed form
-//                   dx = rstd * (g dy - sum(g dy) / C - xhat * sum(g dy xhat) / C)
-//                   (RMS: the first sum is not subtracted)
+//   ln_stats          (rows, 2): mean and 1/sqrt(var + eps)  (RMS: 0 and 1/sqrt(mean(x^2) + eps))
+//   ln_apply          (rows, C): y = (x - mean) * rstd * gamma (+ beta) from ln_stats
+//   ln_forward_lanes  (rows, C): the whole forward in one kernel
+//   ln_grad_reduce    (rows, 2): sum(g * dy) and sum(g * dy * xhat), g = gamma,
+//                     xhat = (x - mean) * rstd: the two sums of the closed form
+//                     dx = rstd * (g dy - sum(g dy) / C - xhat * sum(g dy xhat) / C)
+//                     (RMS: the first sum is not subtracted)
+//   ln_grad_input     (rows, C): dx from the statistics and ln_grad_reduce's sums
+//   ln_grad_lanes     (rows, C): dx in one kernel, from the statistics
 //
 // No barrier: a row per invocation (the rows are a batch times a sequence,
-// many of them, and a row of C features fits one invocation's loop), or a
-// subgroup per row. Bindings: out (rows, 2) or (rows, C), x (rows, C), dy (or
-// beta for the forward), gamma (C), stats (rows, 2), eps.
+// many of them, and a row of C features fits one invocation's loop), a
+// subgroup per row, or an element per invocation. Bindings: out (rows, 2) or
+// (rows, C), x (rows, C), dy (or beta for the forward), gamma (C), stats
+// (rows, 2), eps (or, for ln_grad_input, the sums (rows, 2)).
 
 override ROWS: u32 = 1u;
 override C: u32 = 1u;
@@ -159,30 +160,44 @@ fn ln_grad_lanes(
 }
 // #endif
 
-// The same with a row per invocation: where the subgroup forms are off.
+// An element per invocation, from the row statistics (and sums): where the
+// one-kernel forms are off.
+@group(0) @binding(5) var<storage, read> sums: array<f32>;
+
 @compute @workgroup_size(WG)
-fn ln_forward_rows(
+fn ln_apply(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let r = row_id(wid, nwg, lid);
-    if (r >= ROWS) {
+    let i = row_id(wid, nwg, lid);
+    if (i >= ROWS * C) {
         return;
     }
-    let base = r * C;
-    write_y(base, 0u, 1u, row_stats(base, stat_sums(base, 0u, 1u)));
+    let r = i / C;
+    let c = i % C;
+    var v = (x[i] - stats[r * 2u]) * stats[r * 2u + 1u] * gamma[c];
+    if (!RMS) {
+        v += dy[c];
+    }
+    out[i] = v;
 }
 
 @compute @workgroup_size(WG)
-fn ln_grad_rows(
+fn ln_grad_input(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let r = row_id(wid, nwg, lid);
-    if (r >= ROWS) {
+    let i = row_id(wid, nwg, lid);
+    if (i >= ROWS * C) {
         return;
     }
-    write_dx(r, 0u, 1u, grad_sums(r, 0u, 1u));
+    let r = i / C;
+    let mean = stats[r * 2u];
+    let rstd = stats[r * 2u + 1u];
+    let sa = select(sums[r * 2u], 0.0, RMS) / f32(C);
+    let sb = sums[r * 2u + 1u] / f32(C);
+    let g = gamma[i % C] * dy[i];
+    out[i] = rstd * (g - sa - (x[i] - mean) * rstd * sb);
 }

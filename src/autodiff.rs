@@ -13,7 +13,6 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{BinaryOp, Node, Op, ReduceOp, UnaryOp};
 use crate::shape::View;
@@ -219,98 +218,8 @@ fn vjp(op: &Op, y: &Tensor, src: &[Tensor], g: &Tensor) -> Result<Vec<Option<Ten
         Op::Const(_) | Op::Rand { .. } | Op::Arange { .. } | Op::CheckIndex { .. } => {
             Ok(vec![None; src.len()])
         }
-        Op::Unary(u) => {
-            let x = &src[0];
-            let dtype = x.dtype();
-            let m = |t: Tensor| t.cast(dtype);
-            match u {
-                UnaryOp::Neg => one(g.neg()?),
-                UnaryOp::Exp => one(g.mul(y)?),
-                UnaryOp::Log => one(g.div(x)?),
-                UnaryOp::Sqrt => one(g.mul(0.5)?.div(y)?),
-                UnaryOp::Rsqrt => one(g.mul(&y.square()?.mul(y)?.mul(-0.5)?)?),
-                UnaryOp::Tanh => one(g.mul(&y.square()?.neg()?.add(1.0)?)?),
-                UnaryOp::Sigmoid => one(g.mul(&y.mul(&y.neg()?.add(1.0)?)?)?),
-                UnaryOp::Relu => one(g.mul(&m(x.gt(0.0)?)?)?),
-                UnaryOp::Gelu => {
-                    let cdf = x
-                        .mul(std::f64::consts::FRAC_1_SQRT_2)?
-                        .erf()?
-                        .add(1.0)?
-                        .mul(0.5)?;
-                    let pdf = x.square()?.mul(-0.5)?.exp()?.mul(0.398_942_280_401_432_7)?;
-                    one(g.mul(&cdf.add(&x.mul(&pdf)?)?)?)
-                }
-                UnaryOp::GeluTanh => {
-                    let k = (2.0 / std::f64::consts::PI).sqrt();
-                    let t = x
-                        .square()?
-                        .mul(0.044715)?
-                        .add(1.0)?
-                        .mul(x)?
-                        .mul(k)?
-                        .tanh()?;
-                    let dt = x.square()?.mul(3.0 * 0.044715)?.add(1.0)?.mul(k)?;
-                    let d = t
-                        .add(1.0)?
-                        .mul(0.5)?
-                        .add(&x.mul(0.5)?.mul(&t.square()?.neg()?.add(1.0)?)?.mul(&dt)?)?;
-                    one(g.mul(&d)?)
-                }
-                UnaryOp::Silu => {
-                    let s = x.sigmoid()?;
-                    let d = s.mul(&x.mul(&s.neg()?.add(1.0)?)?.add(1.0)?)?;
-                    one(g.mul(&d)?)
-                }
-                UnaryOp::Softplus => one(g.mul(&x.sigmoid()?)?),
-                UnaryOp::Abs => one(g.mul(&x.sign()?)?),
-                UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => {
-                    one(Tensor::zeros(x.device(), x.shape(), dtype)?)
-                }
-                UnaryOp::Sin => one(g.mul(&x.cos()?)?),
-                UnaryOp::Cos => one(g.mul(&x.sin()?.neg()?)?),
-                UnaryOp::Square => one(g.mul(&x.mul(2.0)?)?),
-                UnaryOp::Recip => one(g.mul(&y.square()?.neg()?)?),
-                UnaryOp::Erf => one(g.mul(
-                    &x.square()?
-                        .neg()?
-                        .exp()?
-                        .mul(std::f64::consts::FRAC_2_SQRT_PI)?,
-                )?),
-                UnaryOp::Not => Ok(vec![None]),
-            }
-        }
-        Op::Binary(b) => {
-            let (a, c) = (&src[0], &src[1]);
-            let dtype = a.dtype();
-            let m = |t: Tensor| t.cast(dtype);
-            match b {
-                BinaryOp::Add => Ok(vec![Some(g.clone()), Some(g.clone())]),
-                BinaryOp::Sub => Ok(vec![Some(g.clone()), Some(g.neg()?)]),
-                BinaryOp::Mul => Ok(vec![Some(g.mul(c)?), Some(g.mul(a)?)]),
-                BinaryOp::Div => Ok(vec![Some(g.div(c)?), Some(g.mul(y)?.div(c)?.neg()?)]),
-                BinaryOp::Pow => {
-                    let ga = g.mul(c)?.mul(&a.pow(&c.sub(1.0)?)?)?;
-                    // d/db a^b = a^b ln a, taken as 0 where a <= 0 (as PyTorch does at 0).
-                    let pos = a.gt(0.0)?;
-                    let gb = pos.select(&g.mul(y)?.mul(&a.log()?)?, 0.0)?;
-                    Ok(vec![Some(ga), Some(gb)])
-                }
-                BinaryOp::Max | BinaryOp::Min => {
-                    // The larger (smaller) input takes the gradient; a tie splits it.
-                    let wins = if *b == BinaryOp::Max {
-                        a.gt(c)?
-                    } else {
-                        a.lt(c)?
-                    };
-                    let ties = m(a.eq(c)?)?.mul(0.5)?;
-                    let wa = m(wins)?.add(&ties)?;
-                    let wb = wa.neg()?.add(1.0)?;
-                    Ok(vec![Some(g.mul(&wa)?), Some(g.mul(&wb)?)])
-                }
-                _ => Ok(vec![None, None]),
-            }
-        }
+        Op::Unary(u) => unary_vjp(*u, y, &src[0], g).map(|d| vec![d]),
+        Op::Binary(b) => binary_vjp(*b, y, &src[0], &src[1], g),
         Op::Where => {
             let c = &src[0];
             Ok(vec![None, Some(c.select(g, 0.0)?), Some(c.select(0.0, g)?)])
@@ -334,228 +243,158 @@ fn vjp(op: &Op, y: &Tensor, src: &[Tensor], g: &Tensor) -> Result<Vec<Option<Ten
             }
             Ok(out)
         }
-        Op::Reduce { op, axes } => {
-            let x = &src[0];
-            let keep: Vec<usize> = (0..x.rank())
-                .map(|d| if axes.contains(&d) { 1 } else { x.shape()[d] })
-                .collect();
-            let gk = g.reshape(&keep)?;
-            match op {
-                ReduceOp::Sum => one(gk.broadcast_to(x.shape())?),
-                ReduceOp::Max | ReduceOp::Min => {
-                    // Ties share the gradient equally (as torch.amax does).
-                    let hit = x.eq(&y.reshape(&keep)?)?.cast(x.dtype())?;
-                    let ia: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
-                    let count = hit.sum(&ia, true)?;
-                    one(gk.div(&count)?.mul(&hit)?)
-                }
-                ReduceOp::ArgMax | ReduceOp::ArgMin => Ok(vec![None]),
-            }
-        }
+        Op::Reduce { op, axes } => reduce_vjp(*op, axes, y, &src[0], g).map(|d| vec![d]),
         Op::Matmul => {
             let (a, b) = (&src[0], &src[1]);
             Ok(vec![Some(g.matmul(&b.t()?)?), Some(a.t()?.matmul(g)?)])
-        }
-        Op::Softmax { log } => {
-            if *log {
-                let s = y.exp()?;
-                one(g.sub(&s.mul(&g.sum(&[-1], true)?)?)?)
-            } else {
-                one(y.mul(&g.sub(&g.mul(y)?.sum(&[-1], true)?)?)?)
-            }
         }
         Op::Gather { axis } => {
             let (data, index) = (&src[0], &src[1]);
             let gd = Tensor::scatter_add_zeros(data.shape(), *axis, index, g)?;
             Ok(vec![Some(gd), None])
         }
-        Op::CrossEntropy { ignore, smoothing } => {
-            let (logits, labels) = (&src[0], &src[1]);
-            let d = Tensor::record(
-                logits.device(),
-                logits.shape().to_vec(),
-                logits.dtype(),
-                Op::CrossEntropyGrad {
-                    ignore: *ignore,
-                    smoothing: *smoothing,
-                },
-                vec![logits.clone(), labels.clone(), g.clone()],
-            );
-            Ok(vec![Some(d), None])
-        }
-        Op::Update { .. } | Op::BnStats | Op::LnStats { .. } => Ok(vec![None; src.len()]),
-        Op::Conv2d(p) => {
-            let (x, w) = (&src[0], &src[1]);
-            let dx = x.requires_grad().then(|| {
-                Tensor::record(
-                    x.device(),
-                    x.shape().to_vec(),
-                    DType::F32,
-                    Op::Conv2dGradInput(*p),
-                    vec![g.clone(), w.clone()],
-                )
-            });
-            let dw = if w.requires_grad() {
-                let (ho, wo) = (g.shape()[2], g.shape()[3]);
-                let splits = crate::kernels::conv2d::weight_grad_splits(x.shape()[0], ho, wo);
-                let mut shape = vec![splits];
-                shape.extend_from_slice(w.shape());
-                let partial = Tensor::record(
-                    x.device(),
-                    shape,
-                    DType::F32,
-                    Op::Conv2dGradWeight { params: *p, splits },
-                    vec![g.clone(), x.clone()],
-                );
-                Some(partial.sum(&[0], false)?)
-            } else {
-                None
-            };
-            Ok(vec![dx, dw])
-        }
-        Op::Pool2d(p) => {
-            let x = &src[0];
-            one(Tensor::record(
-                x.device(),
-                x.shape().to_vec(),
-                DType::F32,
-                Op::Pool2dGrad(*p),
-                vec![x.clone(), g.clone()],
-            ))
-        }
-        Op::BnTrain { eps } => {
-            let (x, gamma, stats) = (&src[0], &src[1], &src[3]);
-            let c = gamma.numel();
-            let sums = Tensor::record(
-                x.device(),
-                vec![2, c],
-                DType::F32,
-                Op::BnGradReduce { eps: *eps },
-                vec![x.clone(), g.clone(), stats.clone()],
-            );
-            let dx = Tensor::record(
-                x.device(),
-                x.shape().to_vec(),
-                DType::F32,
-                Op::BnGradInput { eps: *eps },
-                vec![
-                    x.clone(),
-                    g.clone(),
-                    gamma.clone(),
-                    stats.clone(),
-                    sums.clone(),
-                ],
-            );
-            let dbeta = sums.narrow(0, 0, 1)?.reshape(&[c])?;
-            let dgamma = sums.narrow(0, 1, 1)?.reshape(&[c])?;
-            Ok(vec![Some(dx), Some(dgamma), Some(dbeta), None])
-        }
-        Op::Attention { params, scale } => {
-            let (q, k, v) = (&src[0], &src[1], &src[2]);
-            let (d, dv) = (q.shape()[3], v.shape()[3]);
-            let go = g.narrow(-1, 0, dv)?.contiguous()?;
-            let o = y.narrow(-1, 0, dv)?;
-            let drow = go.mul(&o)?.sum(&[-1], false)?;
-            let mut gsrc = vec![q.clone(), k.clone(), v.clone(), y.clone(), go, drow];
-            if params.padded {
-                gsrc.push(src[3].clone());
-            }
-            let mut kv_shape = k.shape().to_vec();
-            kv_shape[3] = d + dv;
-            let kv = Tensor::record(
-                q.device(),
-                kv_shape,
-                DType::F32,
-                Op::AttentionGradKV {
-                    params: *params,
-                    scale: *scale,
-                },
-                gsrc.clone(),
-            );
-            let dq = Tensor::record(
-                q.device(),
-                q.shape().to_vec(),
-                DType::F32,
-                Op::AttentionGradQ {
-                    params: *params,
-                    scale: *scale,
-                },
-                gsrc,
-            );
-            let mut out = vec![
-                Some(dq),
-                Some(kv.narrow(-1, 0, d)?),
-                Some(kv.narrow(-1, d, dv)?),
-            ];
-            if params.padded {
-                out.push(None);
-            }
+        Op::Update { .. } => Ok(vec![None; src.len()]),
+        Op::Kernel(k) => k.backward(src, y, g),
+        Op::CustomGrad(rule) => {
+            let mut out = vec![None];
+            out.extend(rule.backward(&src[1..], y, g)?);
             Ok(out)
         }
-        Op::LnApply { rms } => {
-            let stats = src.last().expect("stats");
-            let mut out = ln_backward(&src[0], &src[1], stats, g, *rms)?;
-            out.push(None);
-            Ok(out)
-        }
-        Op::LnRows { rms, eps } => {
-            // The one-kernel forward kept no statistics: recompute them (one
-            // read of x) for the closed form.
-            let (x, c) = (&src[0], src[1].numel());
-            let stats = Tensor::record(
-                x.device(),
-                vec![x.numel() / c, 2],
-                DType::F32,
-                Op::LnStats {
-                    rms: *rms,
-                    eps: *eps,
-                },
-                vec![x.clone()],
-            );
-            ln_backward(x, &src[1], &stats, g, *rms)
-        }
-        Op::GridSample { align_corners } => {
-            let (x, grid) = (&src[0], &src[1]);
-            let a = *align_corners;
-            let dx = x.requires_grad().then(|| {
-                Tensor::record(
-                    x.device(),
-                    x.shape().to_vec(),
-                    DType::F32,
-                    Op::GridSampleGradInput { align_corners: a },
-                    vec![grid.clone(), g.clone()],
-                )
-            });
-            let dgrid = grid.requires_grad().then(|| {
-                Tensor::record(
-                    x.device(),
-                    grid.shape().to_vec(),
-                    DType::F32,
-                    Op::GridSampleGradGrid { align_corners: a },
-                    vec![x.clone(), grid.clone(), g.clone()],
-                )
-            });
-            Ok(vec![dx, dgrid])
-        }
-        Op::Unview(_)
-        | Op::ScatterAdd { .. }
-        | Op::CrossEntropyGrad { .. }
-        | Op::Conv2dGradInput(_)
-        | Op::Conv2dGradWeight { .. }
-        | Op::Pool2dGrad(_)
-        | Op::BnGradReduce { .. }
-        | Op::BnGradInput { .. }
-        | Op::GridSampleGradInput { .. }
-        | Op::GridSampleGradGrid { .. }
-        | Op::AttentionGradKV { .. }
-        | Op::AttentionGradQ { .. }
-        | Op::LnGradReduce { .. }
-        | Op::LnGradRows { .. }
-        | Op::LnGradInput { .. } => Err(Error::InvalidArgument {
+        Op::Unview(_) | Op::ScatterAdd { .. } => Err(Error::InvalidArgument {
             op: "backward",
             shape: y.shape().to_vec(),
             msg: "gradients of gradients are not supported".into(),
         }),
+    }
+}
+
+fn unary_vjp(u: UnaryOp, y: &Tensor, x: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+    let dtype = x.dtype();
+    let m = |t: Tensor| t.cast(dtype);
+    let d = match u {
+        UnaryOp::Neg => g.neg()?,
+        UnaryOp::Exp => g.mul(y)?,
+        UnaryOp::Log => g.div(x)?,
+        UnaryOp::Sqrt => g.mul(0.5)?.div(y)?,
+        UnaryOp::Rsqrt => g.mul(&y.square()?.mul(y)?.mul(-0.5)?)?,
+        UnaryOp::Tanh => g.mul(&y.square()?.neg()?.add(1.0)?)?,
+        UnaryOp::Sigmoid => g.mul(&y.mul(&y.neg()?.add(1.0)?)?)?,
+        UnaryOp::Relu => g.mul(&m(x.gt(0.0)?)?)?,
+        UnaryOp::Gelu => {
+            let cdf = x
+                .mul(std::f64::consts::FRAC_1_SQRT_2)?
+                .erf()?
+                .add(1.0)?
+                .mul(0.5)?;
+            let pdf = x.square()?.mul(-0.5)?.exp()?.mul(0.398_942_280_401_432_7)?;
+            g.mul(&cdf.add(&x.mul(&pdf)?)?)?
+        }
+        UnaryOp::GeluTanh => g.mul(&gelu_tanh_slope(x)?)?,
+        UnaryOp::Silu => {
+            let s = x.sigmoid()?;
+            g.mul(&s.mul(&x.mul(&s.neg()?.add(1.0)?)?.add(1.0)?)?)?
+        }
+        UnaryOp::Softplus => g.mul(&x.sigmoid()?)?,
+        UnaryOp::Abs => g.mul(&x.sign()?)?,
+        UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => {
+            Tensor::zeros(x.device(), x.shape(), dtype)?
+        }
+        UnaryOp::Sin => g.mul(&x.cos()?)?,
+        UnaryOp::Cos => g.mul(&x.sin()?.neg()?)?,
+        UnaryOp::Square => g.mul(&x.mul(2.0)?)?,
+        UnaryOp::Recip => g.mul(&y.square()?.neg()?)?,
+        UnaryOp::Erf => g.mul(
+            &x.square()?
+                .neg()?
+                .exp()?
+                .mul(std::f64::consts::FRAC_2_SQRT_PI)?,
+        )?,
+        UnaryOp::Not => return Ok(None),
+    };
+    Ok(Some(d))
+}
+
+/// d/dx of the tanh approximation of GELU.
+fn gelu_tanh_slope(x: &Tensor) -> Result<Tensor> {
+    let k = (2.0 / std::f64::consts::PI).sqrt();
+    let t = x
+        .square()?
+        .mul(0.044715)?
+        .add(1.0)?
+        .mul(x)?
+        .mul(k)?
+        .tanh()?;
+    let dt = x.square()?.mul(3.0 * 0.044715)?.add(1.0)?.mul(k)?;
+    t.add(1.0)?
+        .mul(0.5)?
+        .add(&x.mul(0.5)?.mul(&t.square()?.neg()?.add(1.0)?)?.mul(&dt)?)
+}
+
+fn binary_vjp(
+    b: BinaryOp,
+    y: &Tensor,
+    a: &Tensor,
+    c: &Tensor,
+    g: &Tensor,
+) -> Result<Vec<Option<Tensor>>> {
+    let dtype = a.dtype();
+    let m = |t: Tensor| t.cast(dtype);
+    match b {
+        BinaryOp::Add => Ok(vec![Some(g.clone()), Some(g.clone())]),
+        BinaryOp::Sub => Ok(vec![Some(g.clone()), Some(g.neg()?)]),
+        BinaryOp::Mul => Ok(vec![Some(g.mul(c)?), Some(g.mul(a)?)]),
+        BinaryOp::Div => Ok(vec![Some(g.div(c)?), Some(g.mul(y)?.div(c)?.neg()?)]),
+        BinaryOp::Pow => {
+            let ga = g.mul(c)?.mul(&a.pow(&c.sub(1.0)?)?)?;
+            // d/db a^b = a^b ln a, taken as 0 where a <= 0 (as PyTorch does at 0).
+            let pos = a.gt(0.0)?;
+            let gb = pos.select(&g.mul(y)?.mul(&a.log()?)?, 0.0)?;
+            Ok(vec![Some(ga), Some(gb)])
+        }
+        BinaryOp::Max | BinaryOp::Min => {
+            // The larger (smaller) input takes the gradient; a tie splits it.
+            let wins = if b == BinaryOp::Max {
+                a.gt(c)?
+            } else {
+                a.lt(c)?
+            };
+            let ties = m(a.eq(c)?)?.mul(0.5)?;
+            let wa = m(wins)?.add(&ties)?;
+            let wb = wa.neg()?.add(1.0)?;
+            Ok(vec![Some(g.mul(&wa)?), Some(g.mul(&wb)?)])
+        }
+        BinaryOp::Eq
+        | BinaryOp::Ne
+        | BinaryOp::Lt
+        | BinaryOp::Le
+        | BinaryOp::Gt
+        | BinaryOp::Ge
+        | BinaryOp::And
+        | BinaryOp::Or => Ok(vec![None, None]),
+    }
+}
+
+fn reduce_vjp(
+    op: ReduceOp,
+    axes: &[usize],
+    y: &Tensor,
+    x: &Tensor,
+    g: &Tensor,
+) -> Result<Option<Tensor>> {
+    let keep: Vec<usize> = (0..x.rank())
+        .map(|d| if axes.contains(&d) { 1 } else { x.shape()[d] })
+        .collect();
+    let gk = g.reshape(&keep)?;
+    match op {
+        ReduceOp::Sum => Ok(Some(gk.broadcast_to(x.shape())?)),
+        ReduceOp::Max | ReduceOp::Min => {
+            // Ties share the gradient equally (as torch.amax does).
+            let hit = x.eq(&y.reshape(&keep)?)?.cast(x.dtype())?;
+            let ia: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+            let count = hit.sum(&ia, true)?;
+            Ok(Some(gk.div(&count)?.mul(&hit)?))
+        }
+        ReduceOp::ArgMax | ReduceOp::ArgMin => Ok(None),
     }
 }
 
@@ -579,55 +418,4 @@ fn unview(g: &Tensor, v: &View, src_shape: &[usize]) -> Result<Tensor> {
         return g.reshape(src_shape);
     }
     Tensor::unview(&g, v, src_shape)
-}
-
-/// Layer norm's (RMSNorm's) closed-form backward from the row statistics:
-/// [dx, dgamma, (dbeta)].
-fn ln_backward(
-    x: &Tensor,
-    gamma: &Tensor,
-    stats: &Tensor,
-    g: &Tensor,
-    rms: bool,
-) -> Result<Vec<Option<Tensor>>> {
-    let c = gamma.numel();
-    let rows = x.numel() / c;
-    let dx = if crate::kernels::matmul::lanes(x.device()).is_some() {
-        // Software adapters: the two row sums and dx in one kernel.
-        Tensor::record(
-            x.device(),
-            x.shape().to_vec(),
-            DType::F32,
-            Op::LnGradRows { rms },
-            vec![x.clone(), g.clone(), gamma.clone(), stats.clone()],
-        )
-    } else {
-        let sums = Tensor::record(
-            x.device(),
-            vec![rows, 2],
-            DType::F32,
-            Op::LnGradReduce { rms },
-            vec![x.clone(), g.clone(), gamma.clone(), stats.clone()],
-        );
-        Tensor::record(
-            x.device(),
-            x.shape().to_vec(),
-            DType::F32,
-            Op::LnGradInput { rms },
-            vec![x.clone(), g.clone(), gamma.clone(), stats.clone(), sums],
-        )
-    };
-    // dgamma = sum over rows of dy * xhat; dbeta = sum over rows of dy.
-    let g2 = g.reshape(&[rows, c])?;
-    let st = stats.reshape(&[rows, 2])?;
-    let xhat = x
-        .reshape(&[rows, c])?
-        .sub(&st.narrow(1, 0, 1)?)?
-        .mul(&st.narrow(1, 1, 1)?)?;
-    let dgamma = g2.mul(&xhat)?.sum(&[0], false)?;
-    let mut out = vec![Some(dx), Some(dgamma)];
-    if !rms {
-        out.push(Some(g2.sum(&[0], false)?));
-    }
-    Ok(out)
 }

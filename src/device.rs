@@ -1,14 +1,19 @@
-//! Device: adapter selection (or a host program's own wgpu device), the features
-//! and limits kernels may rely on, and the caches every realize shares.
+//! Device: the GPU resources every realize shares: the wgpu device and queue
+//! (opened here, or a host program's own), the features and limits kernels may
+//! rely on, the buffer pool, the pipeline cache, the counters and the status
+//! word; with the device's tuning and random seed. The executor keeps its own
+//! per-device state (plan cache, pending work, profile) in a slot it owns
+//! (`executor_state`): nothing here knows its type, and nothing here knows any
+//! kernel.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::any::Any;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::counters::{CounterSnapshot, Counters};
 use crate::error::{Error, Result};
-use crate::exec::PlanCache;
 use crate::pipeline::PipelineCache;
 use crate::pool::{BufferKind, BufferPool, GpuBuffer};
+use crate::tuning::{MatmulVariant, PlanOptions, Tuning};
 
 /// Environment variable that forces the plain path: f32 kernels only, no subgroups.
 pub const PLAIN_ENV: &str = "SHADERGRAD_PLAIN";
@@ -24,42 +29,37 @@ pub struct Caps {
     pub subgroup_size: Option<(u32, u32)>,
 }
 
-pub(crate) struct DeviceInner {
-    pub device: wgpu::Device,
-    pub queue: wgpu::Queue,
-    pub info: wgpu::AdapterInfo,
-    pub limits: wgpu::Limits,
-    pub caps: Caps,
-    pub counters: Arc<Counters>,
-    pub pool: BufferPool,
-    pub pipelines: PipelineCache,
-    pub plans: Mutex<PlanCache>,
+/// How to open a device: the tuning it starts with and, optionally, the limits
+/// to ask for instead of the adapter's own (e.g. `wgpu::Limits::downlevel_defaults()`
+/// to see how the engine fares on a small device).
+#[derive(Clone, Debug, Default)]
+pub struct DeviceOptions {
+    pub tuning: Tuning,
+    pub limits: Option<wgpu::Limits>,
+}
+
+struct Inner {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    caps: Caps,
+    counters: Arc<Counters>,
+    pool: BufferPool,
+    pipelines: PipelineCache,
     /// Sticky bits set by kernels that met bad data (an index out of range);
     /// read back with every readback and turned into an error value.
-    pub status: Arc<GpuBuffer>,
-    pub embedded: bool,
+    status: Arc<GpuBuffer>,
+    embedded: bool,
     seed: Mutex<u64>,
-    poison: AtomicBool,
-    fusion: AtomicBool,
-    plan_cache: AtomicBool,
-    pub matmul: Mutex<Option<crate::MatmulVariant>>,
-    pub conv: Mutex<Option<crate::kernels::conv2d::ConvVariant>>,
-    /// Tensors the next realize must include (a loss and its gradients, an
-    /// optimizer's in-place updates): so a whole training step is one submit.
-    pending: Mutex<Vec<crate::Tensor>>,
-    profiling: AtomicBool,
-    subgroups_off: AtomicBool,
-    /// The per-dispatch GPU times of the last profiled realize.
-    pub profile: Mutex<Vec<crate::exec::KernelTime>>,
-    /// Held for the whole of a realize: a cached plan's scalar buffer, the
-    /// error flag and the pending list are per device, so two threads
-    /// realizing on one device take turns.
-    pub realize_lock: Mutex<()>,
+    tuning: Mutex<Tuning>,
+    /// The executor's per-device state (src/exec.rs), created on first use.
+    executor: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 /// A GPU device and everything cached on it. Cheap to clone (a handle).
 #[derive(Clone)]
-pub struct Device(pub(crate) Arc<DeviceInner>);
+pub struct Device(Arc<Inner>);
 
 impl std::fmt::Debug for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,10 +94,35 @@ fn caps_of(features: wgpu::Features, info: &wgpu::AdapterInfo) -> Caps {
     }
 }
 
+/// The tuning a device starts with: `base`, with the matmul version
+/// `SHADERGRAD_MATMUL` forces (a value it does not know is an error).
+fn tuning_from_env(base: Tuning) -> Result<Tuning> {
+    let Ok(value) = std::env::var("SHADERGRAD_MATMUL") else {
+        return Ok(base);
+    };
+    match MatmulVariant::parse(&value) {
+        Some(v) => Ok(Tuning {
+            matmul: Some(v),
+            ..base
+        }),
+        None => Err(Error::BadEnv {
+            var: "SHADERGRAD_MATMUL",
+            value,
+            accepted: "naive, register, tiled, lanes",
+        }),
+    }
+}
+
 impl Device {
     /// Picks an adapter headlessly, honouring WGPU_BACKEND, WGPU_ADAPTER_NAME and
     /// WGPU_POWER_PREF as wgpu's own helpers do, and opens a device on it.
     pub fn new() -> Result<Device> {
+        Device::with_options(&DeviceOptions::default())
+    }
+
+    /// `new`, with the given tuning and limits.
+    pub fn with_options(opts: &DeviceOptions) -> Result<Device> {
+        let tuning = tuning_from_env(opts.tuning)?;
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = pollster::block_on(select_adapter(&instance))?;
@@ -111,10 +136,11 @@ impl Device {
         if plain_forced() {
             features.remove(wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP);
         }
+        let limits = opts.limits.clone().unwrap_or_else(|| adapter.limits());
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadergrad"),
             required_features: features,
-            required_limits: adapter.limits(),
+            required_limits: limits,
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
@@ -125,14 +151,15 @@ impl Device {
         device.on_uncaptured_error(Arc::new(|e| {
             eprintln!("shadergrad: uncaptured GPU error: {e}");
         }));
-        Ok(Device::assemble(device, queue, info, false))
+        Ok(Device::assemble(device, queue, info, false, tuning))
     }
 
     /// Embeds into a host program's own wgpu device: kernels run on its queue,
     /// next to its own work, and tensors can share its buffers without copies.
     pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Device {
         let info = device.adapter_info();
-        Device::assemble(device, queue, info, true)
+        let tuning = tuning_from_env(Tuning::default()).unwrap_or_default();
+        Device::assemble(device, queue, info, true, tuning)
     }
 
     fn assemble(
@@ -140,13 +167,14 @@ impl Device {
         queue: wgpu::Queue,
         info: wgpu::AdapterInfo,
         embedded: bool,
+        tuning: Tuning,
     ) -> Device {
         let counters = Arc::new(Counters::default());
         let pool = BufferPool::new(device.clone(), counters.clone());
         let caps = caps_of(device.features(), &info);
         let status = pool.acquire(BufferKind::Storage, 16);
         queue.write_buffer(&status.buffer, 0, &[0u8; 16]);
-        Device(Arc::new(DeviceInner {
+        Device(Arc::new(Inner {
             pipelines: PipelineCache::new(device.clone(), counters.clone()),
             limits: device.limits(),
             device,
@@ -155,20 +183,11 @@ impl Device {
             caps,
             counters,
             pool,
-            plans: Mutex::new(PlanCache::default()),
             status,
             embedded,
             seed: Mutex::new(0x5EED_5EED_5EED_5EED),
-            poison: AtomicBool::new(false),
-            fusion: AtomicBool::new(true),
-            plan_cache: AtomicBool::new(true),
-            matmul: Mutex::new(None),
-            conv: Mutex::new(None),
-            pending: Mutex::new(Vec::new()),
-            profiling: AtomicBool::new(false),
-            subgroups_off: AtomicBool::new(false),
-            profile: Mutex::new(Vec::new()),
-            realize_lock: Mutex::new(()),
+            tuning: Mutex::new(tuning),
+            executor: OnceLock::new(),
         }))
     }
 
@@ -236,34 +255,41 @@ impl Device {
         z ^ (z >> 31)
     }
 
-    /// Fills every buffer a kernel is about to write with NaN first, so a test sees
-    /// any element a kernel forgot. Costs a write per output; for tests only.
-    pub fn set_poison_outputs(&self, on: bool) {
-        self.0.poison.store(on, Ordering::Relaxed);
+    /// How this device runs its graphs (kernel versions, fusion, poisoning).
+    pub fn tuning(&self) -> Tuning {
+        *self.0.tuning.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn poison_outputs(&self) -> bool {
-        self.0.poison.load(Ordering::Relaxed)
+    /// Changes how this device runs its graphs from the next realize on.
+    pub fn set_tuning(&self, tuning: Tuning) {
+        *self.0.tuning.lock().unwrap_or_else(|e| e.into_inner()) = tuning;
     }
 
-    /// Turns elementwise fusion off (every op its own kernel) or back on: the
-    /// benchmark suite's unfused baseline.
-    pub fn set_fusion(&self, on: bool) {
-        self.0.fusion.store(on, Ordering::Relaxed);
+    /// The subgroup width the lanes kernels can rely on: subgroup kernels on,
+    /// and a size the adapter fixes (min == max), as lavapipe's 8 lanes of AVX2.
+    pub fn lanes(&self) -> Option<u32> {
+        let caps = self.caps();
+        match caps.subgroup_size {
+            Some((lo, hi))
+                if self.tuning().subgroups
+                    && caps.subgroups
+                    && lo == hi
+                    && (4..=64).contains(&lo) =>
+            {
+                Some(lo)
+            }
+            _ => None,
+        }
     }
 
-    /// Turns plan replay off (every realize plans from scratch) or back on:
-    /// the benchmark suite's measure of what replay saves.
-    pub fn set_plan_cache(&self, on: bool) {
-        self.0.plan_cache.store(on, Ordering::Relaxed);
-    }
-
-    pub(crate) fn plan_cache(&self) -> bool {
-        self.0.plan_cache.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn fusion(&self) -> bool {
-        self.0.fusion.load(Ordering::Relaxed)
+    /// What a plan built now bakes in.
+    pub(crate) fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            tuning: self.tuning(),
+            cpu: self.is_cpu(),
+            lanes: self.lanes().unwrap_or(0),
+            storage_buffers: self.0.limits.max_storage_buffers_per_shader_stage,
+        }
     }
 
     /// Blocks until the GPU has finished all work submitted so far.
@@ -275,79 +301,9 @@ impl Device {
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
     }
 
-    /// Forces a matmul version on this device (`None`: the adapter's choice).
-    pub fn set_matmul_variant(&self, variant: Option<crate::MatmulVariant>) {
-        *self.0.matmul.lock().unwrap_or_else(|e| e.into_inner()) = variant;
-    }
-
-    /// Forces a convolution version on this device (`None`: the adapter's choice).
-    pub fn set_conv_variant(&self, variant: Option<crate::kernels::conv2d::ConvVariant>) {
-        *self.0.conv.lock().unwrap_or_else(|e| e.into_inner()) = variant;
-    }
-
     /// The WGSL of every pipeline compiled so far, as (kernel, entry point, source).
     pub fn compiled_kernels(&self) -> Vec<(String, String, String)> {
         self.0.pipelines.sources()
-    }
-
-    pub(crate) fn add_pending(&self, tensors: Vec<crate::Tensor>) {
-        self.0
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(tensors);
-    }
-
-    pub(crate) fn take_pending(&self) -> Vec<crate::Tensor> {
-        std::mem::take(&mut *self.0.pending.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Realizes everything recorded for the next step (loss, gradients, updates)
-    /// in one submit.
-    pub fn realize_pending(&self) -> crate::Result<()> {
-        crate::exec::realize(self, &[])
-    }
-
-    /// Turns the subgroup kernels (the lanes forms of matmul, conv2d and
-    /// attention) off on this device, or back on where the adapter has them:
-    /// the plain path, per device (SHADERGRAD_PLAIN does it for the process).
-    pub fn set_subgroup_kernels(&self, on: bool) {
-        self.0.subgroups_off.store(!on, Ordering::Relaxed);
-    }
-
-    pub(crate) fn subgroup_kernels(&self) -> bool {
-        !self.0.subgroups_off.load(Ordering::Relaxed)
-    }
-
-    /// Times every dispatch with GPU timestamps (when the adapter has
-    /// TIMESTAMP_QUERY; inside one pass with TIMESTAMP_QUERY_INSIDE_PASSES, else
-    /// one pass per dispatch). Each realize then waits for the GPU.
-    pub fn set_profiling(&self, on: bool) {
-        self.0.profiling.store(on, Ordering::Relaxed);
-    }
-
-    pub(crate) fn profiling(&self) -> bool {
-        self.0.profiling.load(Ordering::Relaxed)
-    }
-
-    /// The per-dispatch GPU times of the last profiled realize (empty if the
-    /// adapter has no timestamps).
-    pub fn last_profile(&self) -> Vec<crate::exec::KernelTime> {
-        self.0
-            .profile
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Frees cached plans and pooled buffers not in use.
-    pub fn trim(&self) {
-        self.0
-            .plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.0.pool.trim();
     }
 
     /// Largest tensor, in bytes, one kernel binding can hold.
@@ -381,6 +337,38 @@ impl Device {
                 ""
             },
         )
+    }
+
+    // ---- for the rest of the engine -------------------------------------------
+
+    pub(crate) fn queue(&self) -> &wgpu::Queue {
+        &self.0.queue
+    }
+
+    pub(crate) fn pool(&self) -> &BufferPool {
+        &self.0.pool
+    }
+
+    pub(crate) fn pipelines(&self) -> &PipelineCache {
+        &self.0.pipelines
+    }
+
+    pub(crate) fn counter_set(&self) -> &Counters {
+        &self.0.counters
+    }
+
+    pub(crate) fn status(&self) -> &Arc<GpuBuffer> {
+        &self.0.status
+    }
+
+    /// The executor's state for this device, made by `init` on first use. One
+    /// type only (the executor's): asking for another is a bug.
+    pub(crate) fn executor_state<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> &T {
+        self.0
+            .executor
+            .get_or_init(|| Box::new(init()))
+            .downcast_ref()
+            .expect("the executor slot holds the executor's state")
     }
 }
 

@@ -18,6 +18,13 @@ pub enum Error {
         available: Vec<String>,
     },
 
+    #[error("{var}={value:?} is not a value it takes; accepted: {accepted}")]
+    BadEnv {
+        var: &'static str,
+        value: String,
+        accepted: &'static str,
+    },
+
     #[error("the adapter refused a device: {0}")]
     RequestDevice(String),
 

@@ -7,8 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::device::Device;
 use crate::dtype::DType;
+use crate::error::Result;
+use crate::kernels::Kernel;
 use crate::pool::GpuBuffer;
 use crate::shape::View;
+use crate::tensor::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
@@ -84,10 +87,13 @@ pub enum ReduceOp {
     ArgMin,
 }
 
-/// What a lazy node computes. Scalars (constants, seeds, arange bounds) are
-/// runtime values, not part of a plan's identity: a learning rate that changes
-/// every step replays the same plan and compiles nothing.
-#[derive(Clone, Debug)]
+/// What a lazy node computes: a small closed set of primitives the planner,
+/// the fuser and autodiff understand, and `Kernel` for every hand-written
+/// kernel (which carries its own launch and backward). Scalars (constants,
+/// seeds, arange bounds) are runtime values, not part of a plan's identity: a
+/// learning rate that changes every step replays the same plan and compiles
+/// nothing.
+#[derive(Clone)]
 pub(crate) enum Op {
     /// A scalar (shape []); broadcast with a `View`.
     Const(f64),
@@ -119,10 +125,6 @@ pub(crate) enum Op {
     },
     /// Batched (..., M, K) x (..., K, N); batch dims already broadcast to match.
     Matmul,
-    /// Row softmax (or log-softmax) over the last axis.
-    Softmax {
-        log: bool,
-    },
     /// torch.gather: src = [data, index], index has the output's shape.
     Gather {
         axis: usize,
@@ -141,19 +143,6 @@ pub(crate) enum Op {
     ScatterAdd {
         axis: usize,
     },
-    /// Row-wise softmax cross-entropy of logits src[0] (N, C) against class
-    /// indices src[1] (N): the loss per row (N), 0 for ignored rows. Label
-    /// smoothing is a runtime scalar.
-    CrossEntropy {
-        ignore: Option<i32>,
-        smoothing: f32,
-    },
-    /// Its gradient: src = [logits, labels, dloss (N)] -> dlogits (N, C) =
-    /// dloss * (softmax - smoothed one-hot), in one kernel.
-    CrossEntropyGrad {
-        ignore: Option<i32>,
-        smoothing: f32,
-    },
     /// An optimizer's in-place update of one parameter: src = [param, grad,
     /// scale (1), state...]. A sink: it writes the parameter and state buffers
     /// and produces nothing. Hyperparameters are runtime scalars.
@@ -161,141 +150,48 @@ pub(crate) enum Op {
         rule: UpdateRule,
         hyper: [f32; 8],
     },
-    /// 2-D convolution, NCHW: src = [x (B, Cin, H, W), w (Cout, Cin/g, KH, KW)].
-    Conv2d(ConvParams),
-    /// Its input gradient: src = [dy, w] -> dx (this node's shape is x's).
-    Conv2dGradInput(ConvParams),
-    /// Its weight gradient in `splits` partial sums: src = [dy, x] ->
-    /// (splits, Cout, Cin/g, KH, KW), summed over the first axis afterwards.
-    Conv2dGradWeight {
-        params: ConvParams,
-        splits: usize,
-    },
-    /// Max or average pooling over KH x KW windows: src = [x (B, C, H, W)].
-    Pool2d(PoolParams),
-    /// Its gradient: src = [x, dy] -> dx (max pooling routes to the argmax,
-    /// recomputed from x).
-    Pool2dGrad(PoolParams),
-    /// Per-channel mean and biased variance of x (B, C, ...): -> (2, C).
-    BnStats,
-    /// Batch norm with batch statistics: src = [x, gamma (C), beta (C),
-    /// stats (2, C)] -> (x - mean) / sqrt(var + eps) * gamma + beta.
-    /// Elementwise (fused); its gradient uses the closed form.
-    BnTrain {
-        eps: f32,
-    },
-    /// Per-channel sums of dy and dy * xhat: src = [x, dy, stats] -> (2, C).
-    BnGradReduce {
-        eps: f32,
-    },
-    /// The closed-form batch-norm input gradient, elementwise: src = [x, dy,
-    /// gamma, stats, sums (2, C)] -> dx =
-    /// gamma * invstd / N * (N dy - sum(dy) - xhat * sum(dy xhat)).
-    BnGradInput {
-        eps: f32,
-    },
-    /// Bilinear sampling of x (B, C, H, W) at grid (B, Ho, Wo, 2) of (x, y) in
-    /// [-1, 1], zeros outside: src = [x, grid] -> (B, C, Ho, Wo).
-    GridSample {
-        align_corners: bool,
-    },
-    /// Its input gradient: src = [grid, dy] -> dx (this node's shape is x's).
-    GridSampleGradInput {
-        align_corners: bool,
-    },
-    /// Its grid gradient: src = [x, grid, dy] -> dgrid (B, Ho, Wo, 2).
-    GridSampleGradGrid {
-        align_corners: bool,
-    },
-    /// Fused attention softmax(Q K^T * scale + mask) V: src = [q (B, H, Nq, D),
-    /// k (B, H, Nk, D), v (B, H, Nk, Dv), lens (B) when padded] -> (B, H, Nq,
-    /// Dv + 1): O, then the row log-sum-exp the gradient recomputes from.
-    Attention {
-        params: AttnParams,
-        scale: f32,
-    },
-    /// dK and dV: src = [q, k, v, forward, dO, rowsum(dO * O), lens?] ->
-    /// (B, H, Nk, D + Dv).
-    AttentionGradKV {
-        params: AttnParams,
-        scale: f32,
-    },
-    /// dQ: the same src -> (B, H, Nq, D).
-    AttentionGradQ {
-        params: AttnParams,
-        scale: f32,
-    },
-    /// Per-row (last axis) statistics of x: -> (rows, 2) = mean and
-    /// 1/sqrt(var + eps); for RMSNorm 0 and 1/sqrt(mean(x^2) + eps).
-    LnStats {
-        rms: bool,
-        eps: f32,
-    },
-    /// Layer norm / RMSNorm applied, elementwise: src = [x, gamma, (beta,)
-    /// stats] -> (x - mean) * rstd * gamma (+ beta).
-    LnApply {
-        rms: bool,
-    },
-    /// The whole forward in one kernel, a row at a time (software adapters):
-    /// src = [x, gamma, (beta)] -> y. The backward recomputes the statistics.
-    LnRows {
-        rms: bool,
-        eps: f32,
-    },
-    /// Per-row sums of g*dy and g*dy*xhat: src = [x, dy, gamma, stats] -> (rows, 2).
-    LnGradReduce {
-        rms: bool,
-    },
-    /// The closed-form input gradient, elementwise: src = [x, dy, gamma, stats, sums].
-    LnGradInput {
-        rms: bool,
-    },
-    /// Both in one kernel, a row at a time (software adapters): src = [x, dy,
-    /// gamma, stats] -> dx.
-    LnGradRows {
-        rms: bool,
-    },
+    /// A hand-written kernel over src (each a contiguous buffer).
+    Kernel(Arc<dyn Kernel>),
+    /// src[0]'s value with a gradient rule of its own for src[1..], the inputs
+    /// src[0] was composed from under `no_grad` (PyTorch's autograd.Function).
+    /// Only autodiff sees it: the planner computes src[0].
+    CustomGrad(Arc<dyn GradRule>),
 }
 
-/// Which keys a query sees (see shaders/attention.wgsl).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct AttnParams {
-    /// Key j is visible to query i only when j <= i.
-    pub causal: bool,
-    /// Key j is visible only when |i - j| <= window.
-    pub window: Option<usize>,
-    /// A (B) i32 tensor of key lengths follows v in src.
-    pub padded: bool,
+/// The gradient of a composed op (see `Op::CustomGrad`).
+pub(crate) trait GradRule: Send + Sync + 'static {
+    /// The gradient of each input given the output's, recorded as ops.
+    fn backward(
+        &self,
+        inputs: &[Tensor],
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>>;
 }
 
-/// Geometry of a 2-D convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConvParams {
-    pub stride: [usize; 2],
-    pub padding: [usize; 2],
-    pub dilation: [usize; 2],
-    pub groups: usize,
-}
-
-impl Default for ConvParams {
-    fn default() -> Self {
-        ConvParams {
-            stride: [1, 1],
-            padding: [0, 0],
-            dilation: [1, 1],
-            groups: 1,
+impl std::fmt::Debug for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Kernel(k) => write!(f, "Kernel({})", k.name()),
+            Op::CustomGrad(_) => write!(f, "CustomGrad"),
+            Op::Const(v) => write!(f, "Const({v})"),
+            Op::Rand { normal, .. } => write!(f, "Rand {{ normal: {normal} }}"),
+            Op::Arange { start, step } => write!(f, "Arange({start}, {step})"),
+            Op::Unary(u) => write!(f, "{u:?}"),
+            Op::Binary(b) => write!(f, "{b:?}"),
+            Op::Where => write!(f, "Where"),
+            Op::Cast => write!(f, "Cast"),
+            Op::View(v) => write!(f, "View({v:?})"),
+            Op::Concat { axis } => write!(f, "Concat({axis})"),
+            Op::Reduce { op, axes } => write!(f, "Reduce({op:?}, {axes:?})"),
+            Op::Matmul => write!(f, "Matmul"),
+            Op::Gather { axis } => write!(f, "Gather({axis})"),
+            Op::CheckIndex { limit } => write!(f, "CheckIndex({limit})"),
+            Op::Unview(v) => write!(f, "Unview({v:?})"),
+            Op::ScatterAdd { axis } => write!(f, "ScatterAdd({axis})"),
+            Op::Update { rule, .. } => write!(f, "Update({rule:?})"),
         }
     }
-}
-
-/// Geometry and kind of a 2-D pooling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PoolParams {
-    /// Max (true) or average, counting padding in the divisor as PyTorch does.
-    pub max: bool,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub padding: [usize; 2],
 }
 
 /// How an `Update` changes a parameter (see shaders/optim.wgsl).
@@ -308,6 +204,17 @@ pub enum UpdateRule {
     /// A running average (batch norm's running statistics): src = [running,
     /// new value]; running = (1 - momentum) * running + momentum * new.
     Ema,
+}
+
+impl UpdateRule {
+    /// The rule's word in a plan key.
+    pub fn tag(self) -> u64 {
+        match self {
+            UpdateRule::Sgd { nesterov } => nesterov as u64,
+            UpdateRule::Adam { decoupled } => 2 + decoupled as u64,
+            UpdateRule::Ema => 4,
+        }
+    }
 }
 
 impl Op {
@@ -326,10 +233,6 @@ impl Op {
                 | Op::Concat { .. }
                 | Op::CheckIndex { .. }
                 | Op::Unview(_)
-                | Op::BnTrain { .. }
-                | Op::BnGradInput { .. }
-                | Op::LnApply { .. }
-                | Op::LnGradInput { .. }
         )
     }
 }

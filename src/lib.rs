@@ -15,7 +15,6 @@
 //! ```
 
 pub mod autodiff;
-pub mod bench;
 mod counters;
 pub mod data;
 mod device;
@@ -34,18 +33,20 @@ mod plan;
 mod pool;
 mod shape;
 mod tensor;
-pub mod tour;
+mod tuning;
 
 pub use autodiff::{NoGradGuard, no_grad};
 pub use counters::CounterSnapshot;
-pub use device::{Caps, Device, PLAIN_ENV};
+pub use device::{Caps, Device, DeviceOptions, PLAIN_ENV};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
-pub use graph::{AttnParams, BinaryOp, ConvParams, PoolParams, ReduceOp, UnaryOp};
-pub use kernels::conv2d::ConvVariant;
-pub use kernels::matmul::MatmulVariant;
+pub use graph::{BinaryOp, ReduceOp, UnaryOp};
+pub use kernels::attention::AttnParams;
+pub use kernels::conv2d::ConvParams;
+pub use kernels::pool2d::PoolParams;
 pub use ops::{AttentionMask, Rhs};
 pub use tensor::Tensor;
+pub use tuning::{ConvVariant, MatmulVariant, Tuning};
 
 /// f16, re-exported so callers need not depend on `half` themselves.
 pub use half::f16;

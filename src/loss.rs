@@ -5,7 +5,6 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::Op;
 use crate::tensor::Tensor;
 
 fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
@@ -58,43 +57,11 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 pub fn cross_entropy_with(logits: &Tensor, labels: &Tensor, opts: CrossEntropy) -> Result<Tensor> {
     logits.same_device("cross_entropy", &[labels])?;
     logits.require_float("cross_entropy")?;
-    if logits.dtype() != DType::F32 || labels.dtype() != DType::I32 {
-        return Err(Error::UnsupportedDType {
-            op: "cross_entropy",
-            dtype: if logits.dtype() != DType::F32 {
-                logits.dtype()
-            } else {
-                labels.dtype()
-            },
-            reason: "logits must be f32 and labels i32",
-        });
-    }
-    if logits.rank() != 2 || labels.shape() != [logits.shape()[0]] {
-        return Err(Error::ShapeMismatch {
-            op: "cross_entropy",
-            lhs: logits.shape().to_vec(),
-            rhs: labels.shape().to_vec(),
-            detail: ": logits must be (N, C) and labels (N)".into(),
-        });
-    }
-    if !(0.0..=1.0).contains(&opts.label_smoothing) {
-        return Err(Error::InvalidArgument {
-            op: "cross_entropy",
-            shape: logits.shape().to_vec(),
-            msg: format!("label smoothing {} is outside [0, 1]", opts.label_smoothing),
-        });
-    }
-    let n = logits.shape()[0];
-    let per_row = Tensor::record(
-        logits.device(),
-        vec![n],
-        DType::F32,
-        Op::CrossEntropy {
-            ignore: opts.ignore_index,
-            smoothing: opts.label_smoothing,
-        },
-        vec![logits.contiguous()?, labels.contiguous()?],
-    );
+    let kernel = crate::kernels::cross_entropy::CrossEntropy {
+        ignore: opts.ignore_index,
+        smoothing: opts.label_smoothing,
+    };
+    let per_row = Tensor::apply(kernel, &[logits, labels])?;
     match opts.ignore_index {
         None => per_row.mean_all(),
         Some(ignore) => {

@@ -8,7 +8,8 @@ use crate::device::Device;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::exec;
-use crate::graph::{Node, Op, State};
+use crate::graph::{GradRule, Node, Op, State};
+use crate::kernels::{Desc, Kernel};
 use crate::pool::BufferKind;
 use crate::shape::{View, numel};
 
@@ -44,7 +45,7 @@ impl Tensor {
         // Gradients flow through an op when any input needs them, unless recording
         // happens under `no_grad`.
         let grad = crate::autodiff::grad_enabled() && src.iter().any(|s| s.requires_grad());
-        let c = &device.0.counters;
+        let c = device.counter_set();
         c.add(&c.ops_recorded, 1);
         Tensor(Arc::new(Node {
             device: device.clone(),
@@ -78,6 +79,44 @@ impl Tensor {
             requires_grad: AtomicBool::new(false),
             grad: Mutex::new(None),
         }))
+    }
+
+    /// Records a hand-written kernel over `inputs` (all on one device), after
+    /// the kernel's own record-time checks.
+    pub(crate) fn apply(kernel: impl Kernel, inputs: &[&Tensor]) -> Result<Tensor> {
+        let first = inputs.first().expect("a kernel has inputs");
+        first.same_device(kernel.name(), &inputs[1..])?;
+        let descs: Vec<Desc> = inputs
+            .iter()
+            .map(|t| Desc {
+                shape: t.shape(),
+                dtype: t.dtype(),
+            })
+            .collect();
+        let (shape, dtype) = kernel.output(&descs)?;
+        Self::check_size(first.device(), kernel.name(), &shape, dtype)?;
+        let src = inputs.iter().map(|&t| t.clone()).collect();
+        Ok(Tensor::record(
+            first.device(),
+            shape,
+            dtype,
+            Op::Kernel(Arc::new(kernel)),
+            src,
+        ))
+    }
+
+    /// `value` (computed from `inputs` under `no_grad`) with `rule` as the
+    /// gradient of `inputs`: a composed op with a backward of its own.
+    pub(crate) fn custom_grad(value: Tensor, rule: impl GradRule, inputs: &[&Tensor]) -> Tensor {
+        let mut src = vec![value.clone()];
+        src.extend(inputs.iter().map(|&t| t.clone()));
+        Tensor::record(
+            value.device(),
+            value.shape().to_vec(),
+            value.dtype(),
+            Op::CustomGrad(Arc::new(rule)),
+            src,
+        )
     }
 
     /// Fails with `TooLarge` when a tensor of `shape` cannot be one kernel binding.
@@ -124,17 +163,16 @@ impl Tensor {
         Self::check_size(device, "from_slice", shape, T::DTYPE)?;
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let buf = device
-            .0
-            .pool
+            .pool()
             .acquire(BufferKind::Storage, bytes.len() as u64);
         if !bytes.is_empty() {
             // write_buffer needs a multiple of 4 bytes; an odd f16 count gets one pad.
             if bytes.len().is_multiple_of(4) {
-                device.0.queue.write_buffer(&buf.buffer, 0, bytes);
+                device.queue().write_buffer(&buf.buffer, 0, bytes);
             } else {
                 let mut padded = bytes.to_vec();
                 padded.resize(bytes.len().div_ceil(4) * 4, 0);
-                device.0.queue.write_buffer(&buf.buffer, 0, &padded);
+                device.queue().write_buffer(&buf.buffer, 0, &padded);
             }
         }
         Ok(Tensor::realized(device, shape.to_vec(), T::DTYPE, buf))
@@ -253,7 +291,7 @@ impl Tensor {
             });
         }
         Self::check_size(device, "from_wgpu_buffer", shape, dtype)?;
-        let buf = device.0.pool.wrap_external(buffer);
+        let buf = device.pool().wrap_external(buffer);
         Ok(Tensor::realized(device, shape.to_vec(), dtype, buf))
     }
 

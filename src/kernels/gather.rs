@@ -1,10 +1,8 @@
 //! Launcher for `shaders/gather.wgsl`: gather, and scatter-add (its gradient).
 
 use crate::error::{Error, Result};
-use crate::graph::Op;
-use crate::kernels::{Arg, Launch, Operand, grid, shader, with_prelude};
+use crate::kernels::{Arg, Desc, Launch, grid, shader, with_prelude};
 use crate::pipeline::{BindKind, KernelSource};
-use crate::plan::collect::Graph;
 use crate::shape::{View, contiguous_strides};
 
 const WG: u32 = 256;
@@ -27,13 +25,13 @@ fn pad(v: &[usize]) -> Vec<u32> {
 /// The uniform both entry points read: decode over the index's shape; `target`
 /// is the tensor indexed along `axis` (gather's data, scatter's output).
 fn meta(
-    idx: &Operand,
+    idx: &View,
     target: &View,
     values: &View,
     axis: usize,
     out_numel: usize,
 ) -> Result<Vec<u32>> {
-    let shape = &idx.view.shape;
+    let shape = &idx.shape;
     if shape.len() > MAX_RANK {
         return Err(Error::InvalidArgument {
             op: "gather",
@@ -47,14 +45,14 @@ fn meta(
         axis as u32,
         target.shape[axis] as u32,
         target.offset as u32,
-        idx.view.offset as u32,
+        idx.offset as u32,
         values.offset as u32,
         out_numel as u32,
     ];
     m.extend(pad(&contiguous_strides(shape)));
     m.extend(pad(shape));
     m.extend(pad(&target.strides));
-    m.extend(pad(&idx.view.strides));
+    m.extend(pad(&idx.strides));
     m.extend(pad(&values.strides));
     Ok(m)
 }
@@ -69,61 +67,38 @@ fn source(node_dtype: crate::DType, entry: &'static str) -> KernelSource {
     .with("WG", WG as f64)
 }
 
-pub(crate) fn launch(g: &Graph, root: usize, data: &Operand, idx: &Operand) -> Result<Vec<Launch>> {
-    let node = &g.nodes[root];
-    let Some(Op::Gather { axis }) = node.op() else {
-        unreachable!("gather launch on a gather node")
-    };
-    let out = View::contiguous(&node.shape);
-    Ok(vec![Launch {
-        src: source(node.dtype, "gather"),
-        args: vec![
-            Arg::Node(root),
-            Arg::Node(data.node),
-            Arg::Node(idx.node),
-            Arg::Meta,
-            Arg::Status,
-        ],
-        meta: meta(idx, &data.view, &out, *axis, node.numel())?,
-        scalars: vec![],
-        workgroups: grid((node.numel() as u64).div_ceil(WG as u64)),
-    }])
+/// The bindings both entry points take: out, the data (gather) or values
+/// (scatter) as input 0, the index as input 1.
+const ARGS: [Arg; 5] = [Arg::Out, Arg::In(0), Arg::In(1), Arg::Meta, Arg::Status];
+
+/// torch.gather of `data` along `axis` at `idx` (the output's shape).
+pub(crate) fn launch(out: Desc, data: &View, idx: &View, axis: usize) -> Result<Vec<Launch>> {
+    let o = View::contiguous(out.shape);
+    let groups = grid((out.numel() as u64).div_ceil(WG as u64));
+    Ok(vec![
+        Launch::new(source(out.dtype, "gather"), ARGS.to_vec(), groups).meta(meta(
+            idx,
+            data,
+            &o,
+            axis,
+            out.numel(),
+        )?),
+    ])
 }
 
 /// Two dispatches: zero the output, then add every value at its index.
 pub(crate) fn launch_scatter(
-    g: &Graph,
-    root: usize,
-    idx: &Operand,
-    values: &Operand,
+    out: Desc,
+    idx: &View,
+    values: &View,
+    axis: usize,
 ) -> Result<Vec<Launch>> {
-    let node = &g.nodes[root];
-    let Some(Op::ScatterAdd { axis }) = node.op() else {
-        unreachable!("scatter launch on a scatter-add node")
-    };
-    let out = View::contiguous(&node.shape);
-    let m = meta(idx, &out, &values.view, *axis, node.numel())?;
-    let args = vec![
-        Arg::Node(root),
-        Arg::Node(values.node),
-        Arg::Node(idx.node),
-        Arg::Meta,
-        Arg::Status,
-    ];
+    let o = View::contiguous(out.shape);
+    let m = meta(idx, &o, values, axis, out.numel())?;
+    let zero = grid((out.numel() as u64).div_ceil(WG as u64));
+    let add = grid((idx.shape.iter().product::<usize>() as u64).div_ceil(WG as u64));
     Ok(vec![
-        Launch {
-            src: source(node.dtype, "fill_zero"),
-            args: args.clone(),
-            meta: m.clone(),
-            scalars: vec![],
-            workgroups: grid((node.numel() as u64).div_ceil(WG as u64)),
-        },
-        Launch {
-            src: source(node.dtype, "scatter_add"),
-            args,
-            meta: m,
-            scalars: vec![],
-            workgroups: grid((idx.view.shape.iter().product::<usize>() as u64).div_ceil(WG as u64)),
-        },
+        Launch::new(source(out.dtype, "fill_zero"), ARGS.to_vec(), zero).meta(m.clone()),
+        Launch::new(source(out.dtype, "scatter_add"), ARGS.to_vec(), add).meta(m),
     ])
 }

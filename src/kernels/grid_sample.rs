@@ -1,19 +1,40 @@
-//! Launcher for `shaders/grid_sample.wgsl`.
+//! Bilinear sampling (`shaders/grid_sample.wgsl`) of x (B, C, H, W) at grid
+//! (B, Ho, Wo, 2) of (x, y) in [-1, 1], zeros outside, and both gradients:
+//! the input's is a scatter-add (a compare-and-swap loop: WGSL has no float
+//! atomics), the grid's a per-point loop over channels.
 
-use crate::error::Result;
-use crate::graph::Op;
-use crate::kernels::{Arg, Launch, Operand, grid, shader};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernels::{
+    Arg, Call, Desc, Kernel, Launch, grid, no_second_order, require_f32_rank, shader,
+};
 use crate::pipeline::{BindKind, KernelSource};
-use crate::plan::collect::Graph;
+use crate::tensor::Tensor;
 
 const WG: u32 = 256;
 
-/// The pipeline for `entry`, specialised to the geometry of x (B, C, H, W)
-/// and the grid (B, HO, WO, 2).
+/// inputs [x, grid] -> (B, C, Ho, Wo).
+pub(crate) struct GridSample {
+    pub align_corners: bool,
+}
+
+/// inputs [grid, dy] -> dx (its shape is x's, given).
+pub(crate) struct GridSampleGradInput {
+    pub align_corners: bool,
+    pub x_shape: [usize; 4],
+}
+
+/// inputs [x, grid, dy] -> dgrid (B, Ho, Wo, 2).
+pub(crate) struct GridSampleGradGrid {
+    pub align_corners: bool,
+}
+
+/// The pipeline for `entry`, specialised to the geometry of x and the grid,
+/// with `inputs` storage bindings after the output.
 fn source(
     entry: &'static str,
     x: &[usize],
-    grid_shape: &[usize],
+    g: &[usize],
     align: bool,
     inputs: usize,
 ) -> KernelSource {
@@ -25,8 +46,8 @@ fn source(
         ("C", x[1]),
         ("H", x[2]),
         ("W", x[3]),
-        ("HO", grid_shape[1]),
-        ("WO", grid_shape[2]),
+        ("HO", g[1]),
+        ("WO", g[2]),
         ("ALIGN", align as usize),
         ("WG", WG as usize),
     ] {
@@ -35,87 +56,142 @@ fn source(
     src
 }
 
-fn align_of(g: &Graph, root: usize) -> bool {
-    match g.nodes[root].op() {
-        Some(Op::GridSample { align_corners })
-        | Some(Op::GridSampleGradInput { align_corners })
-        | Some(Op::GridSampleGradGrid { align_corners }) => *align_corners,
-        _ => unreachable!("grid-sample launch on a grid-sample node"),
-    }
-}
-
 fn groups(n: usize) -> [u32; 3] {
     grid((n as u64).div_ceil(WG as u64))
 }
 
-pub(crate) fn launch_forward(
-    g: &Graph,
-    root: usize,
-    x: &Operand,
-    gr: &Operand,
-) -> Result<Vec<Launch>> {
-    let (xs, gs) = (&g.nodes[x.node].shape, &g.nodes[gr.node].shape);
-    Ok(vec![Launch {
-        src: source("grid_sample", xs, gs, align_of(g, root), 2),
-        args: vec![Arg::Node(root), Arg::Node(x.node), Arg::Node(gr.node)],
-        meta: vec![],
-        scalars: vec![],
-        workgroups: groups(g.nodes[root].numel()),
-    }])
+impl Kernel for GridSample {
+    fn name(&self) -> &'static str {
+        "grid_sample"
+    }
+
+    fn key(&self, key: &mut Vec<u64>) {
+        key.push(self.align_corners as u64);
+    }
+
+    fn scalars(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    fn output(&self, inputs: &[Desc]) -> Result<(Vec<usize>, DType)> {
+        let (x, g) = (inputs[0], inputs[1]);
+        require_f32_rank("grid_sample", &x, 4)?;
+        if g.dtype != DType::F32
+            || g.shape.len() != 4
+            || g.shape[0] != x.shape[0]
+            || g.shape[3] != 2
+        {
+            return Err(Error::ShapeMismatch {
+                op: "grid_sample",
+                lhs: x.shape.to_vec(),
+                rhs: g.shape.to_vec(),
+                detail: ": the grid must be f32 (B, Ho, Wo, 2) with the input's batch".into(),
+            });
+        }
+        Ok((
+            vec![x.shape[0], x.shape[1], g.shape[1], g.shape[2]],
+            DType::F32,
+        ))
+    }
+
+    fn launch(&self, c: &Call) -> Result<Vec<Launch>> {
+        let (x, g) = (c.inputs[0].shape, c.inputs[1].shape);
+        let src = source("grid_sample", x, g, self.align_corners, 2);
+        let args = vec![Arg::Out, Arg::In(0), Arg::In(1)];
+        Ok(vec![Launch::new(src, args, groups(c.out.numel()))])
+    }
+
+    fn backward(&self, src: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (x, gr) = (&src[0], &src[1]);
+        let a = self.align_corners;
+        let dx = if x.requires_grad() {
+            let s = x.shape();
+            let k = GridSampleGradInput {
+                align_corners: a,
+                x_shape: [s[0], s[1], s[2], s[3]],
+            };
+            Some(Tensor::apply(k, &[gr, g])?)
+        } else {
+            None
+        };
+        let dgrid = if gr.requires_grad() {
+            Some(Tensor::apply(
+                GridSampleGradGrid { align_corners: a },
+                &[x, gr, g],
+            )?)
+        } else {
+            None
+        };
+        Ok(vec![dx, dgrid])
+    }
 }
 
-/// Zero the input gradient, then scatter-add every sample's share into it.
-/// Binding 1 (x) is not read by these entries; the grid takes its place.
-pub(crate) fn launch_grad_input(
-    g: &Graph,
-    root: usize,
-    gr: &Operand,
-    dy: &Operand,
-) -> Result<Vec<Launch>> {
-    let (xs, gs) = (&g.nodes[root].shape, &g.nodes[gr.node].shape);
-    let align = align_of(g, root);
-    let args = vec![
-        Arg::Node(root),
-        Arg::Node(gr.node),
-        Arg::Node(gr.node),
-        Arg::Node(dy.node),
-    ];
-    Ok(vec![
-        Launch {
-            src: source("grid_sample_fill_zero", xs, gs, align, 3),
-            args: args.clone(),
-            meta: vec![],
-            scalars: vec![],
-            workgroups: groups(g.nodes[root].numel()),
-        },
-        Launch {
-            src: source("grid_sample_grad_input", xs, gs, align, 3),
-            args,
-            meta: vec![],
-            scalars: vec![],
-            workgroups: groups(g.nodes[dy.node].numel()),
-        },
-    ])
+impl Kernel for GridSampleGradInput {
+    fn name(&self) -> &'static str {
+        "grid_sample.grad_input"
+    }
+
+    fn key(&self, key: &mut Vec<u64>) {
+        key.push(self.align_corners as u64);
+    }
+
+    fn scalars(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    fn output(&self, _: &[Desc]) -> Result<(Vec<usize>, DType)> {
+        Ok((self.x_shape.to_vec(), DType::F32))
+    }
+
+    /// Zero the input gradient, then scatter-add every sample's share into
+    /// it. Binding 1 (x) is not read by these entries; the grid takes its place.
+    fn launch(&self, c: &Call) -> Result<Vec<Launch>> {
+        let (x, g, a) = (c.out.shape, c.inputs[0].shape, self.align_corners);
+        let args = vec![Arg::Out, Arg::In(0), Arg::In(0), Arg::In(1)];
+        Ok(vec![
+            Launch::new(
+                source("grid_sample_fill_zero", x, g, a, 3),
+                args.clone(),
+                groups(c.out.numel()),
+            ),
+            Launch::new(
+                source("grid_sample_grad_input", x, g, a, 3),
+                args,
+                groups(c.inputs[1].numel()),
+            ),
+        ])
+    }
+
+    fn backward(&self, _: &[Tensor], out: &Tensor, _: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        Err(no_second_order(self.name(), out))
+    }
 }
 
-pub(crate) fn launch_grad_grid(
-    g: &Graph,
-    root: usize,
-    x: &Operand,
-    gr: &Operand,
-    dy: &Operand,
-) -> Result<Vec<Launch>> {
-    let (xs, gs) = (&g.nodes[x.node].shape, &g.nodes[gr.node].shape);
-    Ok(vec![Launch {
-        src: source("grid_sample_grad_grid", xs, gs, align_of(g, root), 3),
-        args: vec![
-            Arg::Node(root),
-            Arg::Node(x.node),
-            Arg::Node(gr.node),
-            Arg::Node(dy.node),
-        ],
-        meta: vec![],
-        scalars: vec![],
-        workgroups: groups(gs[0] * gs[1] * gs[2]),
-    }])
+impl Kernel for GridSampleGradGrid {
+    fn name(&self) -> &'static str {
+        "grid_sample.grad_grid"
+    }
+
+    fn key(&self, key: &mut Vec<u64>) {
+        key.push(self.align_corners as u64);
+    }
+
+    fn scalars(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    fn output(&self, inputs: &[Desc]) -> Result<(Vec<usize>, DType)> {
+        Ok((inputs[1].shape.to_vec(), DType::F32))
+    }
+
+    fn launch(&self, c: &Call) -> Result<Vec<Launch>> {
+        let (x, g) = (c.inputs[0].shape, c.inputs[1].shape);
+        let src = source("grid_sample_grad_grid", x, g, self.align_corners, 3);
+        let args = vec![Arg::Out, Arg::In(0), Arg::In(1), Arg::In(2)];
+        Ok(vec![Launch::new(src, args, groups(g[0] * g[1] * g[2]))])
+    }
+
+    fn backward(&self, _: &[Tensor], out: &Tensor, _: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        Err(no_second_order(self.name(), out))
+    }
 }

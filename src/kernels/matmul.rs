@@ -10,29 +10,12 @@
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::kernels::{Arg, Launch, Operand, shader, with_prelude};
+use crate::kernels::{Arg, Desc, Launch, dispatch_limit, shader, with_prelude};
 use crate::pipeline::{BindKind, KernelSource};
-use crate::plan::collect::Graph;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MatmulVariant {
-    Naive,
-    Register,
-    Tiled,
-    /// One subgroup per workgroup; needs subgroups of a fixed size.
-    Lanes,
-}
+use crate::shape::View;
+use crate::tuning::{MatmulVariant, PlanOptions};
 
 impl MatmulVariant {
-    pub fn name(self) -> &'static str {
-        match self {
-            MatmulVariant::Naive => "naive",
-            MatmulVariant::Register => "register",
-            MatmulVariant::Tiled => "tiled",
-            MatmulVariant::Lanes => "lanes",
-        }
-    }
-
     /// The versions this device can run.
     pub fn available(device: &Device) -> Vec<MatmulVariant> {
         let mut v = vec![
@@ -40,55 +23,40 @@ impl MatmulVariant {
             MatmulVariant::Register,
             MatmulVariant::Tiled,
         ];
-        if lanes(device).is_some() {
+        if device.lanes().is_some() {
             v.push(MatmulVariant::Lanes);
         }
         v
     }
 
-    /// The version this device runs, with the reason.
+    /// The version this device runs now, with the reason.
     pub fn choose(device: &Device) -> (MatmulVariant, &'static str) {
-        if let Some(v) = *device.0.matmul.lock().unwrap_or_else(|e| e.into_inner()) {
-            return (v, "set on the device");
-        }
-        match std::env::var("SHADERGRAD_MATMUL").as_deref() {
-            Ok("naive") => return (MatmulVariant::Naive, "forced by SHADERGRAD_MATMUL"),
-            Ok("register") => return (MatmulVariant::Register, "forced by SHADERGRAD_MATMUL"),
-            Ok("tiled") => return (MatmulVariant::Tiled, "forced by SHADERGRAD_MATMUL"),
-            Ok("lanes") if lanes(device).is_some() => {
-                return (MatmulVariant::Lanes, "forced by SHADERGRAD_MATMUL");
-            }
-            _ => {}
-        }
-        if device.is_cpu() && lanes(device).is_some() {
-            (
-                MatmulVariant::Lanes,
-                "software adapter with subgroups: loads shared by shuffles, no barrier",
-            )
-        } else if device.is_cpu() {
-            (
-                MatmulVariant::Register,
-                "software adapter: barriers are costly, register tiles win",
-            )
-        } else {
-            (
-                MatmulVariant::Tiled,
-                "GPU: workgroup-memory tiles reuse each load 64 times",
-            )
-        }
+        choose(&device.plan_options())
     }
 }
 
-/// The subgroup width the lanes version can rely on: subgroups on, and a size
-/// the adapter fixes (min == max), as lavapipe's 8 lanes of AVX2.
-pub(crate) fn lanes(device: &Device) -> Option<u32> {
-    if !device.subgroup_kernels() {
-        return None;
+/// The version a plan with these options runs, with the reason.
+fn choose(opts: &PlanOptions) -> (MatmulVariant, &'static str) {
+    match opts.tuning.matmul {
+        Some(MatmulVariant::Lanes) if opts.lanes == 0 => {}
+        Some(v) => return (v, "set in the device's tuning (or SHADERGRAD_MATMUL)"),
+        None => {}
     }
-    let caps = device.caps();
-    match caps.subgroup_size {
-        Some((lo, hi)) if caps.subgroups && lo == hi && (4..=64).contains(&lo) => Some(lo),
-        _ => None,
+    if opts.cpu && opts.lanes > 0 {
+        (
+            MatmulVariant::Lanes,
+            "software adapter with subgroups: loads shared by shuffles, no barrier",
+        )
+    } else if opts.cpu {
+        (
+            MatmulVariant::Register,
+            "software adapter: barriers are costly, register tiles win",
+        )
+    } else {
+        (
+            MatmulVariant::Tiled,
+            "GPU: workgroup-memory tiles reuse each load 64 times",
+        )
     }
 }
 
@@ -132,59 +100,55 @@ fn batch_layout(
     Some((pad(&d, 1), pad(&a, 0), pad(&b, 0)))
 }
 
-pub(crate) fn launch(
-    g: &Graph,
-    root: usize,
-    a: &Operand,
-    b: &Operand,
-    variant: MatmulVariant,
-    lane_width: u32,
-) -> Result<Launch> {
-    let node = &g.nodes[root];
-    let r = node.shape.len();
-    let (m, n) = (node.shape[r - 2], node.shape[r - 1]);
-    let k = a.view.shape[r - 1];
-    let batch: usize = node.shape[..r - 2].iter().product();
+/// C = A x B for C `out`, A and B read through their views.
+pub(crate) fn launch(out: Desc, a: &View, b: &View, opts: &PlanOptions) -> Result<Vec<Launch>> {
+    let variant = choose(opts).0;
+    let lane_width = opts.lanes;
+    let r = out.shape.len();
+    let (m, n) = (out.shape[r - 2], out.shape[r - 1]);
+    let k = a.shape[r - 1];
+    let batch: usize = out.shape[..r - 2].iter().product();
     let (bdims, a_sb, b_sb) = batch_layout(
-        &node.shape[..r - 2],
-        &a.view.strides[..r - 2],
-        &b.view.strides[..r - 2],
+        &out.shape[..r - 2],
+        &a.strides[..r - 2],
+        &b.strides[..r - 2],
     )
     .ok_or_else(|| Error::InvalidArgument {
         op: "matmul",
-        shape: node.shape.clone(),
+        shape: out.shape.to_vec(),
         msg: "more than 4 batch dims that cannot be merged; make an operand contiguous".into(),
     })?;
-    let (sam, sak) = (a.view.strides[r - 2], a.view.strides[r - 1]);
-    let (sbk, sbn) = (b.view.strides[r - 2], b.view.strides[r - 1]);
+    let (sam, sak) = (a.strides[r - 2], a.strides[r - 1]);
+    let (sbk, sbn) = (b.strides[r - 2], b.strides[r - 1]);
     // (A, B, C strides) as the kernel sees them; the lanes version may compute
     // C^T = B^T A^T instead, so that its vec4 loads run along a contiguous dim.
     let four = |x: usize| x.is_multiple_of(4);
     let vec4_b = sbn == 1
         && four(sbk)
-        && four(b.view.offset)
+        && four(b.offset)
         && four(n)
         && b_sb.iter().all(|&s| s.is_multiple_of(4));
     let vec4_a = sam == 1
         && four(sak)
-        && four(a.view.offset)
+        && four(a.offset)
         && four(m)
         && a_sb.iter().all(|&s| s.is_multiple_of(4));
     let swap = variant == MatmulVariant::Lanes && !vec4_b && vec4_a;
-    let (mm, nn, lhs, rhs, lb, rb, sa, sb, csm, csn) = if swap {
-        (n, m, b, a, b_sb, a_sb, (sbn, sbk), (sak, sam), 1, n)
+    // With the swap, the kernel's A is B (binding 2 reads input 1).
+    let (mm, nn, lhs, rhs, lb, rb, sa, sb, csm, csn, inputs) = if swap {
+        (n, m, b, a, b_sb, a_sb, (sbn, sbk), (sak, sam), 1, n, [1, 0])
     } else {
-        (m, n, a, b, a_sb, b_sb, (sam, sak), (sbk, sbn), n, 1)
+        (m, n, a, b, a_sb, b_sb, (sam, sak), (sbk, sbn), n, 1, [0, 1])
     };
     let mut meta = vec![
         mm as u32,
         nn as u32,
         k as u32,
         batch as u32,
-        lhs.view.offset as u32,
+        lhs.offset as u32,
         sa.0 as u32,
         sa.1 as u32,
-        rhs.view.offset as u32,
+        rhs.offset as u32,
         sb.0 as u32,
         sb.1 as u32,
         csm as u32,
@@ -214,16 +178,10 @@ pub(crate) fn launch(
             [n.div_ceil(2 * width), m.div_ceil(12), batch],
         ),
     };
-    if workgroups.iter().any(|&w| w > 65535) {
-        return Err(Error::InvalidArgument {
-            op: "matmul",
-            shape: node.shape.clone(),
-            msg: "over 65535 workgroups along one dispatch dimension".into(),
-        });
-    }
+    let workgroups = dispatch_limit("matmul", out.shape, workgroups)?;
     let mut src = KernelSource::new(
         "matmul",
-        with_prelude(shader("matmul"), node.dtype),
+        with_prelude(shader("matmul"), out.dtype),
         entry,
         vec![
             BindKind::ReadWrite,
@@ -235,16 +193,6 @@ pub(crate) fn launch(
     if variant == MatmulVariant::Lanes {
         src = src.with("LANES", width as f64);
     }
-    Ok(Launch {
-        src,
-        args: vec![
-            Arg::Node(root),
-            Arg::Node(lhs.node),
-            Arg::Node(rhs.node),
-            Arg::Meta,
-        ],
-        meta,
-        scalars: vec![],
-        workgroups: workgroups.map(|w| w.max(1) as u32),
-    })
+    let args = vec![Arg::Out, Arg::In(inputs[0]), Arg::In(inputs[1]), Arg::Meta];
+    Ok(vec![Launch::new(src, args, workgroups).meta(meta)])
 }

@@ -1,27 +1,33 @@
-//! The Rust side of each kernel: which shader, which bindings, what metadata,
-//! how many workgroups. A kernel only *describes* its launch (a `Launch`); the
-//! executor alone builds pipelines, bind groups and encoders, for all of them.
+//! Hand-written kernels. Each is one type implementing [`Kernel`], in one file
+//! beside its shader (`shaders/<name>.wgsl`): its name and specialisation key,
+//! its runtime scalars, its output shape and record-time checks, its launch
+//! (from shapes, dtypes and plan options alone) and its backward, recorded as
+//! ops. The planner, fuser and autodiff know no kernel by name.
+//!
+//! A kernel only *describes* its dispatches (a `Launch`); the executor alone
+//! builds pipelines, bind groups and encoders, for all of them. The primitives
+//! the planner itself launches (matmul, gather, scatter-add, the optimizer
+//! updates) describe theirs the same way.
 
 pub(crate) mod attention;
 pub(crate) mod batchnorm;
 pub(crate) mod conv2d;
 pub(crate) mod cross_entropy;
-pub(crate) mod elementwise;
-pub(crate) mod expr;
 pub(crate) mod gather;
 pub(crate) mod grid_sample;
 pub(crate) mod layernorm;
 pub(crate) mod matmul;
 pub(crate) mod optim;
 pub(crate) mod pool2d;
-pub(crate) mod reduce;
 pub(crate) mod softmax;
 
 use std::sync::Arc;
 
 use crate::dtype::DType;
+use crate::error::Result;
 use crate::pipeline::KernelSource;
-use crate::shape::View;
+use crate::tensor::Tensor;
+use crate::tuning::PlanOptions;
 
 /// Every WGSL file, by name, for validation and for the benchmark suite.
 pub const SHADERS: &[(&str, &str)] = &[
@@ -58,11 +64,99 @@ pub(crate) fn shader(name: &str) -> &'static str {
         .expect("every shader is listed in SHADERS")
 }
 
+/// Bits of the device status word; each names the op that met a bad index.
+pub(crate) const STATUS_GATHER: u32 = 1;
+pub(crate) const STATUS_CLASS_INDEX: u32 = 2;
+
+/// A tensor as a kernel's launch sees it: shape and dtype, no data.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Desc<'a> {
+    pub shape: &'a [usize],
+    pub dtype: DType,
+}
+
+impl Desc<'_> {
+    pub fn numel(&self) -> usize {
+        crate::shape::numel(self.shape)
+    }
+}
+
+/// What a kernel's launch is given: its output, its inputs (contiguous
+/// buffers, in the order recorded) and the options the plan is built for.
+pub(crate) struct Call<'a> {
+    pub out: Desc<'a>,
+    pub inputs: Vec<Desc<'a>>,
+    pub opts: &'a PlanOptions,
+}
+
+/// A hand-written kernel: everything the engine needs to record, plan, launch
+/// and differentiate it. Every method is required, so a kernel that leaves
+/// one out does not compile.
+pub(crate) trait Kernel: Send + Sync + 'static {
+    /// The op's name, as errors, profiles and benchmark rows show it
+    /// (`conv2d.grad_input`).
+    fn name(&self) -> &'static str;
+    /// What makes two nodes of this kernel different programs beyond their
+    /// shapes and dtypes (it joins the plan key).
+    fn key(&self, key: &mut Vec<u64>);
+    /// Runtime scalars as 32-bit words: uploaded on every run, not part of the
+    /// key, so a value that changes every step replays the same plan.
+    fn scalars(&self) -> Vec<u32>;
+    /// The output's shape and dtype for inputs of these shapes and dtypes, or
+    /// the typed error that refuses them: checked when the op is recorded.
+    fn output(&self, inputs: &[Desc]) -> Result<(Vec<usize>, DType)>;
+    /// The dispatches that compute the output. Which form runs (subgroup lanes,
+    /// rows, tiles; how a reduction is split) is decided here, from the
+    /// options, never when the op is recorded.
+    fn launch(&self, call: &Call) -> Result<Vec<Launch>>;
+    /// The gradient of each input given the output's, recorded as ops (None
+    /// where an input has none).
+    fn backward(
+        &self,
+        inputs: &[Tensor],
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>>;
+}
+
+/// Fails unless `t` is f32 of rank `rank`, naming `op`.
+pub(crate) fn require_f32_rank(op: &'static str, t: &Desc, rank: usize) -> Result<()> {
+    if t.dtype != DType::F32 {
+        return Err(crate::error::Error::UnsupportedDType {
+            op,
+            dtype: t.dtype,
+            reason: "f32 only",
+        });
+    }
+    if t.shape.len() != rank {
+        return Err(crate::error::Error::InvalidArgument {
+            op,
+            shape: t.shape.to_vec(),
+            msg: format!("needs rank {rank}"),
+        });
+    }
+    Ok(())
+}
+
+/// The error a gradient kernel gives when asked for its own gradient.
+pub(crate) fn no_second_order(name: &'static str, out: &Tensor) -> crate::error::Error {
+    crate::error::Error::InvalidArgument {
+        op: "backward",
+        shape: out.shape().to_vec(),
+        msg: format!("gradients of {name} (itself a gradient) are not supported"),
+    }
+}
+
 /// What one binding of a launch refers to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Arg {
-    /// The buffer of a materialized graph node (the first is the output).
-    Node(usize),
+    /// The node's output buffer.
+    Out,
+    /// The buffer of input `i` (for a kernel, the i-th input it was recorded with).
+    In(usize),
+    /// Scratch buffer `i` of this node, of at least `bytes`: it lives from the
+    /// node's first dispatch to its last (partial sums, row statistics).
+    Scratch(usize, u64),
     /// This launch's `meta` words, as a uniform.
     Meta,
     /// This launch's runtime scalars, as a uniform.
@@ -76,16 +170,50 @@ pub(crate) struct Launch {
     pub src: KernelSource,
     pub args: Vec<Arg>,
     pub meta: Vec<u32>,
-    /// Graph scalar words, in the order the kernel reads them.
+    /// Scalar words, in the order the kernel reads them: for a kernel, indices
+    /// into its own `scalars()`.
     pub scalars: Vec<usize>,
     pub workgroups: [u32; 3],
 }
 
-/// A materialized node read through a strided view (a hand-written kernel's input).
-#[derive(Clone, Debug)]
-pub(crate) struct Operand {
-    pub node: usize,
-    pub view: View,
+impl Launch {
+    /// A launch of `src` binding `args`, with no uniforms yet.
+    pub fn new(src: KernelSource, args: Vec<Arg>, workgroups: [u32; 3]) -> Launch {
+        Launch {
+            src,
+            args,
+            meta: Vec::new(),
+            scalars: Vec::new(),
+            workgroups,
+        }
+    }
+
+    pub fn meta(mut self, words: Vec<u32>) -> Launch {
+        self.meta = words;
+        self
+    }
+
+    pub fn scalars(mut self, words: Vec<usize>) -> Launch {
+        self.scalars = words;
+        self
+    }
+}
+
+/// The one-dimensional workgroup count `grid` lays out, over 65535 workgroups
+/// per dimension refused with a typed error naming the kernel.
+pub(crate) fn dispatch_limit(
+    op: &'static str,
+    shape: &[usize],
+    groups: [usize; 3],
+) -> Result<[u32; 3]> {
+    if groups.iter().any(|&g| g > 65535) {
+        return Err(crate::error::Error::InvalidArgument {
+            op,
+            shape: shape.to_vec(),
+            msg: format!("{groups:?} workgroups: over 65535 along one dispatch dimension"),
+        });
+    }
+    Ok(groups.map(|g| g.max(1) as u32))
 }
 
 /// Lays `groups` workgroups out in 2-D (x up to 65535), as every 1-D kernel

@@ -3,7 +3,7 @@
 
 use crate::device::Device;
 use crate::error::Result;
-use crate::graph::ConvParams;
+use crate::kernels::conv2d::ConvParams;
 use crate::nn::{Module, init, parameter};
 use crate::tensor::Tensor;
 

@@ -1,9 +1,7 @@
-//! Fused attention (shaders/attention.wgsl): shapes checked when recorded.
+//! Fused attention (src/kernels/attention.rs): shapes checked when recorded.
 
-use crate::dtype::DType;
-use crate::error::{Error, Result};
-use crate::graph::{AttnParams, Op};
-use crate::kernels::attention::{MAX_BATCH_HEADS, MAX_HEAD_DIM, MAX_LEN};
+use crate::error::Result;
+use crate::kernels::attention::{Attention, AttnParams};
 use crate::tensor::Tensor;
 
 /// Which keys each query may attend to.
@@ -28,78 +26,17 @@ impl Tensor {
         mask: AttentionMask,
         scale: Option<f64>,
     ) -> Result<Tensor> {
-        q.same_device("attention", &[k, v])?;
-        let bad = |msg: String| Error::ShapeMismatch {
-            op: "attention",
-            lhs: q.shape().to_vec(),
-            rhs: k.shape().to_vec(),
-            detail: format!(": {msg}"),
-        };
-        for t in [q, k, v] {
-            if t.dtype() != DType::F32 || t.rank() != 4 {
-                return Err(bad(format!(
-                    "q, k, v must be f32 (B, H, N, D); one is {} {:?}",
-                    t.dtype(),
-                    t.shape()
-                )));
-            }
-        }
-        let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
-        if ks[..2] != qs[..2] || vs[..2] != qs[..2] {
-            return Err(bad(format!("batch and heads differ (v is {vs:?})")));
-        }
-        if ks[3] != qs[3] {
-            return Err(bad(format!(
-                "head dims differ: q has {}, k has {}",
-                qs[3], ks[3]
-            )));
-        }
-        if vs[2] != ks[2] {
-            return Err(bad(format!("k has {} keys but v has {}", ks[2], vs[2])));
-        }
-        let (d, dv) = (qs[3], vs[3]);
-        if d == 0 || dv == 0 || d > MAX_HEAD_DIM || dv > MAX_HEAD_DIM {
-            return Err(bad(format!(
-                "head dims {d} and {dv} must be in 1..={MAX_HEAD_DIM}"
-            )));
-        }
-        if qs[0] * qs[1] > MAX_BATCH_HEADS || qs[2] > MAX_LEN || ks[2] > MAX_LEN {
-            return Err(bad(format!(
-                "batch x heads must be at most {MAX_BATCH_HEADS} and lengths at most \
-                 {MAX_LEN} (one dispatch); split the batch or the sequence"
-            )));
-        }
-        let mut src = vec![q.contiguous()?, k.contiguous()?, v.contiguous()?];
-        if let Some(lens) = mask.key_lengths {
-            q.same_device("attention", &[lens])?;
-            if lens.dtype() != DType::I32 || lens.shape() != [qs[0]] {
-                return Err(Error::ShapeMismatch {
-                    op: "attention",
-                    lhs: qs.to_vec(),
-                    rhs: lens.shape().to_vec(),
-                    detail: format!(
-                        ": key lengths must be i32 ({}), one per batch element",
-                        qs[0]
-                    ),
-                });
-            }
-            src.push(lens.contiguous()?);
-        }
         let params = AttnParams {
             causal: mask.causal,
             window: mask.window,
             padded: mask.key_lengths.is_some(),
         };
+        let d = q.shape().last().copied().unwrap_or(1).max(1);
         let scale = scale.unwrap_or(1.0 / (d as f64).sqrt()) as f32;
-        let shape = vec![qs[0], qs[1], qs[2], dv + 1];
-        Tensor::check_size(q.device(), "attention", &shape, DType::F32)?;
-        let packed = Tensor::record(
-            q.device(),
-            shape,
-            DType::F32,
-            Op::Attention { params, scale },
-            src,
-        );
+        let mut inputs = vec![q, k, v];
+        inputs.extend(mask.key_lengths);
+        let packed = Tensor::apply(Attention { params, scale }, &inputs)?;
+        let dv = packed.shape()[3] - 1;
         packed.narrow(-1, 0, dv)
     }
 }

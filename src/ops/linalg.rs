@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Op;
+use crate::kernels::softmax::Softmax;
 use crate::shape::{broadcast_shapes, normalize_axis};
 use crate::tensor::Tensor;
 
@@ -89,14 +90,7 @@ impl Tensor {
                 .softmax_op(-1, log)?
                 .transpose(ax as isize, last as isize);
         }
-        Tensor::check_size(self.device(), name, self.shape(), self.dtype())?;
-        Ok(Tensor::record(
-            self.device(),
-            self.shape().to_vec(),
-            self.dtype(),
-            Op::Softmax { log },
-            vec![self.clone()],
-        ))
+        Tensor::apply(Softmax { log }, &[self])
     }
 
     /// exp(x - max) / sum(exp(x - max)) along `axis`.

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::dtype::{DType, scalar_bits};
-use crate::graph::{Op, ReduceOp};
+use crate::graph::Op;
 use crate::pool::GpuBuffer;
+use crate::shape::View;
 use crate::tensor::Tensor;
 
 pub(crate) enum Kind {
@@ -55,27 +56,38 @@ pub(crate) struct Graph {
     pub target_tensors: Vec<Tensor>,
 }
 
-/// How many runtime scalar words an op carries.
+/// The runtime scalar words an op carries.
 fn scalar_words(op: &Op, dtype: DType) -> Vec<u32> {
-    match *op {
-        Op::Const(v) => vec![scalar_bits(dtype, v)],
-        Op::Rand { seed, .. } => vec![seed as u32, (seed >> 32) as u32],
-        Op::Arange { start, step } => vec![scalar_bits(dtype, start), scalar_bits(dtype, step)],
-        Op::CrossEntropy { smoothing, .. } | Op::CrossEntropyGrad { smoothing, .. } => {
-            vec![smoothing.to_bits()]
-        }
+    match op {
+        Op::Const(v) => vec![scalar_bits(dtype, *v)],
+        Op::Rand { seed, .. } => vec![*seed as u32, (*seed >> 32) as u32],
+        Op::Arange { start, step } => vec![scalar_bits(dtype, *start), scalar_bits(dtype, *step)],
         Op::Update { hyper, .. } => hyper.iter().map(|h| h.to_bits()).collect(),
-        Op::BnTrain { eps } | Op::BnGradReduce { eps } | Op::BnGradInput { eps } => {
-            vec![eps.to_bits()]
-        }
-        Op::Attention { scale, .. }
-        | Op::AttentionGradKV { scale, .. }
-        | Op::AttentionGradQ { scale, .. } => vec![scale.to_bits()],
-        Op::LnStats { eps, .. } | Op::LnRows { eps, .. } => vec![eps.to_bits()],
-        _ => vec![],
+        Op::Kernel(k) => k.scalars(),
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Where
+        | Op::Cast
+        | Op::View(_)
+        | Op::Concat { .. }
+        | Op::Reduce { .. }
+        | Op::Matmul
+        | Op::Gather { .. }
+        | Op::CheckIndex { .. }
+        | Op::Unview(_)
+        | Op::ScatterAdd { .. }
+        | Op::CustomGrad(_) => vec![],
     }
 }
 
+fn view_key(tag: u64, v: &View, key: &mut Vec<u64>) {
+    key.extend([tag, v.offset as u64, v.shape.len() as u64]);
+    key.extend(v.shape.iter().map(|&s| s as u64));
+    key.extend(v.strides.iter().map(|&s| s as u64));
+}
+
+/// The words that identify an op in a plan's key (its shape and dtype are
+/// keyed by the caller).
 fn op_key(op: &Op, key: &mut Vec<u64>) {
     match op {
         Op::Const(_) => key.push(1),
@@ -85,111 +97,30 @@ fn op_key(op: &Op, key: &mut Vec<u64>) {
         Op::Binary(b) => key.extend([5, *b as u64]),
         Op::Where => key.push(6),
         Op::Cast => key.push(7),
-        Op::View(v) => {
-            key.extend([8, v.offset as u64, v.shape.len() as u64]);
-            key.extend(v.strides.iter().map(|&s| s as u64));
-        }
+        Op::View(v) => view_key(8, v, key),
         Op::Concat { axis } => key.extend([9, *axis as u64]),
         Op::Reduce { op, axes } => {
-            let tag = match op {
-                ReduceOp::Sum => 0,
-                ReduceOp::Max => 1,
-                ReduceOp::Min => 2,
-                ReduceOp::ArgMax => 3,
-                ReduceOp::ArgMin => 4,
-            };
-            key.extend([10, tag, axes.len() as u64]);
+            key.extend([10, *op as u64, axes.len() as u64]);
             key.extend(axes.iter().map(|&a| a as u64));
         }
         Op::Matmul => key.push(11),
-        Op::Softmax { log } => key.extend([12, *log as u64]),
         Op::Gather { axis } => key.extend([13, *axis as u64]),
         Op::CheckIndex { limit } => key.extend([14, *limit as u64]),
-        Op::Unview(v) => {
-            key.extend([15, v.offset as u64, v.shape.len() as u64]);
-            key.extend(v.shape.iter().map(|&s| s as u64));
-            key.extend(v.strides.iter().map(|&s| s as u64));
-        }
+        Op::Unview(v) => view_key(15, v, key),
         Op::ScatterAdd { axis } => key.extend([16, *axis as u64]),
-        Op::CrossEntropy { ignore, .. } => {
-            key.extend([17, ignore.map_or(u64::MAX, |i| i as u32 as u64)])
-        }
-        Op::CrossEntropyGrad { ignore, .. } => {
-            key.extend([18, ignore.map_or(u64::MAX, |i| i as u32 as u64)])
-        }
-        Op::Conv2d(p) => {
-            key.push(20);
-            conv_key(p, key);
-        }
-        Op::Conv2dGradInput(p) => {
-            key.push(21);
-            conv_key(p, key);
-        }
-        Op::Conv2dGradWeight { params, splits } => {
-            key.extend([22, *splits as u64]);
-            conv_key(params, key);
-        }
-        Op::Pool2d(p) | Op::Pool2dGrad(p) => {
-            key.extend([
-                if matches!(op, Op::Pool2d(_)) { 23 } else { 24 },
-                p.max as u64,
-            ]);
+        Op::Update { rule, .. } => key.extend([19, rule.tag()]),
+        Op::Kernel(k) => {
+            // The name, whole, then what the kernel says tells its nodes apart.
+            let name = k.name().as_bytes();
+            key.extend([20, name.len() as u64]);
             key.extend(
-                p.kernel
-                    .iter()
-                    .chain(&p.stride)
-                    .chain(&p.padding)
-                    .map(|&v| v as u64),
+                name.chunks(8)
+                    .map(|c| c.iter().fold(0u64, |w, &b| (w << 8) | b as u64)),
             );
+            k.key(key);
         }
-        Op::BnStats => key.push(25),
-        Op::BnTrain { .. } => key.push(26),
-        Op::BnGradReduce { .. } => key.push(27),
-        Op::BnGradInput { .. } => key.push(28),
-        Op::GridSample { align_corners } => key.extend([29, *align_corners as u64]),
-        Op::GridSampleGradInput { align_corners } => key.extend([30, *align_corners as u64]),
-        Op::GridSampleGradGrid { align_corners } => key.extend([31, *align_corners as u64]),
-        Op::Attention { params, .. }
-        | Op::AttentionGradKV { params, .. }
-        | Op::AttentionGradQ { params, .. } => {
-            let tag = match op {
-                Op::Attention { .. } => 32,
-                Op::AttentionGradKV { .. } => 33,
-                _ => 34,
-            };
-            key.extend([
-                tag,
-                params.causal as u64,
-                params.padded as u64,
-                params.window.map_or(u64::MAX, |w| w as u64),
-            ]);
-        }
-        Op::LnStats { rms, .. } => key.extend([35, *rms as u64]),
-        Op::LnApply { rms } => key.extend([36, *rms as u64]),
-        Op::LnRows { rms, .. } => key.extend([39, *rms as u64]),
-        Op::LnGradReduce { rms } => key.extend([37, *rms as u64]),
-        Op::LnGradInput { rms } => key.extend([38, *rms as u64]),
-        Op::LnGradRows { rms } => key.extend([40, *rms as u64]),
-        Op::Update { rule, .. } => key.extend([
-            19,
-            match rule {
-                crate::graph::UpdateRule::Sgd { nesterov } => *nesterov as u64,
-                crate::graph::UpdateRule::Adam { decoupled } => 2 + *decoupled as u64,
-                crate::graph::UpdateRule::Ema => 4,
-            },
-        ]),
+        Op::CustomGrad(_) => unreachable!("collect computes a custom-gradient node's value"),
     }
-}
-
-fn conv_key(p: &crate::graph::ConvParams, key: &mut Vec<u64>) {
-    key.extend(
-        p.stride
-            .iter()
-            .chain(&p.padding)
-            .chain(&p.dilation)
-            .chain(std::iter::once(&p.groups))
-            .map(|&v| v as u64),
-    );
 }
 
 /// Walks the lazy part of the graph under `targets` (already-realized targets
@@ -220,6 +151,20 @@ pub(crate) fn collect(targets: &[Tensor]) -> Graph {
                         .push(state.buf.clone().expect("a node is lazy or realized"));
                     drop(state);
                     push_node(&mut g, &mut index, &n, Kind::Leaf(leaf), vec![]);
+                }
+                Some((Op::CustomGrad(_), src)) => {
+                    // The planner computes src[0]: the node is an alias of it.
+                    let value = src[0].clone();
+                    drop(state);
+                    match index.get(&Arc::as_ptr(&value.0)) {
+                        Some(&i) => {
+                            index.insert(ptr, i);
+                        }
+                        None => {
+                            stack.push((n, false));
+                            stack.push((value, false));
+                        }
+                    }
                 }
                 Some((op, src)) => {
                     if expanded {

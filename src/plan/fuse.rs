@@ -17,10 +17,6 @@ fn is_compute(op: &Op) -> bool {
             | Op::Concat { .. }
             | Op::CheckIndex { .. }
             | Op::Unview(_)
-            | Op::BnTrain { .. }
-            | Op::BnGradInput { .. }
-            | Op::LnApply { .. }
-            | Op::LnGradInput { .. }
     )
 }
 
@@ -39,10 +35,11 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
     for &t in &g.targets {
         mat[t] = true;
     }
-    // Hand-written kernels read a buffer through at most one strided view.
     for node in &g.nodes {
         match node.op() {
-            Some(Op::Matmul) | Some(Op::Gather { .. }) | Some(Op::ScatterAdd { .. }) => {
+            // The planner's own hand-written kernels read a buffer through at
+            // most one strided view.
+            Some(Op::Matmul | Op::Gather { .. } | Op::ScatterAdd { .. }) => {
                 for &s in &node.src {
                     match g.nodes[s].op() {
                         Some(Op::View(_)) => {
@@ -57,27 +54,8 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
                     }
                 }
             }
-            Some(Op::Softmax { .. })
-            | Some(Op::CrossEntropy { .. })
-            | Some(Op::CrossEntropyGrad { .. })
-            | Some(Op::Update { .. })
-            | Some(Op::Conv2d(_))
-            | Some(Op::Conv2dGradInput(_))
-            | Some(Op::Conv2dGradWeight { .. })
-            | Some(Op::Pool2d(_))
-            | Some(Op::Pool2dGrad(_))
-            | Some(Op::BnStats)
-            | Some(Op::BnGradReduce { .. })
-            | Some(Op::GridSample { .. })
-            | Some(Op::GridSampleGradInput { .. })
-            | Some(Op::GridSampleGradGrid { .. })
-            | Some(Op::Attention { .. })
-            | Some(Op::AttentionGradKV { .. })
-            | Some(Op::AttentionGradQ { .. })
-            | Some(Op::LnStats { .. })
-            | Some(Op::LnRows { .. })
-            | Some(Op::LnGradRows { .. })
-            | Some(Op::LnGradReduce { .. }) => {
+            // Kernels and updates read contiguous buffers.
+            Some(Op::Kernel(_) | Op::Update { .. }) => {
                 for &s in &node.src {
                     mat[s] = true;
                 }

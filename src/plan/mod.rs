@@ -1,19 +1,28 @@
 //! Planner: from a collected graph to a `Plan` the executor can replay: the
 //! kernels in order, each binding resolved to a buffer role, intermediate
 //! buffers assigned by liveness, uniform data laid out once.
+//!
+//! The fused kernels (elementwise chains, reductions with their prologue) are
+//! generated here from the graph (`expr.rs`, `elementwise.rs`, `reduce.rs`);
+//! every other node is a primitive with a hand-written kernel (matmul, gather,
+//! scatter-add, the optimizer updates) or a `Kernel`, which describes its own
+//! dispatches.
 
 pub(crate) mod collect;
+pub(crate) mod elementwise;
+pub(crate) mod expr;
 pub(crate) mod fuse;
+pub(crate) mod reduce;
 
 use std::sync::{Arc, Mutex};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::Op;
-use crate::kernels::matmul::MatmulVariant;
-use crate::kernels::{self, Arg, Launch, Operand};
+use crate::kernels::{self, Arg, Call, Desc, Launch};
 use crate::pool::{BufferKind, GpuBuffer};
 use crate::shape::View;
+use crate::tuning::PlanOptions;
 use collect::Graph;
 
 /// Where a binding's buffer comes from when the plan runs.
@@ -38,6 +47,8 @@ pub(crate) struct Binding {
 }
 
 pub(crate) struct Step {
+    /// The op this dispatch computes (a kernel's name, or the primitive's).
+    pub op: &'static str,
     pub name: &'static str,
     pub entry: &'static str,
     pub pipeline: Arc<wgpu::ComputePipeline>,
@@ -72,7 +83,12 @@ fn align(x: u64, a: u64) -> u64 {
     x.div_ceil(a) * a
 }
 
-/// A materialized node, or a view of one, as a hand-written kernel reads it.
+/// A materialized node, or a view of one, as a hand-written primitive reads it.
+struct Operand {
+    node: usize,
+    view: View,
+}
+
 fn operand(g: &Graph, mat: &[bool], s: usize) -> Operand {
     if mat[s] {
         return Operand {
@@ -89,133 +105,169 @@ fn operand(g: &Graph, mat: &[bool], s: usize) -> Operand {
     }
 }
 
-/// The dispatches that compute node `k` (most kernels need one).
-fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<Vec<Launch>> {
-    let node = &g.nodes[k];
-    let op = node.op().expect("kernels are ops");
-    let opd = |i: usize| operand(g, mat, node.src[i]);
-    Ok(match op {
-        Op::Reduce { .. } => vec![kernels::reduce::launch(g, mat, k)],
-        Op::Matmul => vec![kernels::matmul::launch(
-            g,
-            k,
-            &opd(0),
-            &opd(1),
-            opts.matmul,
-            opts.lanes,
-        )?],
-        Op::Softmax { .. } => vec![kernels::softmax::launch(g, k, &opd(0), opts.lanes)?],
-        Op::Gather { .. } => kernels::gather::launch(g, k, &opd(0), &opd(1))?,
-        Op::ScatterAdd { .. } => kernels::gather::launch_scatter(g, k, &opd(0), &opd(1))?,
-        Op::CrossEntropy { .. } => vec![kernels::cross_entropy::launch(g, k, &[opd(0), opd(1)])],
-        Op::CrossEntropyGrad { .. } => {
-            vec![kernels::cross_entropy::launch(
-                g,
-                k,
-                &[opd(0), opd(1), opd(2)],
-            )]
-        }
-        Op::Update { .. } => vec![kernels::optim::launch(g, k, opts.cpu)],
-        Op::Conv2d(_) | Op::Conv2dGradInput(_) | Op::Conv2dGradWeight { .. } => {
-            vec![kernels::conv2d::launch(g, k, opts.conv, opts.lanes)?]
-        }
-        Op::Pool2d(_) | Op::Pool2dGrad(_) => vec![kernels::pool2d::launch(g, k, opts.cpu)],
-        Op::BnStats | Op::BnGradReduce { .. } => vec![kernels::batchnorm::launch(g, k)],
-        Op::GridSample { .. } => kernels::grid_sample::launch_forward(g, k, &opd(0), &opd(1))?,
-        Op::GridSampleGradInput { .. } => {
-            kernels::grid_sample::launch_grad_input(g, k, &opd(0), &opd(1))?
-        }
-        Op::GridSampleGradGrid { .. } => {
-            kernels::grid_sample::launch_grad_grid(g, k, &opd(0), &opd(1), &opd(2))?
-        }
-        Op::LnStats { .. }
-        | Op::LnRows { .. }
-        | Op::LnGradReduce { .. }
-        | Op::LnGradRows { .. } => {
-            vec![kernels::layernorm::launch(g, k, opts.lanes)]
-        }
-        Op::Attention { .. } | Op::AttentionGradKV { .. } | Op::AttentionGradQ { .. } => {
-            vec![kernels::attention::launch(g, k, opts.lanes)?]
-        }
-        _ => vec![kernels::elementwise::launch(g, mat, k, opts.cpu)],
-    })
+/// The dispatches of one node, and the graph node each `Arg::In(i)` binds.
+struct NodeLaunches {
+    op: &'static str,
+    launches: Vec<Launch>,
+    inputs: Vec<usize>,
 }
 
-/// The device settings a plan bakes in; part of the plan cache key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct PlanOptions {
-    pub poison: bool,
-    pub fuse: bool,
-    pub matmul: MatmulVariant,
-    /// The subgroup width the lanes matmul is specialised for.
-    pub lanes: u32,
-    pub conv: kernels::conv2d::ConvVariant,
-    /// A CPU (software) adapter: every workgroup costs a task switch there, so
-    /// elementwise kernels give each invocation several elements.
-    pub cpu: bool,
-}
-
-impl PlanOptions {
-    pub fn of(dev: &Device) -> PlanOptions {
-        PlanOptions {
-            poison: dev.poison_outputs(),
-            fuse: dev.fusion(),
-            matmul: MatmulVariant::choose(dev).0,
-            lanes: kernels::matmul::lanes(dev).unwrap_or(0),
-            conv: kernels::conv2d::ConvVariant::choose(dev),
-            cpu: dev.is_cpu(),
-        }
+fn desc(g: &Graph, n: usize) -> Desc<'_> {
+    Desc {
+        shape: &g.nodes[n].shape,
+        dtype: g.nodes[n].dtype,
     }
 }
 
-/// Builds the plan for `g`. With `poison`, no intermediate buffer is reused, so
-/// each is filled with NaN once and written by exactly one kernel.
-pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan> {
-    let inner = &dev.0;
-    let max_inputs = (inner.limits.max_storage_buffers_per_shader_stage as usize)
-        .saturating_sub(2)
-        .max(2);
-    let mat = fuse::materialize(g, max_inputs, opts.fuse);
-    let poison = opts.poison;
+/// The dispatches that compute node `k`.
+fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<NodeLaunches> {
+    let node = &g.nodes[k];
+    let op = node.op().expect("kernels are ops");
+    let opd = |i: usize| operand(g, mat, node.src[i]);
+    let (name, launches, inputs) = match op {
+        Op::Kernel(kernel) => {
+            let call = Call {
+                out: desc(g, k),
+                inputs: node.src.iter().map(|&s| desc(g, s)).collect(),
+                opts,
+            };
+            let mut launches = kernel.launch(&call)?;
+            // A kernel numbers its scalars from 0; the graph's start at the node's.
+            for l in &mut launches {
+                l.scalars.iter_mut().for_each(|w| *w += node.scalar);
+            }
+            (kernel.name(), launches, node.src.clone())
+        }
+        Op::Matmul => {
+            let (a, b) = (opd(0), opd(1));
+            let l = kernels::matmul::launch(desc(g, k), &a.view, &b.view, opts)?;
+            ("matmul", l, vec![a.node, b.node])
+        }
+        Op::Gather { axis } => {
+            let (data, idx) = (opd(0), opd(1));
+            let l = kernels::gather::launch(desc(g, k), &data.view, &idx.view, *axis)?;
+            ("gather", l, vec![data.node, idx.node])
+        }
+        Op::ScatterAdd { axis } => {
+            let (idx, values) = (opd(0), opd(1));
+            let l = kernels::gather::launch_scatter(desc(g, k), &idx.view, &values.view, *axis)?;
+            ("scatter_add", l, vec![values.node, idx.node])
+        }
+        Op::Update { rule, .. } => {
+            let l = kernels::optim::launch(*rule, g.nodes[node.src[0]].numel(), opts.cpu)
+                .scalars((node.scalar..node.scalar + 8).collect());
+            ("update", vec![l], node.src.clone())
+        }
+        Op::Reduce { .. } => {
+            let (l, inputs) = reduce::launch(g, mat, k);
+            ("reduce", vec![l], inputs)
+        }
+        Op::Const(_)
+        | Op::Rand { .. }
+        | Op::Arange { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Where
+        | Op::Cast
+        | Op::View(_)
+        | Op::Concat { .. }
+        | Op::CheckIndex { .. }
+        | Op::Unview(_) => {
+            let (l, inputs) = elementwise::launch(g, mat, k, opts.cpu);
+            ("elementwise", vec![l], inputs)
+        }
+        Op::CustomGrad(_) => unreachable!("collect computes a custom-gradient node's value"),
+    };
+    Ok(NodeLaunches {
+        op: name,
+        launches,
+        inputs,
+    })
+}
 
-    // Kernels, in topological order; zero-element outputs need none. In-place
-    // updates go last: they overwrite buffers other kernels may still read.
+/// One dispatch of the plan: its launch, and which buffer each of its
+/// arguments binds (a graph node, or scratch buffer `n + j` past the nodes).
+struct Dispatch {
+    op: &'static str,
+    launch: Launch,
+    /// The node it computes.
+    node: usize,
+    /// Per argument: the buffer id (nodes first, then scratch), if a buffer.
+    buffers: Vec<Option<usize>>,
+}
+
+/// Every dispatch in order (topological; in-place updates last: they
+/// overwrite buffers other kernels may still read), with the bytes of each
+/// scratch buffer they declare. Zero-element outputs need none.
+fn dispatches(g: &Graph, mat: &[bool], opts: &PlanOptions) -> Result<(Vec<Dispatch>, Vec<u64>)> {
     let is_update = |i: usize| matches!(g.nodes[i].op(), Some(Op::Update { .. }));
     let mut kernels: Vec<usize> = (0..g.nodes.len())
         .filter(|&i| mat[i] && g.nodes[i].op().is_some() && g.nodes[i].numel() > 0)
         .collect();
     kernels.sort_by_key(|&i| is_update(i));
-    // Each dispatch, with the node it computes.
-    let mut writes: Vec<usize> = Vec::new();
-    let mut launches: Vec<Launch> = Vec::new();
+    let n = g.nodes.len();
+    let mut out = Vec::new();
+    let mut scratch: Vec<u64> = Vec::new();
     for &k in &kernels {
-        for l in launch_for(g, &mat, k, opts)? {
-            writes.push(k);
-            launches.push(l);
+        let nl = launch_for(g, mat, k, opts)?;
+        // This node's scratch buffer j is buffer n + first + j.
+        let first = scratch.len();
+        for l in nl.launches {
+            let buffers = l
+                .args
+                .iter()
+                .map(|a| match *a {
+                    Arg::Out => Some(k),
+                    Arg::In(i) => Some(nl.inputs[i]),
+                    Arg::Scratch(j, bytes) => {
+                        if scratch.len() <= first + j {
+                            scratch.resize(first + j + 1, 4);
+                        }
+                        scratch[first + j] = scratch[first + j].max(binding_bytes(bytes));
+                        Some(n + first + j)
+                    }
+                    Arg::Meta | Arg::Scalars | Arg::Status => None,
+                })
+                .collect();
+            out.push(Dispatch {
+                op: nl.op,
+                launch: l,
+                node: k,
+                buffers,
+            });
         }
     }
+    Ok((out, scratch))
+}
 
-    // Distinct targets become outputs.
-    let mut outputs: Vec<u64> = Vec::new();
-    let mut output_node: Vec<usize> = Vec::new();
+/// Distinct targets become outputs: (bytes of each output, the node each
+/// holds, per target its output or none for an in-place update).
+fn outputs(g: &Graph) -> (Vec<u64>, Vec<usize>, Vec<Option<usize>>) {
+    let mut bytes: Vec<u64> = Vec::new();
+    let mut node_of: Vec<usize> = Vec::new();
     let mut target_output = Vec::new();
     for &t in &g.targets {
-        if is_update(t) {
+        if matches!(g.nodes[t].op(), Some(Op::Update { .. })) {
             target_output.push(None); // writes in place, produces nothing
             continue;
         }
-        let o = match output_node.iter().position(|&n| n == t) {
+        let o = match node_of.iter().position(|&n| n == t) {
             Some(o) => o,
             None => {
-                output_node.push(t);
-                outputs.push(binding_bytes(g.nodes[t].bytes()));
-                output_node.len() - 1
+                node_of.push(t);
+                bytes.push(binding_bytes(g.nodes[t].bytes()));
+                node_of.len() - 1
             }
         };
         target_output.push(Some(o));
     }
+    (bytes, node_of, target_output)
+}
+
+/// Fails with `TooLarge` when an output or intermediate is over one binding.
+fn check_sizes(dev: &Device, g: &Graph, nodes: impl Iterator<Item = usize>) -> Result<()> {
     let limit = dev.max_binding_bytes();
-    for &n in output_node.iter().chain(&kernels) {
+    for n in nodes {
         let bytes = g.nodes[n].bytes();
         if bytes > limit {
             return Err(Error::TooLarge {
@@ -227,152 +279,197 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
             });
         }
     }
+    Ok(())
+}
 
-    // Liveness: an intermediate's buffer is free once its last reader has run.
-    let mut last_use = vec![0usize; g.nodes.len()];
-    for (s, l) in launches.iter().enumerate() {
-        for a in &l.args {
-            if let Arg::Node(n) = a {
-                last_use[*n] = last_use[*n].max(s);
-            }
+/// Buffer roles by liveness: an intermediate's (or scratch's) slot is free
+/// again once the last dispatch binding it has run; with `poison` no slot is
+/// shared, so each is filled with NaN once and written by one kernel.
+/// Returns the role of every buffer id and the bytes of every slot.
+fn assign_slots(
+    g: &Graph,
+    ds: &[Dispatch],
+    scratch: &[u64],
+    output_node: &[usize],
+    poison: bool,
+) -> (Vec<Option<BufRef>>, Vec<u64>) {
+    let n = g.nodes.len();
+    let bytes = |b: usize| {
+        if b < n {
+            binding_bytes(g.nodes[b].bytes())
+        } else {
+            scratch[b - n]
+        }
+    };
+    let mut last_use = vec![0usize; n + scratch.len()];
+    for (s, d) in ds.iter().enumerate() {
+        for &b in d.buffers.iter().flatten() {
+            last_use[b] = last_use[b].max(s);
         }
     }
-    let mut role: Vec<Option<BufRef>> = vec![None; g.nodes.len()];
+    let mut role: Vec<Option<BufRef>> = vec![None; n + scratch.len()];
     for (i, node) in g.nodes.iter().enumerate() {
         if let collect::Kind::Leaf(k) = node.kind {
             role[i] = Some(BufRef::Leaf(k));
         }
     }
-    for (o, &n) in output_node.iter().enumerate() {
-        role[n] = Some(BufRef::Output(o));
+    for (o, &t) in output_node.iter().enumerate() {
+        role[t] = Some(BufRef::Output(o));
     }
     let mut slot_bytes: Vec<u64> = Vec::new();
-    let mut busy: Vec<(usize, usize)> = Vec::new(); // (slot, node holding it)
+    let mut busy: Vec<(usize, usize)> = Vec::new(); // (slot, buffer holding it)
     let mut free: Vec<usize> = Vec::new();
-    for (s, &k) in writes.iter().enumerate() {
-        if is_update(k) {
-            continue; // no buffer of its own
-        }
-        // Release slots whose node was last read before this step.
-        busy.retain(|&(slot, node)| {
-            let done = last_use[node] < s && !poison;
+    for (s, d) in ds.iter().enumerate() {
+        // Release slots whose buffer was last bound before this step.
+        busy.retain(|&(slot, b)| {
+            let done = last_use[b] < s && !poison;
             if done {
                 free.push(slot);
             }
             !done
         });
-        if role[k].is_some() {
-            continue;
-        }
-        let need = binding_bytes(g.nodes[k].bytes());
-        let best = free
-            .iter()
-            .enumerate()
-            .filter(|&(_, &sl)| slot_bytes[sl] >= need)
-            .min_by_key(|&(_, &sl)| slot_bytes[sl])
-            .map(|(j, _)| j);
-        let slot = match best {
-            Some(j) => free.swap_remove(j),
-            None => {
-                slot_bytes.push(need);
-                slot_bytes.len() - 1
+        let update = matches!(g.nodes[d.node].op(), Some(Op::Update { .. }));
+        // What this dispatch writes: its node (an update has no buffer of its
+        // own), and its scratch. A node read but produced by none (it has no
+        // elements) still binds a buffer.
+        for &b in d.buffers.iter().flatten() {
+            if role[b].is_some() || (b == d.node && update) {
+                continue;
             }
-        };
-        role[k] = Some(BufRef::Slot(slot));
-        busy.push((slot, k));
-    }
-    // Nodes read by a kernel but produced by none (zero-element ones) still bind a buffer.
-    for l in &launches {
-        for a in &l.args {
-            if let Arg::Node(n) = *a
-                && role[n].is_none()
-            {
-                slot_bytes.push(4);
-                role[n] = Some(BufRef::Slot(slot_bytes.len() - 1));
-            }
+            let need = bytes(b);
+            let best = free
+                .iter()
+                .enumerate()
+                .filter(|&(_, &sl)| slot_bytes[sl] >= need)
+                .min_by_key(|&(_, &sl)| slot_bytes[sl])
+                .map(|(j, _)| j);
+            let slot = match best {
+                Some(j) => free.swap_remove(j),
+                None => {
+                    slot_bytes.push(need);
+                    slot_bytes.len() - 1
+                }
+            };
+            role[b] = Some(BufRef::Slot(slot));
+            busy.push((slot, b));
         }
     }
-    let arena: Vec<Arc<GpuBuffer>> = slot_bytes
-        .iter()
-        .map(|&b| inner.pool.acquire(BufferKind::Storage, b))
-        .collect();
+    (role, slot_bytes)
+}
 
-    // Uniform data: each launch's block at the adapter's offset alignment.
-    let ualign = inner.limits.min_uniform_buffer_offset_alignment as u64;
-    let mut meta_words: Vec<u32> = Vec::new();
-    let mut meta_at = Vec::new();
-    let mut scalar_map = Vec::new();
-    let mut scalar_words = 0usize;
-    let mut scalar_at = Vec::new();
-    for l in &launches {
+/// Uniform data: each launch's blocks at the adapter's offset alignment.
+struct Uniforms {
+    meta: Vec<u32>,
+    meta_at: Vec<u64>,
+    scalar_map: Vec<(usize, usize)>,
+    scalar_words: usize,
+    scalar_at: Vec<u64>,
+}
+
+fn uniforms(ds: &[Dispatch], ualign: u64) -> Uniforms {
+    let mut u = Uniforms {
+        meta: Vec::new(),
+        meta_at: Vec::new(),
+        scalar_map: Vec::new(),
+        scalar_words: 0,
+        scalar_at: Vec::new(),
+    };
+    for d in ds {
+        let l = &d.launch;
         if l.meta.is_empty() {
-            meta_at.push(0);
+            u.meta_at.push(0);
         } else {
-            let off = align(meta_words.len() as u64 * 4, ualign);
-            meta_words.resize((off / 4) as usize, 0);
-            meta_at.push(off);
-            meta_words.extend(&l.meta);
+            let off = align(u.meta.len() as u64 * 4, ualign);
+            u.meta.resize((off / 4) as usize, 0);
+            u.meta_at.push(off);
+            u.meta.extend(&l.meta);
         }
         if l.scalars.is_empty() {
-            scalar_at.push(0);
+            u.scalar_at.push(0);
         } else {
-            let off = align(scalar_words as u64 * 4, ualign);
+            let off = align(u.scalar_words as u64 * 4, ualign);
             let base = (off / 4) as usize;
-            scalar_map.extend(l.scalars.iter().enumerate().map(|(j, &w)| (w, base + j)));
-            scalar_words = base + align(l.scalars.len() as u64, 4) as usize;
-            scalar_at.push(off);
+            u.scalar_map
+                .extend(l.scalars.iter().enumerate().map(|(j, &w)| (w, base + j)));
+            u.scalar_words = base + align(l.scalars.len() as u64, 4) as usize;
+            u.scalar_at.push(off);
         }
     }
-    let meta = (!meta_words.is_empty()).then(|| {
-        let buf = inner
-            .pool
-            .acquire(BufferKind::Uniform, meta_words.len() as u64 * 4);
-        inner
-            .queue
-            .write_buffer(&buf.buffer, 0, bytemuck::cast_slice(&meta_words));
+    u
+}
+
+/// Builds the plan for `g`.
+pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan> {
+    let max_inputs = (opts.storage_buffers as usize).saturating_sub(2).max(2);
+    let mat = fuse::materialize(g, max_inputs, opts.tuning.fusion);
+    let (ds, scratch) = dispatches(g, &mat, opts)?;
+    let (outputs, output_node, target_output) = outputs(g);
+    check_sizes(
+        dev,
+        g,
+        output_node.iter().copied().chain(ds.iter().map(|d| d.node)),
+    )?;
+    let (role, slot_bytes) = assign_slots(g, &ds, &scratch, &output_node, opts.tuning.poison);
+    let arena: Vec<Arc<GpuBuffer>> = slot_bytes
+        .iter()
+        .map(|&b| dev.pool().acquire(BufferKind::Storage, b))
+        .collect();
+    let ualign = dev.limits().min_uniform_buffer_offset_alignment as u64;
+    let u = uniforms(&ds, ualign);
+    let meta = (!u.meta.is_empty()).then(|| {
+        let buf = dev
+            .pool()
+            .acquire(BufferKind::Uniform, u.meta.len() as u64 * 4);
+        dev.queue()
+            .write_buffer(&buf.buffer, 0, bytemuck::cast_slice(&u.meta));
         buf
     });
-    let scalars = (scalar_words > 0).then(|| {
-        inner
-            .pool
-            .acquire(BufferKind::Uniform, scalar_words as u64 * 4)
+    let scalars = (u.scalar_words > 0).then(|| {
+        dev.pool()
+            .acquire(BufferKind::Uniform, u.scalar_words as u64 * 4)
     });
-
-    let mut steps = Vec::with_capacity(launches.len());
-    for (s, l) in launches.into_iter().enumerate() {
-        let pipeline = inner.pipelines.get(&l.src)?;
-        let layout = inner.pipelines.layout(&l.src.layout);
+    let n = g.nodes.len();
+    let mut steps = Vec::with_capacity(ds.len());
+    for (s, d) in ds.into_iter().enumerate() {
+        let l = &d.launch;
         let bindings = l
             .args
             .iter()
-            .map(|a| match *a {
-                Arg::Node(n) => Binding {
-                    buf: role[n].expect("every bound node has a buffer"),
-                    offset: 0,
-                    size: binding_bytes(g.nodes[n].bytes()),
-                },
-                Arg::Meta => Binding {
+            .zip(&d.buffers)
+            .map(|(a, b)| match (*a, *b) {
+                (Arg::Meta, _) => Binding {
                     buf: BufRef::Meta,
-                    offset: meta_at[s],
+                    offset: u.meta_at[s],
                     size: align(l.meta.len() as u64 * 4, 16),
                 },
-                Arg::Scalars => Binding {
+                (Arg::Scalars, _) => Binding {
                     buf: BufRef::Scalars,
-                    offset: scalar_at[s],
+                    offset: u.scalar_at[s],
                     size: align(l.scalars.len() as u64, 4) * 4,
                 },
-                Arg::Status => Binding {
+                (Arg::Status, _) => Binding {
                     buf: BufRef::Status,
                     offset: 0,
                     size: 16,
                 },
+                (_, Some(b)) => Binding {
+                    buf: role[b].expect("every bound buffer has a role"),
+                    offset: 0,
+                    size: if b < n {
+                        binding_bytes(g.nodes[b].bytes())
+                    } else {
+                        scratch[b - n]
+                    },
+                },
+                (_, None) => unreachable!("buffer arguments have buffer ids"),
             })
             .collect();
         steps.push(Step {
+            op: d.op,
             name: l.src.name,
             entry: l.src.entry,
-            pipeline,
-            layout,
+            pipeline: dev.pipelines().get(&l.src)?,
+            layout: dev.pipelines().layout(&l.src.layout),
             bindings,
             workgroups: l.workgroups,
             bind_groups: Mutex::new(Vec::new()),
@@ -385,7 +482,7 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
         target_output,
         meta,
         scalars,
-        scalar_map,
-        scalar_words,
+        scalar_map: u.scalar_map,
+        scalar_words: u.scalar_words,
     })
 }

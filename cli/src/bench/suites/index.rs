@@ -1,0 +1,155 @@
+//! Indexing (shaders/gather.wgsl).
+//!
+//! - `index_select`: an embedding lookup, rows of a (V, D) table picked by N
+//!   indices (the index is a broadcast view, never copied).
+//! - `gather`: torch.gather along the contiguous axis.
+//! - `scatter_add`: their gradient, values added back into zeros at the
+//!   indices (a compare-and-swap loop on the f32 bits): few collisions (V = N)
+//!   and many (V = 256: each row receives about N / 256 values).
+//!
+//! No flops for the lookups; scatter-add counts one add per value. Bytes: the
+//! values read and written once, plus the indices (4 bytes each).
+
+use crate::bench::check::{self, Tol};
+use crate::bench::data::{Sets, Spec};
+use crate::bench::measure::{Case, Ctx, gate};
+use crate::bench::suites::dims;
+use shadergrad::DType;
+use shadergrad::Result;
+use shadergrad::Tensor;
+
+pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
+    if !ctx.wants(&["index_select", "gather", "scatter_add"]) {
+        return Ok(());
+    }
+    let (v, d, n) = if ctx.quick() {
+        (1024, 64, 2048)
+    } else {
+        (16384, 256, 16384)
+    };
+    index_select(ctx, v, d, n)?;
+    let (r, c, k) = if ctx.quick() {
+        (256, 256, 64)
+    } else {
+        (4096, 1024, 256)
+    };
+    gather(ctx, r, c, k)?;
+    scatter_add(ctx, v, d, n)?;
+    scatter_add(ctx, 256, d, n)?;
+    Ok(())
+}
+
+fn index_select(ctx: &mut Ctx, v: usize, d: usize, n: usize) -> Result<()> {
+    if !ctx.wants(&["index_select"]) {
+        return Ok(());
+    }
+    let sets = Sets::rotating(
+        ctx.dev,
+        31,
+        &[Spec::new(&[v, d], -1.0, 1.0), Spec::index(&[n], v)],
+    )?;
+    let (table, idx) = (&sets.host[0], &sets.host[1]);
+    let reference = |e: usize| (table[idx[e / d] as usize * d + e % d] as f64, 0.0);
+    let sets = &sets;
+    ctx.case(
+        Case::new(
+            "index_select",
+            "kernel",
+            format!("{} rows of {}", n, dims(&[v, d])),
+            DType::F32,
+        )
+        .work(0.0, (2 * n * d * 4 + n * 4) as f64)
+        .sets(sets.len())
+        .chosen(true)
+        .run(move |i| {
+            let s = sets.get(i);
+            Ok(vec![s[0].index_select(0, &s[1])?])
+        })
+        .check(move |o| {
+            gate(o, 1, |o| {
+                check::elements(&o[0], n * d, n * d, Tol::F32, reference)
+            })
+        }),
+    );
+    Ok(())
+}
+
+fn gather(ctx: &mut Ctx, r: usize, c: usize, k: usize) -> Result<()> {
+    if !ctx.wants(&["gather"]) {
+        return Ok(());
+    }
+    let sets = Sets::rotating(
+        ctx.dev,
+        32,
+        &[Spec::new(&[r, c], -1.0, 1.0), Spec::index(&[r, k], c)],
+    )?;
+    let (data, idx) = (&sets.host[0], &sets.host[1]);
+    let reference = |e: usize| (data[(e / k) * c + idx[e] as usize] as f64, 0.0);
+    let sets = &sets;
+    ctx.case(
+        Case::new(
+            "gather",
+            "kernel",
+            format!("{} from {}", dims(&[r, k]), dims(&[r, c])),
+            DType::F32,
+        )
+        .work(0.0, (2 * r * k * 4 + r * k * 4) as f64)
+        .sets(sets.len())
+        .chosen(true)
+        .run(move |i| {
+            let s = sets.get(i);
+            Ok(vec![s[0].gather(1, &s[1])?])
+        })
+        .check(move |o| {
+            gate(o, 1, |o| {
+                check::elements(&o[0], r * k, r * k, Tol::F32, reference)
+            })
+        }),
+    );
+    Ok(())
+}
+
+fn scatter_add(ctx: &mut Ctx, v: usize, d: usize, n: usize) -> Result<()> {
+    if !ctx.wants(&["scatter_add"]) {
+        return Ok(());
+    }
+    let sets = Sets::rotating(
+        ctx.dev,
+        33 + v as u64,
+        &[Spec::new(&[n, d], -1.0, 1.0), Spec::index(&[n], v)],
+    )?;
+    let (vals, idx) = (&sets.host[0], &sets.host[1]);
+    let mut reference = vec![(0.0f64, 0.0f64); v * d];
+    for (row, &target) in idx.iter().enumerate() {
+        for j in 0..d {
+            let x = vals[row * d + j] as f64;
+            let r = &mut reference[target as usize * d + j];
+            r.0 += x;
+            r.1 += x.abs();
+        }
+    }
+    let (sets, reference) = (&sets, &reference);
+    ctx.case(
+        Case::new(
+            "scatter_add",
+            "kernel",
+            format!("{} into {}", dims(&[n, d]), dims(&[v, d])),
+            DType::F32,
+        )
+        .work((n * d) as f64, (n * d * 4 + n * 4 + v * d * 4) as f64)
+        .sets(sets.len())
+        .chosen(true)
+        .note(format!(
+            "index_select's gradient; ~{:.0} values per row",
+            n as f64 / v as f64
+        ))
+        .run(move |i| {
+            let s = sets.get(i);
+            // As index_select's backward records it: the 1-D index broadcast.
+            let index = s[1].reshape(&[n, 1])?.broadcast_to(&[n, d])?;
+            Ok(vec![Tensor::scatter_add_zeros(&[v, d], 0, &index, &s[0])?])
+        })
+        .check(move |o| gate(o, 1, |o| check::all(&o[0], reference, Tol::F32))),
+    );
+    Ok(())
+}

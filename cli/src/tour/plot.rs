@@ -1,0 +1,131 @@
+//! Training curves as PNG (plotters, bitmap backend). Text needs a font:
+//! DejaVu Sans from the system when it is there (Debian's fonts-dejavu-core),
+//! otherwise the plot is drawn without labels and the caption goes into the
+//! file name's companion text file.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+
+use shadergrad::{Error, Result};
+
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+];
+
+/// Registers a system font once; false when none is found.
+fn font() -> bool {
+    static FOUND: OnceLock<bool> = OnceLock::new();
+    *FOUND.get_or_init(|| {
+        for p in FONT_PATHS {
+            if let Ok(bytes) = std::fs::read(p) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+}
+
+fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Data {
+        file: path.display().to_string(),
+        at: "write".into(),
+        msg: format!("could not draw the plot: {e}"),
+    }
+}
+
+/// Draws each (name, values) series against its step number, loss on a log
+/// scale, and writes `path` (PNG) plus `path` with ".txt" naming the series.
+pub fn curves(path: &Path, title: &str, series: &[(&str, &[f32])]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| plot_error(path, e))?;
+    }
+    let labels = font();
+    let steps = series
+        .iter()
+        .map(|(_, v)| v.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let pos = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .filter(|v| *v > 0.0);
+    let (lo, hi) = pos.fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo < hi {
+        (lo * 0.9, hi * 1.1)
+    } else {
+        (1e-3, 10.0)
+    };
+    let colors = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
+    {
+        let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        let mut b = ChartBuilder::on(&root);
+        b.margin(15)
+            .x_label_area_size(if labels { 35 } else { 5 })
+            .y_label_area_size(if labels { 55 } else { 5 });
+        if labels {
+            b.caption(title, ("sans-serif", 22));
+        }
+        let mut chart = b
+            .build_cartesian_2d(0..steps, (lo..hi).log_scale())
+            .map_err(|e| plot_error(path, e))?;
+        let mut mesh = chart.configure_mesh();
+        if labels {
+            mesh.x_desc("step").y_desc("training loss");
+        } else {
+            mesh.disable_x_mesh().disable_y_mesh();
+        }
+        mesh.draw().map_err(|e| plot_error(path, e))?;
+        for (i, (name, v)) in series.iter().enumerate() {
+            let color = colors[i % colors.len()];
+            let drawn = chart
+                .draw_series(LineSeries::new(
+                    v.iter().enumerate().map(|(s, &l)| (s, l.max(lo))),
+                    &color,
+                ))
+                .map_err(|e| plot_error(path, e))?;
+            if labels {
+                drawn
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            }
+        }
+        if labels {
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()
+                .map_err(|e| plot_error(path, e))?;
+        }
+        root.present().map_err(|e| plot_error(path, e))?;
+    }
+    let names: Vec<String> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (n, v))| {
+            format!(
+                "{} ({} steps, colour {})",
+                n,
+                v.len(),
+                ["red", "blue", "green", "magenta", "cyan", "black"][i % 6]
+            )
+        })
+        .collect();
+    std::fs::write(
+        path.with_extension("txt"),
+        format!(
+            "{title}\nx: step, y: training loss (log)\n{}\n",
+            names.join("\n")
+        ),
+    )
+    .map_err(|e| plot_error(path, e))
+}

@@ -1,0 +1,395 @@
+//! Executor: runs a plan. Every dispatch of one realize goes into one command
+//! encoder and one compute pass, and the readback copy (if any) into the same
+//! encoder: one submit per realize. A graph seen before replays its cached plan:
+//! no planning, no compiling, no allocation beyond the outputs (which the pool
+//! recycles), bind groups reused.
+//!
+//! The executor's per-device state (plan cache, pending work, profile, the
+//! realize lock) is its own: it lives in the device's executor slot.
+
+mod encode;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::kernels::{STATUS_CLASS_INDEX, STATUS_GATHER};
+use crate::plan::{self, Plan, collect};
+use crate::pool::{BufferKind, GpuBuffer};
+use crate::tensor::Tensor;
+use crate::tuning::PlanOptions;
+
+const PLAN_CACHE_CAPACITY: usize = 256;
+
+/// A graph's structure and the settings a plan bakes in.
+type PlanKey = (Vec<u64>, PlanOptions);
+
+/// Plans by graph structure and settings, least recently used dropped first.
+#[derive(Default)]
+struct PlanCache {
+    map: HashMap<PlanKey, Arc<Plan>>,
+    order: VecDeque<PlanKey>,
+}
+
+impl PlanCache {
+    fn get(&mut self, key: &PlanKey) -> Option<Arc<Plan>> {
+        let plan = self.map.get(key)?.clone();
+        if let Some(pos) = self.order.iter().position(|k| k == key) {
+            let k = self.order.remove(pos).expect("present");
+            self.order.push_back(k);
+        }
+        Some(plan)
+    }
+
+    fn insert(&mut self, key: PlanKey, plan: Arc<Plan>) {
+        if self.map.len() >= PLAN_CACHE_CAPACITY
+            && let Some(old) = self.order.pop_front()
+        {
+            self.map.remove(&old);
+        }
+        self.order.push_back(key.clone());
+        self.map.insert(key, plan);
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+    }
+}
+
+/// What the executor keeps per device.
+#[derive(Default)]
+struct Executor {
+    plans: Mutex<PlanCache>,
+    /// Tensors the next realize must include (a loss and its gradients, an
+    /// optimizer's in-place updates): so a whole training step is one submit.
+    pending: Mutex<Vec<Tensor>>,
+    profiling: AtomicBool,
+    /// The per-dispatch GPU times of the last profiled realize.
+    profile: Mutex<Vec<KernelTime>>,
+    /// Held for the whole of a realize: a cached plan's scalar buffer, the
+    /// status word and the pending list are per device, so two threads
+    /// realizing on one device take turns.
+    realize_lock: Mutex<()>,
+}
+
+fn executor(dev: &Device) -> &Executor {
+    dev.executor_state(Executor::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One dispatch's GPU time in a profiled realize.
+#[derive(Clone, Debug)]
+pub struct KernelTime {
+    /// The op it computes (`conv2d.grad_weight`, `matmul`, `elementwise`...).
+    pub op: &'static str,
+    /// The shader family and entry point that ran.
+    pub kernel: &'static str,
+    pub entry: &'static str,
+    pub ms: f64,
+}
+
+impl Device {
+    /// Realizes everything recorded for the next step (loss, gradients, updates)
+    /// in one submit.
+    pub fn realize_pending(&self) -> Result<()> {
+        run(self, &[], None).map(|_| ())
+    }
+
+    /// Times every dispatch with GPU timestamps (when the adapter has
+    /// TIMESTAMP_QUERY; inside one pass with TIMESTAMP_QUERY_INSIDE_PASSES, else
+    /// one pass per dispatch). Each realize then waits for the GPU.
+    pub fn set_profiling(&self, on: bool) {
+        executor(self).profiling.store(on, Ordering::Relaxed);
+    }
+
+    /// The per-dispatch GPU times of the last profiled realize (empty if the
+    /// adapter has no timestamps).
+    pub fn last_profile(&self) -> Vec<KernelTime> {
+        lock(&executor(self).profile).clone()
+    }
+
+    /// Frees cached plans and pooled buffers not in use.
+    pub fn trim(&self) {
+        lock(&executor(self).plans).clear();
+        self.pool().trim();
+    }
+
+    pub(crate) fn add_pending(&self, tensors: Vec<Tensor>) {
+        lock(&executor(self).pending).extend(tensors);
+    }
+}
+
+/// A readback request: copy `bytes` of the buffer behind a target.
+struct Readback {
+    target: usize,
+    bytes: u64,
+}
+
+pub(crate) fn realize(dev: &Device, targets: &[&Tensor]) -> Result<()> {
+    let ts: Vec<Tensor> = targets.iter().map(|t| (*t).clone()).collect();
+    run(dev, &ts, None).map(|_| ())
+}
+
+/// Reads a tensor's bytes, realizing it first in the same submit.
+pub(crate) fn read(t: &Tensor) -> Result<Vec<u8>> {
+    let bytes = (t.numel() * t.dtype().size_bytes()) as u64;
+    // A strided view is made contiguous (one fused copy) in the same submit.
+    let c = t.contiguous()?;
+    let out = run(t.device(), &[c], Some(Readback { target: 0, bytes }))?;
+    Ok(out.unwrap_or_default())
+}
+
+fn buffer_of(t: &Tensor) -> Option<Arc<GpuBuffer>> {
+    t.0.state().buf.clone()
+}
+
+/// The tensors a realize computes: those asked for, then what backward and
+/// optimizer steps left pending (so `readback.target` still indexes the
+/// first). Lazy targets with no elements get an empty buffer here.
+fn targets(dev: &Device, asked: &[Tensor]) -> Result<Vec<Tensor>> {
+    let mut targets = asked.to_vec();
+    for p in std::mem::take(&mut *lock(&executor(dev).pending)) {
+        if !targets.iter().any(|t| Arc::ptr_eq(&t.0, &p.0)) {
+            targets.push(p);
+        }
+    }
+    for t in &targets {
+        if t.device() != dev {
+            return Err(Error::DeviceMismatch { op: "realize" });
+        }
+        if !t.is_realized() && t.numel() == 0 {
+            t.0.set_realized(dev.pool().acquire(BufferKind::Storage, 4));
+        }
+    }
+    Ok(targets)
+}
+
+/// The plan for `g`: replayed from the cache, or built (and cached).
+fn plan_for(dev: &Device, g: &collect::Graph) -> Result<Arc<Plan>> {
+    let opts = dev.plan_options();
+    let key = (g.key.clone(), opts);
+    let exec = executor(dev);
+    let c = dev.counter_set();
+    if opts.tuning.plan_cache
+        && let Some(p) = lock(&exec.plans).get(&key)
+    {
+        c.add(&c.plans_replayed, 1);
+        return Ok(p);
+    }
+    let p = Arc::new(plan::build(dev, g, &opts)?);
+    c.add(&c.plans_built, 1);
+    lock(&exec.plans).insert(key, p.clone());
+    Ok(p)
+}
+
+/// Fresh output buffers for a run of `plan`, its scalars uploaded, and in
+/// poison mode every buffer it writes filled with NaN.
+fn prepare(dev: &Device, plan: &Plan, g: &collect::Graph) -> Vec<Arc<GpuBuffer>> {
+    let outputs: Vec<Arc<GpuBuffer>> = plan
+        .outputs
+        .iter()
+        .map(|&b| dev.pool().acquire(BufferKind::Storage, b))
+        .collect();
+    if let Some(sb) = &plan.scalars {
+        let mut words = vec![0u32; plan.scalar_words];
+        for &(gw, bw) in &plan.scalar_map {
+            words[bw] = g.scalars[gw];
+        }
+        dev.queue()
+            .write_buffer(&sb.buffer, 0, bytemuck::cast_slice(&words));
+    }
+    if dev.tuning().poison {
+        for b in outputs.iter().chain(&plan.arena) {
+            let nan = vec![0xFFu8; b.capacity as usize];
+            dev.queue().write_buffer(&b.buffer, 0, &nan);
+        }
+    }
+    outputs
+}
+
+/// What one realize ran: the collected graph, its plan, its output buffers.
+struct Ran {
+    graph: collect::Graph,
+    plan: Arc<Plan>,
+    outputs: Vec<Arc<GpuBuffer>>,
+}
+
+impl Ran {
+    /// The buffer holding `t` after this run, if it computed it.
+    fn buffer(&self, t: &Tensor) -> Option<Arc<GpuBuffer>> {
+        let pos = self
+            .graph
+            .target_tensors
+            .iter()
+            .position(|x| Arc::ptr_eq(&x.0, &t.0))?;
+        self.plan.target_output[pos].map(|o| self.outputs[o].clone())
+    }
+}
+
+/// Copies `bytes` of `src` and the status word into a staging buffer, in the
+/// same encoder; returns it with the offset of the status word.
+fn copy_back(
+    dev: &Device,
+    encoder: &mut wgpu::CommandEncoder,
+    src: &GpuBuffer,
+    bytes: u64,
+) -> (Arc<GpuBuffer>, u64) {
+    let data = bytes.div_ceil(8) * 8;
+    let staging = dev.pool().acquire(BufferKind::Readback, data + 8);
+    if bytes > 0 {
+        encoder.copy_buffer_to_buffer(&src.buffer, 0, &staging.buffer, 0, bytes.div_ceil(4) * 4);
+    }
+    encoder.copy_buffer_to_buffer(&dev.status().buffer, 0, &staging.buffer, data, 4);
+    (staging, data)
+}
+
+fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Option<Vec<u8>>> {
+    let exec = executor(dev);
+    let _turn = lock(&exec.realize_lock);
+    let targets = targets(dev, asked)?;
+    let lazy: Vec<Tensor> = targets
+        .iter()
+        .filter(|t| !t.is_realized())
+        .cloned()
+        .collect();
+    if lazy.is_empty() && readback.is_none() {
+        return Ok(None);
+    }
+    let wgpu_dev = dev.wgpu_device();
+    let validation = wgpu_dev.push_error_scope(wgpu::ErrorFilter::Validation);
+    let oom = wgpu_dev.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let mut encoder = wgpu_dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("shadergrad realize"),
+    });
+    let mut ran = None;
+    let mut stamps = None;
+    if !lazy.is_empty() {
+        let graph = collect::collect(&lazy);
+        let plan = plan_for(dev, &graph)?;
+        let outputs = prepare(dev, &plan, &graph);
+        let profile = exec.profiling.load(Ordering::Relaxed);
+        stamps = encode::encode(dev, &plan, &graph, &outputs, &mut encoder, profile);
+        ran = Some(Ran {
+            graph,
+            plan,
+            outputs,
+        });
+    }
+    // The readback copy rides in the same encoder, after the pass.
+    let staging = readback.as_ref().map(|rb| {
+        let t = &targets[rb.target];
+        let src = ran
+            .as_ref()
+            .and_then(|r| r.buffer(t))
+            .or_else(|| buffer_of(t))
+            .expect("a read target is realized or computed");
+        copy_back(dev, &mut encoder, &src, rb.bytes)
+    });
+    // Timestamps resolve into a buffer and ride to the CPU in the same submit.
+    let stamp_read = stamps.map(|s| {
+        let bytes = s.count as u64 * 8;
+        let resolved = dev.pool().acquire(BufferKind::Query, bytes);
+        let staging = dev.pool().acquire(BufferKind::Readback, bytes);
+        encoder.resolve_query_set(&s.set, 0..s.count, &resolved.buffer, 0);
+        encoder.copy_buffer_to_buffer(&resolved.buffer, 0, &staging.buffer, 0, bytes);
+        (staging, bytes)
+    });
+    dev.queue().submit([encoder.finish()]);
+    let c = dev.counter_set();
+    c.add(&c.submits, 1);
+    if let (Some((staging, bytes)), Some(r)) = (stamp_read, &ran) {
+        *lock(&exec.profile) = read_profile(dev, &r.plan, &staging, bytes)?;
+    }
+    if let Some(e) = pollster::block_on(oom.pop()) {
+        return Err(Error::Gpu(format!("out of memory: {e}")));
+    }
+    if let Some(e) = pollster::block_on(validation.pop()) {
+        return Err(Error::Gpu(e.to_string()));
+    }
+    // The targets now hold their outputs; their recorded ops (and the graph
+    // under them) are dropped.
+    if let Some(r) = &ran {
+        for (p, t) in r.graph.target_tensors.iter().enumerate() {
+            if let Some(o) = r.plan.target_output[p] {
+                t.0.set_realized(r.outputs[o].clone());
+            }
+        }
+    }
+    match (staging, readback) {
+        (Some((staging, data)), Some(rb)) => finish_read(dev, &staging, data, rb.bytes).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The per-dispatch times of a profiled run.
+fn read_profile(
+    dev: &Device,
+    plan: &Plan,
+    staging: &GpuBuffer,
+    bytes: u64,
+) -> Result<Vec<KernelTime>> {
+    let raw = map_read(dev, staging, bytes)?;
+    let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&raw);
+    let period = dev.queue().get_timestamp_period() as f64;
+    Ok(plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| KernelTime {
+            op: s.op,
+            kernel: s.name,
+            entry: s.entry,
+            ms: ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6,
+        })
+        .collect())
+}
+
+/// The bytes read back, or the error the status word reports (which clears it).
+fn finish_read(dev: &Device, staging: &GpuBuffer, data: u64, len: u64) -> Result<Vec<u8>> {
+    let bytes = map_read(dev, staging, data + 8)?;
+    let status = u32::from_le_bytes(
+        bytes[data as usize..data as usize + 4]
+            .try_into()
+            .expect("4 bytes"),
+    );
+    if status != 0 {
+        dev.queue()
+            .write_buffer(&dev.status().buffer, 0, &[0u8; 16]);
+        let op = if status & STATUS_GATHER != 0 {
+            "gather"
+        } else if status & STATUS_CLASS_INDEX != 0 {
+            "class index (one_hot / cross_entropy)"
+        } else {
+            "kernel"
+        };
+        return Err(Error::IndexOutOfRange { op });
+    }
+    Ok(bytes[..len as usize].to_vec())
+}
+
+/// Maps a readback buffer, waits for the GPU, and copies the bytes out.
+fn map_read(dev: &Device, staging: &GpuBuffer, len: u64) -> Result<Vec<u8>> {
+    let slice = staging.buffer.slice(0..len);
+    let (tx, rx) = futures::channel::oneshot::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    dev.wgpu_device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+    pollster::block_on(rx)
+        .map_err(|_| Error::Gpu("readback was cancelled".into()))?
+        .map_err(|e| Error::Gpu(format!("mapping the readback buffer: {e}")))?;
+    let bytes = slice
+        .get_mapped_range()
+        .map_err(|e| Error::Gpu(format!("reading the mapped buffer: {e}")))?
+        .to_vec();
+    staging.buffer.unmap();
+    Ok(bytes)
+}

@@ -1,0 +1,39 @@
+//! The fused elementwise kernel (`shaders/elementwise.wgsl`): generates the
+//! body for one output node and everything inlined under it.
+
+use crate::kernels::{Launch, fill_template, grid, per_invocation, shader};
+use crate::plan::collect::Graph;
+use crate::plan::expr::{ExprGen, store_conv};
+
+pub(crate) const WG: u32 = 256;
+
+/// The launch computing node `root`, and the materialized nodes it reads.
+pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize, cpu: bool) -> (Launch, Vec<usize>) {
+    let node = &g.nodes[root];
+    // The root itself is computed, not loaded: look through its own materialization.
+    let mut inline = mat.to_vec();
+    inline[root] = false;
+    let mut eg = ExprGen::new(g, &inline);
+    let v = eg.value(root, "i");
+    let store = store_conv(node.dtype, &v);
+    let body = eg.take_code();
+    let out_ty = node.dtype.wgsl_storage();
+    let (decls, _) = eg.declarations(1);
+    let generated = format!(
+        "const NUMEL: u32 = {}u;\n\
+         @group(0) @binding(0) var<storage, read_write> out: array<{out_ty}>;\n\
+         {decls}\n\
+         fn compute(i: u32) {{\n{body}    out[i] = {store};\n}}\n",
+        node.numel()
+    );
+    let f16 = eg.uses_f16 || node.dtype == crate::DType::F16;
+    let per = per_invocation(node.numel(), WG, cpu);
+    let launch = eg.launch(
+        "elementwise",
+        fill_template(shader("elementwise"), &generated, f16),
+        "elementwise",
+        &[("WG", WG as f64), ("PER", per as f64)],
+        grid((node.numel() as u64).div_ceil(WG as u64 * per as u64)),
+    );
+    (launch, eg.inputs.clone())
+}

@@ -1,0 +1,513 @@
+//! Expression codegen: turns an inlined subgraph of elementwise and view nodes
+//! into WGSL statements that compute one element, for the fused elementwise
+//! kernel and the prologue of a reduction.
+//!
+//! Every node is evaluated at a flat index into its own (contiguous) shape: an
+//! elementwise node passes the index through, a view maps it to its source's
+//! index, a materialized node loads it. Shapes are baked in as constants, so
+//! index decoding divides by constants (cheap everywhere, vital on lavapipe
+//! where a vector integer division is a per-lane loop).
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use crate::dtype::DType;
+use crate::graph::{BinaryOp, Op, UnaryOp};
+use std::sync::Arc;
+
+use crate::kernels::STATUS_CLASS_INDEX;
+use crate::kernels::{Arg, Launch};
+use crate::pipeline::{BindKind, KernelSource};
+use crate::plan::collect::{Graph, Kind};
+use crate::shape::{View, contiguous_strides};
+
+pub(crate) struct ExprGen<'a> {
+    g: &'a Graph,
+    mat: &'a [bool],
+    /// Materialized nodes read by the kernel, in binding order.
+    pub inputs: Vec<usize>,
+    /// Graph scalar words the kernel reads, in the kernel's own order.
+    pub scalars: Vec<usize>,
+    pub uses_status: bool,
+    pub uses_f16: bool,
+    pub uses_random: bool,
+    code: String,
+    indent: usize,
+    scopes: Vec<HashMap<(usize, String), String>>,
+    next: usize,
+}
+
+/// Converts a value loaded from storage to the register type.
+pub(crate) fn load_conv(dtype: DType, e: &str) -> String {
+    match dtype {
+        DType::F16 => format!("f32({e})"),
+        DType::Bool => format!("({e} != 0u)"),
+        _ => e.to_string(),
+    }
+}
+
+/// Converts a register value to the storage type.
+pub(crate) fn store_conv(dtype: DType, e: &str) -> String {
+    match dtype {
+        DType::F16 => format!("f16({e})"),
+        DType::Bool => format!("select(0u, 1u, {e})"),
+        _ => e.to_string(),
+    }
+}
+
+fn unary_expr(op: UnaryOp, t: &str, a: &str) -> String {
+    let float = t == "f32";
+    match op {
+        UnaryOp::Neg => format!("-{a}"),
+        UnaryOp::Exp => format!("exp({a})"),
+        UnaryOp::Log => format!("log({a})"),
+        UnaryOp::Sqrt => format!("sqrt({a})"),
+        UnaryOp::Rsqrt => format!("inverseSqrt({a})"),
+        UnaryOp::Tanh => format!("sg_tanh({a})"),
+        UnaryOp::Sigmoid => format!("sg_sigmoid({a})"),
+        UnaryOp::Relu if float => format!("select({a}, 0.0, {a} < 0.0)"),
+        UnaryOp::Relu => format!("max({a}, {t}(0))"),
+        UnaryOp::Gelu => format!("sg_gelu({a})"),
+        UnaryOp::GeluTanh => format!("sg_gelu_tanh({a})"),
+        UnaryOp::Silu => format!("{a} * sg_sigmoid({a})"),
+        UnaryOp::Softplus => format!("sg_softplus({a})"),
+        UnaryOp::Abs => format!("abs({a})"),
+        UnaryOp::Sign => format!("sign({a})"),
+        UnaryOp::Sin => format!("sin({a})"),
+        UnaryOp::Cos => format!("cos({a})"),
+        UnaryOp::Square => format!("{a} * {a}"),
+        UnaryOp::Recip => format!("1.0 / {a}"),
+        UnaryOp::Floor => format!("floor({a})"),
+        UnaryOp::Ceil => format!("ceil({a})"),
+        UnaryOp::Round => format!("round({a})"),
+        UnaryOp::Erf => format!("sg_erf({a})"),
+        UnaryOp::Not => format!("!{a}"),
+    }
+}
+
+fn binary_expr(op: BinaryOp, t: &str, a: &str, b: &str) -> String {
+    let float = t == "f32";
+    match op {
+        BinaryOp::Add => format!("{a} + {b}"),
+        BinaryOp::Sub => format!("{a} - {b}"),
+        BinaryOp::Mul => format!("{a} * {b}"),
+        BinaryOp::Div => format!("{a} / {b}"),
+        BinaryOp::Pow => format!("sg_pow({a}, {b})"),
+        BinaryOp::Max if float => format!("sg_max({a}, {b})"),
+        BinaryOp::Min if float => format!("sg_min({a}, {b})"),
+        BinaryOp::Max => format!("max({a}, {b})"),
+        BinaryOp::Min => format!("min({a}, {b})"),
+        BinaryOp::Eq => format!("{a} == {b}"),
+        BinaryOp::Ne => format!("{a} != {b}"),
+        BinaryOp::Lt => format!("{a} < {b}"),
+        BinaryOp::Le => format!("{a} <= {b}"),
+        BinaryOp::Gt => format!("{a} > {b}"),
+        BinaryOp::Ge => format!("{a} >= {b}"),
+        BinaryOp::And => format!("{a} && {b}"),
+        BinaryOp::Or => format!("{a} || {b}"),
+    }
+}
+
+fn cast_expr(from: DType, to: DType, a: &str) -> String {
+    let (f, t) = (from.wgsl_reg(), to.wgsl_reg());
+    match (from, to) {
+        _ if from == to => a.to_string(),
+        // Rounds through f16 so a fused cast means what an unfused one does.
+        (_, DType::F16) if from != DType::Bool => {
+            format!("f32(f16({}))", cast_expr(from, DType::F32, a))
+        }
+        (DType::Bool, _) => format!("select({t}(0), {t}(1), {a})"),
+        (_, DType::Bool) => format!("{a} != {f}(0)"),
+        _ if f == t => a.to_string(),
+        _ => format!("{t}({a})"),
+    }
+}
+
+impl<'a> ExprGen<'a> {
+    pub fn new(g: &'a Graph, mat: &'a [bool]) -> Self {
+        ExprGen {
+            g,
+            mat,
+            inputs: Vec::new(),
+            scalars: Vec::new(),
+            uses_status: false,
+            uses_f16: false,
+            uses_random: false,
+            code: String::new(),
+            indent: 1,
+            scopes: vec![HashMap::new()],
+            next: 0,
+        }
+    }
+
+    fn line(&mut self, s: &str) {
+        for _ in 0..self.indent {
+            self.code.push_str("    ");
+        }
+        self.code.push_str(s);
+        self.code.push('\n');
+    }
+
+    fn fresh(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}{}", self.next)
+    }
+
+    fn bind(&mut self, prefix: &str, ty: &str, expr: String) -> String {
+        let name = self.fresh(prefix);
+        self.line(&format!("let {name}: {ty} = {expr};"));
+        name
+    }
+
+    fn memo_get(&self, n: usize, idx: &str) -> Option<String> {
+        let key = (n, idx.to_string());
+        self.scopes.iter().rev().find_map(|s| s.get(&key).cloned())
+    }
+
+    /// Binding name of a materialized node read by this kernel.
+    pub fn input(&mut self, n: usize) -> String {
+        let j = match self.inputs.iter().position(|&m| m == n) {
+            Some(j) => j,
+            None => {
+                self.inputs.push(n);
+                if self.g.nodes[n].dtype == DType::F16 {
+                    self.uses_f16 = true;
+                }
+                self.inputs.len() - 1
+            }
+        };
+        format!("in{j}")
+    }
+
+    /// A runtime scalar word of the graph, as a u32 expression.
+    fn scalar_word(&mut self, word: usize) -> String {
+        let j = match self.scalars.iter().position(|&w| w == word) {
+            Some(j) => j,
+            None => {
+                self.scalars.push(word);
+                self.scalars.len() - 1
+            }
+        };
+        format!("sc[{}][{}]", j / 4, j % 4)
+    }
+
+    fn scalar_value(&mut self, word: usize, dtype: DType) -> String {
+        let w = self.scalar_word(word);
+        match dtype {
+            DType::F32 | DType::F16 => format!("bitcast<f32>({w})"),
+            DType::I32 => format!("bitcast<i32>({w})"),
+            DType::U32 => w,
+            DType::Bool => format!("({w} != 0u)"),
+        }
+    }
+
+    /// The index into a view's source, for element `idx` of the view.
+    pub fn view_index(&mut self, view: &View, idx: &str) -> String {
+        let c = view.collapsed();
+        if c.shape.len() == 1 && c.strides[0] == 1 && c.offset == 0 {
+            return idx.to_string();
+        }
+        let terms = decode_terms(&c.shape, &c.strides, idx);
+        let mut expr = if c.offset > 0 || terms.is_empty() {
+            format!("{}u", c.offset)
+        } else {
+            String::new()
+        };
+        for t in terms {
+            if !expr.is_empty() {
+                expr.push_str(" + ");
+            }
+            expr.push_str(&t);
+        }
+        self.bind("i", "u32", expr)
+    }
+
+    /// Source index for element (row, k) of a tensor seen as (kept dims..., reduced dims...).
+    pub fn split_index(&mut self, view: &View, n_kept: usize, row: &str, k: &str) -> String {
+        let kept = View {
+            shape: view.shape[..n_kept].to_vec(),
+            strides: view.strides[..n_kept].to_vec(),
+            offset: 0,
+        }
+        .collapsed();
+        let red = View {
+            shape: view.shape[n_kept..].to_vec(),
+            strides: view.strides[n_kept..].to_vec(),
+            offset: 0,
+        }
+        .collapsed();
+        let mut terms = decode_terms(&kept.shape, &kept.strides, row);
+        terms.extend(decode_terms(&red.shape, &red.strides, k));
+        if view.offset > 0 || terms.is_empty() {
+            terms.insert(0, format!("{}u", view.offset));
+        }
+        self.bind("i", "u32", terms.join(" + "))
+    }
+
+    /// WGSL expression (usually a variable) holding node `n`'s element `idx`,
+    /// in its register type.
+    pub fn value(&mut self, n: usize, idx: &str) -> String {
+        if let Some(v) = self.memo_get(n, idx) {
+            return v;
+        }
+        let node = &self.g.nodes[n];
+        let v = if self.mat[n] {
+            let name = self.input(n);
+            let load = load_conv(node.dtype, &format!("{name}[{idx}]"));
+            self.bind("v", node.dtype.wgsl_reg(), load)
+        } else {
+            let Kind::Op(op) = &node.kind else {
+                unreachable!("a leaf is always materialized")
+            };
+            self.compute(n, &op.clone(), idx)
+        };
+        self.scopes
+            .last_mut()
+            .expect("a scope")
+            .insert((n, idx.to_string()), v.clone());
+        v
+    }
+
+    /// The code computing element `idx` of node `n`, an inlined `op`.
+    fn compute(&mut self, n: usize, op: &Op, idx: &str) -> String {
+        let node = &self.g.nodes[n];
+        let (dtype, t) = (node.dtype, node.dtype.wgsl_reg());
+        let src = node.src.clone();
+        let word = node.scalar;
+        match op {
+            Op::Const(_) => {
+                let s = self.scalar_value(word, dtype);
+                self.bind("v", t, s)
+            }
+            Op::Rand { normal, .. } => {
+                self.uses_random = true;
+                let (s0, s1) = (self.scalar_word(word), self.scalar_word(word + 1));
+                let f = if *normal { "sg_randn" } else { "sg_rand" };
+                self.bind("v", t, format!("{f}({s0}, {s1}, {idx})"))
+            }
+            Op::Arange { .. } => {
+                let start = self.scalar_value(word, dtype);
+                let step = self.scalar_value(word + 1, dtype);
+                self.bind("v", t, format!("{start} + {step} * {t}({idx})"))
+            }
+            Op::Unary(u) => {
+                let a = self.value(src[0], idx);
+                self.bind("v", t, unary_expr(*u, t, &a))
+            }
+            Op::Binary(b) => {
+                let x = self.value(src[0], idx);
+                let y = self.value(src[1], idx);
+                let ti = self.g.nodes[src[0]].dtype.wgsl_reg();
+                self.bind("v", t, binary_expr(*b, ti, &x, &y))
+            }
+            Op::Where => {
+                let c = self.value(src[0], idx);
+                let x = self.value(src[1], idx);
+                let y = self.value(src[2], idx);
+                self.bind("v", t, format!("select({y}, {x}, {c})"))
+            }
+            Op::Cast => {
+                let from = self.g.nodes[src[0]].dtype;
+                let a = self.value(src[0], idx);
+                self.bind("v", t, cast_expr(from, dtype, &a))
+            }
+            Op::View(view) => {
+                let i = self.view_index(view, idx);
+                self.value(src[0], &i)
+            }
+            Op::CheckIndex { limit } => self.check_index(src[0], dtype, *limit, idx),
+            Op::Concat { axis } => self.concat(n, *axis, idx),
+            Op::Unview(view) => self.unview(view, src[0], t, idx),
+            Op::Reduce { .. }
+            | Op::Matmul
+            | Op::Gather { .. }
+            | Op::ScatterAdd { .. }
+            | Op::Update { .. }
+            | Op::Kernel(_)
+            | Op::CustomGrad(_) => unreachable!("kernel ops are always materialized"),
+        }
+    }
+
+    /// Passes the index through, raising the class-index bit of the status
+    /// word where it is outside [0, limit).
+    fn check_index(&mut self, s: usize, dtype: DType, limit: usize, idx: &str) -> String {
+        let a = self.value(s, idx);
+        self.uses_status = true;
+        let bad = if dtype == DType::I32 {
+            format!("{a} < 0 || {a} >= {limit}")
+        } else {
+            format!("{a} >= {limit}u")
+        };
+        self.line(&format!(
+            "if ({bad}) {{ atomicOr(&status[0], {STATUS_CLASS_INDEX}u); }}"
+        ));
+        a
+    }
+
+    /// Concat: pick the input that holds this element; only that one is read.
+    fn concat(&mut self, n: usize, axis: usize, idx: &str) -> String {
+        let node = &self.g.nodes[n];
+        let (shape, t, src) = (node.shape.clone(), node.dtype.wgsl_reg(), node.src.clone());
+        let inner: usize = shape[axis + 1..].iter().product();
+        let total = shape[axis];
+        let out = self.fresh("v");
+        self.line(&format!("var {out}: {t};"));
+        let c = self.bind("c", "u32", format!("({idx} / {inner}u) % {total}u"));
+        let outer = self.bind("o", "u32", format!("{idx} / {}u", inner * total));
+        let within = self.bind("w", "u32", format!("{idx} % {inner}u"));
+        let mut start = 0usize;
+        for (j, &s) in src.iter().enumerate() {
+            let len = self.g.nodes[s].shape[axis];
+            let cond = if j + 1 == src.len() {
+                "else".to_string()
+            } else if j == 0 {
+                format!("if ({c} < {}u)", start + len)
+            } else {
+                format!("else if ({c} < {}u)", start + len)
+            };
+            self.line(&format!("{cond} {{"));
+            self.indent += 1;
+            self.scopes.push(HashMap::new());
+            let i = self.bind(
+                "i",
+                "u32",
+                format!("({outer} * {len}u + {c} - {start}u) * {inner}u + {within}"),
+            );
+            let v = self.value(s, &i);
+            self.line(&format!("{out} = {v};"));
+            self.scopes.pop();
+            self.indent -= 1;
+            self.line("}");
+            start += len;
+        }
+        out
+    }
+
+    /// Unview: element `idx` of the view's source is the view element that read
+    /// it, if any. Decoding is greedy over the strides, largest first, which is
+    /// exact for a view that does not overlap itself (checked when recorded).
+    fn unview(&mut self, view: &View, g: usize, t: &str, idx: &str) -> String {
+        let mut dims: Vec<usize> = (0..view.shape.len())
+            .filter(|&d| view.shape[d] > 1)
+            .collect();
+        dims.sort_by(|&a, &b| view.strides[b].cmp(&view.strides[a]));
+        let inner = contiguous_strides(&view.shape);
+        let r = self.fresh("r");
+        let ok = self.fresh("ok");
+        let off = view.offset;
+        self.line(&format!("var {r}: u32 = {idx} - min({idx}, {off}u);"));
+        self.line(&format!("var {ok}: bool = {idx} >= {off}u;"));
+        let mut terms = Vec::new();
+        for d in dims {
+            let c = self.bind("c", "u32", format!("{r} / {}u", view.strides[d]));
+            self.line(&format!("{r} -= {c} * {}u;", view.strides[d]));
+            self.line(&format!("{ok} = {ok} && {c} < {}u;", view.shape[d]));
+            terms.push(format!("{c} * {}u", inner[d]));
+        }
+        self.line(&format!("{ok} = {ok} && {r} == 0u;"));
+        let gi = if terms.is_empty() {
+            "0u".to_string()
+        } else {
+            terms.join(" + ")
+        };
+        let at = self.bind("i", "u32", format!("select(0u, {gi}, {ok})"));
+        // Scoped: the index variable is not a pure function of `idx` for reuse.
+        self.scopes.push(HashMap::new());
+        let v = self.value(g, &at);
+        self.scopes.pop();
+        self.bind("v", t, format!("select({t}(0), {v}, {ok})"))
+    }
+
+    /// The launch of a fused kernel: binding 0 is the output, then what
+    /// `declarations(1)` declared (the inputs read, scalars, status).
+    pub fn launch(
+        &self,
+        name: &'static str,
+        wgsl: Arc<str>,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+        workgroups: [u32; 3],
+    ) -> Launch {
+        let mut layout = vec![BindKind::ReadWrite];
+        layout.extend(self.declarations(1).1);
+        let mut args = vec![Arg::Out];
+        args.extend((0..self.inputs.len()).map(Arg::In));
+        if !self.scalars.is_empty() {
+            args.push(Arg::Scalars);
+        }
+        if self.uses_status {
+            args.push(Arg::Status);
+        }
+        let mut src = KernelSource::new(name, wgsl, entry, layout);
+        for &(c, v) in constants {
+            src = src.with(c, v);
+        }
+        Launch::new(src, args, workgroups).scalars(self.scalars.clone())
+    }
+
+    /// The statements generated so far (and clears them).
+    pub fn take_code(&mut self) -> String {
+        std::mem::take(&mut self.code)
+    }
+
+    /// Declarations of the kernel's inputs (from `first` on), scalars and status,
+    /// and the binding kinds they add to the layout.
+    pub fn declarations(&self, first: u32) -> (String, Vec<BindKind>) {
+        let mut s = String::new();
+        let mut kinds = Vec::new();
+        let mut b = first;
+        for (j, &n) in self.inputs.iter().enumerate() {
+            let ty = self.g.nodes[n].dtype.wgsl_storage();
+            let _ = writeln!(
+                s,
+                "@group(0) @binding({b}) var<storage, read> in{j}: array<{ty}>;"
+            );
+            kinds.push(BindKind::Read);
+            b += 1;
+        }
+        if !self.scalars.is_empty() {
+            let _ = writeln!(
+                s,
+                "@group(0) @binding({b}) var<uniform> sc: array<vec4<u32>, {}>;",
+                self.scalars.len().div_ceil(4)
+            );
+            kinds.push(BindKind::Uniform);
+            b += 1;
+        }
+        if self.uses_status {
+            let _ = writeln!(
+                s,
+                "@group(0) @binding({b}) var<storage, read_write> status: array<atomic<u32>>;"
+            );
+            kinds.push(BindKind::ReadWrite);
+        }
+        (s, kinds)
+    }
+}
+
+/// Terms `coord_d * stride_d` decoding flat `idx` over `shape` (row-major),
+/// skipping broadcast (stride 0) dims.
+fn decode_terms(shape: &[usize], strides: &[usize], idx: &str) -> Vec<String> {
+    let r = shape.len();
+    let inner = contiguous_strides(shape);
+    let mut terms = Vec::new();
+    for d in 0..r {
+        if strides[d] == 0 {
+            continue;
+        }
+        let mut c = if inner[d] == 1 {
+            idx.to_string()
+        } else {
+            format!("({idx} / {}u)", inner[d])
+        };
+        if d > 0 {
+            c = format!("({c} % {}u)", shape[d]);
+        }
+        terms.push(if strides[d] == 1 {
+            c
+        } else {
+            format!("{c} * {}u", strides[d])
+        });
+    }
+    terms
+}
