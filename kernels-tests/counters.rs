@@ -162,15 +162,22 @@ fn profiling_reports_every_dispatch() {
     let a = Tensor::randn(&d, &[33, 17]).unwrap();
     let b = Tensor::randn(&d, &[17, 9]).unwrap();
     Tensor::realize_all(&[&a, &b]).unwrap();
+    let before = d.counters();
     a.matmul(&b)
         .unwrap()
         .softmax(-1)
         .unwrap()
         .realize()
         .unwrap();
+    let dispatches = (d.counters() - before).dispatches as usize;
     let p = d.last_profile();
-    let names: Vec<&str> = p.iter().map(|k| k.kernel).collect();
-    assert_eq!(names, vec!["matmul", "softmax"]);
+    // Every dispatch (the matmul may be two: n = 9 packs B on some adapters),
+    // each named by the op it computes and the shader that ran it.
+    assert_eq!(p.len(), dispatches, "{p:?}");
+    let mut ops: Vec<&str> = p.iter().map(|k| k.op).collect();
+    ops.dedup();
+    assert_eq!(ops, vec!["matmul", "softmax"]);
+    assert!(p.iter().all(|k| k.kernel == k.op), "{p:?}");
     assert!(p.iter().all(|k| k.ms > 0.0 && k.ms.is_finite()), "{p:?}");
 }
 

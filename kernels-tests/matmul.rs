@@ -147,6 +147,46 @@ fn batched_with_broadcast_batch_dims() {
 }
 
 #[test]
+fn a_b_the_vec4_kernel_cannot_read_is_packed_per_distinct_batch() {
+    // (2, 1, 9, 5) x (3, 5, 6): n = 6 is not a multiple of 4, and B repeats
+    // over the 2; then the same B stored transposed, (3, 6, 5) read as its .t().
+    let mut r = rng(22);
+    let a = uniform(&mut r, 2 * 9 * 5, -1.0, 1.0);
+    let b = uniform(&mut r, 3 * 5 * 6, -1.0, 1.0);
+    let bt: Vec<f32> = (0..3)
+        .flat_map(|z| transpose(&b[z * 30..(z + 1) * 30], 5, 6))
+        .collect();
+    let mut want = Vec::new();
+    for z0 in 0..2 {
+        for z1 in 0..3 {
+            let (a, b) = (&a[z0 * 45..(z0 + 1) * 45], &b[z1 * 30..(z1 + 1) * 30]);
+            want.extend(matmul_ref(a, b, 1, 9, 5, 6));
+        }
+    }
+    // A device of its own: the profile is per device.
+    let d = Device::new().unwrap();
+    d.set_tuning(Tuning {
+        poison: true,
+        ..d.tuning()
+    });
+    d.set_profiling(true);
+    let up = |v: &[f32], shape: &[usize]| Tensor::from_slice(&d, v, shape).unwrap();
+    let ta = up(&a, &[2, 1, 9, 5]);
+    for (what, tb) in [
+        ("n = 6", up(&b, &[3, 5, 6])),
+        ("B^T", up(&bt, &[3, 6, 5]).transpose(1, 2).unwrap()),
+    ] {
+        let c = ta.matmul(&tb).unwrap();
+        assert_eq!(c.shape(), &[2, 3, 9, 6]);
+        assert_close(what, &read(&c), &want, 1e-4, 1e-5);
+        let entries: Vec<_> = d.last_profile().iter().map(|k| k.entry).collect();
+        if d.lanes().is_some() && d.caps().timestamps {
+            assert!(entries.contains(&"matmul_pack_b"), "{what}: {entries:?}");
+        }
+    }
+}
+
+#[test]
 fn vectors_follow_numpy_rules() {
     let a = tensor(&[1.0, 2.0, 3.0], &[3]);
     let m = tensor(&[1.0, 0.0, 0.0, 1.0, 2.0, 2.0], &[3, 2]);

@@ -190,11 +190,67 @@ fn k_at(bh: u32, j: u32) -> u32 {
     return bh * NK + min(j, NK - 1u);
 }
 
+// Element c of row r of q (0), k (1), v (2) or dO (3); zero past the width.
+fn load_of(which: u32, bh: u32, r: u32, c: u32) -> f32 {
+    if (which == 0u) {
+        return load_q(bh, r, c);
+    } else if (which == 1u) {
+        return load_k(bh, r, c);
+    } else if (which == 2u) {
+        return load_v(bh, r, c);
+    }
+    return load_do(bh, r, c);
+}
+
 // The lanes forms work on blocks of TQ rows against 2 * LANES columns: lane l
-// owns columns l and l + LANES (a vec2), as matmul_lanes_strided does; a dot
+// owns columns l and l + LANES (a vec2), as gemm.wgsl's gemm_lanes does; a dot
 // product over D runs in chunks of LANES, each lane loading one element of
 // each of its rows' chunk and subgroupShuffle sharing it. Loops are small and
-// fixed so the compiler unrolls them and the accumulators stay in registers.
+// fixed (`n` is TQ or TK at every call) so the compiler unrolls them and the
+// accumulators stay in registers. The two loops every form shares:
+
+// #if subgroups
+// Dot products of rows r0 .. r0 + n of `rows` with this lane's two columns
+// ca, cb (rows of `cols`), over `width` elements.
+fn block_dots(bh: u32, rows: u32, r0: u32, n: u32, cols: u32, ca: u32, cb: u32, width: u32, l: u32) -> array<vec2<f32>, TQ> {
+    var s: array<vec2<f32>, TQ>;
+    for (var c0 = 0u; c0 < width; c0 += LANES) {
+        var rv: array<f32, TQ>;
+        for (var t = 0u; t < n; t++) {
+            rv[t] = load_of(rows, bh, r0 + t, c0 + l);
+        }
+        for (var r = 0u; r < LANES; r++) {
+            let ab = vec2<f32>(load_of(cols, bh, ca, c0 + r), load_of(cols, bh, cb, c0 + r));
+            for (var t = 0u; t < n; t++) {
+                s[t] += subgroupShuffle(rv[t], r) * ab;
+            }
+        }
+    }
+    return s;
+}
+
+// acc[t * chunks + w] += weight[t][j] * chunk w of row j of `which` (width
+// `width`), over the block's 2 * LANES columns j starting at j0 (each lane's
+// .x column, then its .y column; the weight shuffled from the lane owning j).
+fn block_accumulate(acc: ptr<function, array<vec4<f32>, 32>>, weight: array<vec2<f32>, TQ>, n: u32, which: u32, bh: u32, j0: u32, width: u32, chunks: u32, l: u32) {
+    for (var half = 0u; half < 2u; half++) {
+        for (var jj = 0u; jj < LANES; jj++) {
+            let j = j0 + half * LANES + jj;
+            let row = select(q_at(bh, j), k_at(bh, j), which == 1u || which == 2u);
+            var xv: array<vec4<f32>, 4>;
+            for (var w = 0u; w < chunks; w++) {
+                xv[w] = chunk(row, width, l, w, which);
+            }
+            for (var t = 0u; t < n; t++) {
+                let wt = subgroupShuffle(select(weight[t].x, weight[t].y, half == 1u), jj);
+                for (var w = 0u; w < chunks; w++) {
+                    (*acc)[t * chunks + w] += wt * xv[w];
+                }
+            }
+        }
+    }
+}
+// #endif
 
 // #if subgroups
 @compute @workgroup_size(LANES)
@@ -214,19 +270,7 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     for (var j0 = range.x - range.x % span; j0 < range.y; j0 += span) {
         let ja = j0 + l;
         let jb = ja + LANES;
-        var s: array<vec2<f32>, TQ>;
-        for (var cb = 0u; cb < D; cb += LANES) {
-            var qv: array<f32, TQ>;
-            for (var t = 0u; t < TQ; t++) {
-                qv[t] = load_q(bh, i0 + t, cb + l);
-            }
-            for (var r = 0u; r < LANES; r++) {
-                let kab = vec2<f32>(load_k(bh, ja, cb + r), load_k(bh, jb, cb + r));
-                for (var t = 0u; t < TQ; t++) {
-                    s[t] += subgroupShuffle(qv[t], r) * kab;
-                }
-            }
-        }
+        let s = block_dots(bh, 0u, i0, TQ, 1u, ja, jb, D, l);
         var p: array<vec2<f32>, TQ>;
         for (var t = 0u; t < TQ; t++) {
             let oka = visible(i0 + t, ja, klen);
@@ -244,21 +288,7 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
                 o[t * DV4 + w] *= alpha;
             }
         }
-        // The block's 2 * LANES keys: first each lane's .x key, then its .y key.
-        for (var half = 0u; half < 2u; half++) {
-            for (var kk = 0u; kk < LANES; kk++) {
-                var vv: array<vec4<f32>, 4>;
-                for (var w = 0u; w < DV4; w++) {
-                    vv[w] = chunk(k_at(bh, j0 + half * LANES + kk), DV, l, w, 2u);
-                }
-                for (var t = 0u; t < TQ; t++) {
-                    let pt = subgroupShuffle(select(p[t].x, p[t].y, half == 1u), kk);
-                    for (var w = 0u; w < DV4; w++) {
-                        o[t * DV4 + w] += pt * vv[w];
-                    }
-                }
-            }
-        }
+        block_accumulate(&o, p, TQ, 2u, bh, j0, DV, DV4, l);
     }
     for (var t = 0u; t < TQ; t++) {
         let i = i0 + t;
@@ -334,64 +364,19 @@ fn attention_grad_kv_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
     for (var i0 = range.x - range.x % span; i0 < range.y; i0 += span) {
         let ia = i0 + l;
         let ib = ia + LANES;
-        var s: array<vec2<f32>, TK>;
-        var dp: array<vec2<f32>, TK>;
-        for (var cb = 0u; cb < D; cb += LANES) {
-            var kv: array<f32, TK>;
-            for (var t = 0u; t < TK; t++) {
-                kv[t] = load_k(bh, j0 + t, cb + l);
-            }
-            for (var r = 0u; r < LANES; r++) {
-                let qab = vec2<f32>(load_q(bh, ia, cb + r), load_q(bh, ib, cb + r));
-                for (var t = 0u; t < TK; t++) {
-                    s[t] += subgroupShuffle(kv[t], r) * qab;
-                }
-            }
-        }
-        for (var cb = 0u; cb < DV; cb += LANES) {
-            var vv: array<f32, TK>;
-            for (var t = 0u; t < TK; t++) {
-                vv[t] = load_v(bh, j0 + t, cb + l);
-            }
-            for (var r = 0u; r < LANES; r++) {
-                let gab = vec2<f32>(load_do(bh, ia, cb + r), load_do(bh, ib, cb + r));
-                for (var t = 0u; t < TK; t++) {
-                    dp[t] += subgroupShuffle(vv[t], r) * gab;
-                }
-            }
-        }
+        let s = block_dots(bh, 1u, j0, TK, 0u, ia, ib, D, l);
+        let dp = block_dots(bh, 2u, j0, TK, 3u, ia, ib, DV, l);
         let lse = vec2<f32>(load_lse(bh, ia), load_lse(bh, ib));
         let dr = vec2<f32>(load_drow(bh, ia), load_drow(bh, ib));
-        var p: array<vec2<f32>, TK>;
-        var ds: array<vec2<f32>, TK>;
+        var p: array<vec2<f32>, TQ>;
+        var ds: array<vec2<f32>, TQ>;
         for (var t = 0u; t < TK; t++) {
             let ok = vec2<bool>(visible(ia, j0 + t, klen), visible(ib, j0 + t, klen));
             p[t] = select(vec2<f32>(0.0), exp(s[t] * scale() - lse), ok);
             ds[t] = p[t] * (dp[t] - dr);
         }
-        for (var half = 0u; half < 2u; half++) {
-            for (var qq = 0u; qq < LANES; qq++) {
-                let iq = q_at(bh, i0 + half * LANES + qq);
-                var gv: array<vec4<f32>, 4>;
-                var qv: array<vec4<f32>, 4>;
-                for (var w = 0u; w < DV4; w++) {
-                    gv[w] = chunk(iq, DV, l, w, 3u);
-                }
-                for (var w = 0u; w < D4; w++) {
-                    qv[w] = chunk(iq, D, l, w, 0u);
-                }
-                for (var t = 0u; t < TK; t++) {
-                    let pt = subgroupShuffle(select(p[t].x, p[t].y, half == 1u), qq);
-                    let dst = subgroupShuffle(select(ds[t].x, ds[t].y, half == 1u), qq);
-                    for (var w = 0u; w < DV4; w++) {
-                        dv[t * DV4 + w] += pt * gv[w];
-                    }
-                    for (var w = 0u; w < D4; w++) {
-                        dk[t * D4 + w] += dst * qv[w];
-                    }
-                }
-            }
-        }
+        block_accumulate(&dv, p, TK, 3u, bh, i0, DV, DV4, l);
+        block_accumulate(&dk, ds, TK, 0u, bh, i0, D, D4, l);
     }
     for (var t = 0u; t < TK; t++) {
         let j = j0 + t;
@@ -470,52 +455,15 @@ fn attention_grad_q_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
     for (var j0 = range.x - range.x % span; j0 < range.y; j0 += span) {
         let ja = j0 + l;
         let jb = ja + LANES;
-        var s: array<vec2<f32>, TQ>;
-        var dp: array<vec2<f32>, TQ>;
-        for (var cb = 0u; cb < D; cb += LANES) {
-            var qv: array<f32, TQ>;
-            for (var t = 0u; t < TQ; t++) {
-                qv[t] = load_q(bh, i0 + t, cb + l);
-            }
-            for (var r = 0u; r < LANES; r++) {
-                let kab = vec2<f32>(load_k(bh, ja, cb + r), load_k(bh, jb, cb + r));
-                for (var t = 0u; t < TQ; t++) {
-                    s[t] += subgroupShuffle(qv[t], r) * kab;
-                }
-            }
-        }
-        for (var cb = 0u; cb < DV; cb += LANES) {
-            var gv: array<f32, TQ>;
-            for (var t = 0u; t < TQ; t++) {
-                gv[t] = load_do(bh, i0 + t, cb + l);
-            }
-            for (var r = 0u; r < LANES; r++) {
-                let vab = vec2<f32>(load_v(bh, ja, cb + r), load_v(bh, jb, cb + r));
-                for (var t = 0u; t < TQ; t++) {
-                    dp[t] += subgroupShuffle(gv[t], r) * vab;
-                }
-            }
-        }
+        let s = block_dots(bh, 0u, i0, TQ, 1u, ja, jb, D, l);
+        let dp = block_dots(bh, 3u, i0, TQ, 2u, ja, jb, DV, l);
         var ds: array<vec2<f32>, TQ>;
         for (var t = 0u; t < TQ; t++) {
             let ok = vec2<bool>(visible(i0 + t, ja, klen), visible(i0 + t, jb, klen));
             let p = select(vec2<f32>(0.0), exp(s[t] * scale() - lse[t]), ok);
             ds[t] = p * (dp[t] - dr[t]);
         }
-        for (var half = 0u; half < 2u; half++) {
-            for (var kk = 0u; kk < LANES; kk++) {
-                var kv: array<vec4<f32>, 4>;
-                for (var w = 0u; w < D4; w++) {
-                    kv[w] = chunk(k_at(bh, j0 + half * LANES + kk), D, l, w, 1u);
-                }
-                for (var t = 0u; t < TQ; t++) {
-                    let d = subgroupShuffle(select(ds[t].x, ds[t].y, half == 1u), kk);
-                    for (var w = 0u; w < D4; w++) {
-                        dq[t * D4 + w] += d * kv[w];
-                    }
-                }
-            }
-        }
+        block_accumulate(&dq, ds, TQ, 1u, bh, j0, D, D4, l);
     }
     for (var t = 0u; t < TQ; t++) {
         let i = i0 + t;

@@ -19,10 +19,11 @@
 // everywhere; on lavapipe a division by a runtime value is a per-lane loop).
 //
 // Entry points:
-//   conv2d_lanes   the GEMM of matmul_lanes_strided: one subgroup per workgroup,
-//                  lane l loads A at k + l and shuffles share it; 12 rows x 2
-//                  columns per lane; no barrier (software adapters).
-//   conv2d_tiled   64x64 tiles through workgroup memory (GPUs).
+//   conv2d_lanes   gemm.wgsl's gemm_lanes on these loaders: one subgroup per
+//                  workgroup, loads shared by shuffles, no barrier (software
+//                  adapters).
+//   conv2d_tiled   gemm.wgsl's gemm_tiled: 64x64 tiles through workgroup
+//                  memory (GPUs).
 //   conv2d_direct  one invocation per output with the taps in a loop (MODE 0
 //                  and 1): the depthwise path, where a GEMM row would be one
 //                  channel and nine taps, and the benchmark's naive baseline.
@@ -169,58 +170,36 @@ fn store(z: u32, m: u32, n: u32, v: f32) {
     }
 }
 
-// ---- implicit GEMM, one subgroup per workgroup (software adapters) -------------
+// ---- the GEMM cores (gemm.wgsl) on the implicit-GEMM loaders above ----------
 
-const ST: u32 = 12u;
+fn gemm_a_row(z: u32, m: u32) -> u32 {
+    return m;
+}
+
+fn gemm_a(z: u32, row: u32, k: u32) -> f32 {
+    return load_a(z, row, k);
+}
+
+fn gemm_b_col(z: u32, n: u32) -> u32 {
+    return n;
+}
+
+fn gemm_b(z: u32, k: u32, col: u32) -> f32 {
+    return load_b(z, k, col);
+}
+
+fn gemm_store(z: u32, m: u32, n: u32, v: f32) {
+    store(z, m, n, v);
+}
+
+// #include gemm
 
 // #if subgroups
 @compute @workgroup_size(LANES)
 fn conv2d_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let l = lid.x;
-    let z = wid.z;
-    let m0 = wid.y * ST;
-    let n0 = wid.x * 2u * LANES + l;
-    let n1 = n0 + LANES;
-    let mm = gemm_m();
-    let nn = gemm_n();
-    let kn = gemm_k();
-    // Past the edge, rows and columns re-read the last valid one; not stored.
-    let c0 = min(n0, nn - 1u);
-    let c1 = min(n1, nn - 1u);
-    var acc: array<vec2<f32>, ST>;
-    let kmain = kn - kn % LANES;
-    var k = 0u;
-    for (; k < kmain; k += LANES) {
-        var av: array<f32, ST>;
-        for (var t = 0u; t < ST; t++) {
-            av[t] = load_a(z, min(m0 + t, mm - 1u), k + l);
-        }
-        for (var kk = 0u; kk < LANES; kk++) {
-            let bv = vec2<f32>(load_b(z, k + kk, c0), load_b(z, k + kk, c1));
-            for (var t = 0u; t < ST; t++) {
-                acc[t] += subgroupShuffle(av[t], kk) * bv;
-            }
-        }
-    }
-    for (; k < kn; k++) {
-        let bv = vec2<f32>(load_b(z, k, c0), load_b(z, k, c1));
-        for (var t = 0u; t < ST; t++) {
-            acc[t] += load_a(z, min(m0 + t, mm - 1u), k) * bv;
-        }
-    }
-    for (var t = 0u; t < ST; t++) {
-        store(z, m0 + t, n0, acc[t].x);
-        store(z, m0 + t, n1, acc[t].y);
-    }
+    gemm_lanes(wid, lid.x);
 }
 // #endif
-
-// ---- implicit GEMM through workgroup memory (GPUs) -----------------------------
-
-const TILE: u32 = 64u;
-const BK: u32 = 16u;
-var<workgroup> sa: array<array<f32, 64>, 16>; // [k][m]
-var<workgroup> sb: array<array<f32, 64>, 16>; // [k][n]
 
 @compute @workgroup_size(16, 16)
 fn conv2d_tiled(
@@ -228,37 +207,7 @@ fn conv2d_tiled(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let z = wid.z;
-    let tm = wid.y * TILE;
-    let tn = wid.x * TILE;
-    let mm = gemm_m();
-    let nn = gemm_n();
-    let kn = gemm_k();
-    var acc: array<vec4<f32>, 4>;
-    for (var k0 = 0u; k0 < kn; k0 += BK) {
-        for (var e = 0u; e < 4u; e++) {
-            let f = li + e * 256u;
-            let r = f / BK;
-            let ka = k0 + f % BK;
-            sa[f % BK][r] = select(0.0, load_a(z, min(tm + r, mm - 1u), min(ka, kn - 1u)), tm + r < mm && ka < kn);
-            let kb = k0 + f / TILE;
-            let c = f % TILE;
-            sb[f / TILE][c] = select(0.0, load_b(z, min(kb, kn - 1u), min(tn + c, nn - 1u)), kb < kn && tn + c < nn);
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            let bv = vec4<f32>(sb[kk][lid.x * 4u], sb[kk][lid.x * 4u + 1u], sb[kk][lid.x * 4u + 2u], sb[kk][lid.x * 4u + 3u]);
-            for (var t = 0u; t < 4u; t++) {
-                acc[t] += sa[kk][lid.y * 4u + t] * bv;
-            }
-        }
-        workgroupBarrier();
-    }
-    for (var t = 0u; t < 4u; t++) {
-        for (var u = 0u; u < 4u; u++) {
-            store(z, tm + lid.y * 4u + t, tn + lid.x * 4u + u, acc[t][u]);
-        }
-    }
+    gemm_tiled(wid, lid, li);
 }
 
 // ---- direct: one invocation per output (depthwise; the naive baseline) --------

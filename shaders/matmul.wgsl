@@ -10,9 +10,9 @@
 // Versions, one pipeline each for every shape:
 //   matmul_naive     one invocation per output. The baseline the benchmark
 //                    compares against, and nothing more.
-//   matmul_tiled     64x64 tiles staged through workgroup memory, 4x4 outputs
-//                    per invocation. Real GPUs run barriers in hardware and
-//                    reward the reuse: this is their version.
+//   matmul_tiled     gemm.wgsl's gemm_tiled: 64x64 tiles staged through
+//                    workgroup memory, 4x4 outputs per invocation. Real GPUs
+//                    run barriers in hardware and reward the reuse: their version.
 //   matmul_register  no workgroup memory, no barrier: each invocation keeps a
 //                    4x4 tile of C in registers. The software-adapter version
 //                    when subgroups are off (SHADERGRAD_PLAIN).
@@ -24,9 +24,14 @@
 //                    subgroup shuffle hands each lane the value it needs: every
 //                    load is useful, none is repeated. B comes as one vec4 per
 //                    lane per k (matmul_lanes) or, for a B that is not
-//                    contiguous along n, as two scalars (matmul_lanes_strided).
+//                    contiguous along n, as two scalars (matmul_lanes_strided:
+//                    gemm.wgsl's gemm_lanes).
 //                    8 vec4 accumulators per lane fill the 32 vector registers
-//                    exactly; larger tiles spill and run slower.
+//                    exactly; larger tiles spill and run slower. A B that is
+//                    neither vec4-readable nor swappable (B transposed, an
+//                    n that is not a multiple of 4) is first copied into a
+//                    padded panel by matmul_pack_b: K x N work against the
+//                    product's M x K x N, as BLAS packs its panels.
 
 struct Meta {
     m: u32,
@@ -140,6 +145,41 @@ fn store_c(z: u32, i: u32, j: u32, v: f32) {
     }
 }
 
+// The GEMM cores (gemm.wgsl) on the strided operands.
+fn gemm_m() -> u32 {
+    return cfg.m;
+}
+
+fn gemm_n() -> u32 {
+    return cfg.n;
+}
+
+fn gemm_k() -> u32 {
+    return cfg.k;
+}
+
+fn gemm_a_row(z: u32, m: u32) -> u32 {
+    return batch_base(z).x + m * cfg.a_sm;
+}
+
+fn gemm_a(z: u32, row: u32, k: u32) -> f32 {
+    return f32(a[row + k * cfg.a_sk]);
+}
+
+fn gemm_b_col(z: u32, n: u32) -> u32 {
+    return batch_base(z).y + n * cfg.b_sn;
+}
+
+fn gemm_b(z: u32, k: u32, col: u32) -> f32 {
+    return f32(b[col + k * cfg.b_sk]);
+}
+
+fn gemm_store(z: u32, m: u32, n: u32, v: f32) {
+    store_c(z, m, n, v);
+}
+
+// #include gemm
+
 // #if subgroups
 @compute @workgroup_size(LANES)
 fn matmul_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -152,8 +192,9 @@ fn matmul_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     for (var t = 0u; t < LT; t++) {
         ra[t] = base.x + min(m0 + t, cfg.m - 1u) * cfg.a_sm;
     }
-    // Columns past the edge re-read the last vec4; their results are not stored.
-    let cb = (base.y + min(j0, cfg.n - 4u)) / 4u;
+    // Columns past the edge re-read the last vec4 (of B's rows padded to a
+    // multiple of 4 when packed); their results are not stored.
+    let cb = (base.y + min(j0, (cfg.n + 3u) / 4u * 4u - 4u)) / 4u;
     let sbk4 = cfg.b_sk / 4u;
     var acc: array<vec4<f32>, LT>;
     let kmain = cfg.k - cfg.k % LANES;
@@ -184,59 +225,49 @@ fn matmul_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 }
 // #endif
 
-const ST: u32 = 12u; // rows of C per workgroup in the strided version
-
 // #if subgroups
 @compute @workgroup_size(LANES)
 fn matmul_lanes_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let l = lid.x;
-    let z = wid.z;
-    let base = batch_base(z);
-    let m0 = wid.y * ST;
-    let j0 = wid.x * 2u * LANES + l;
-    let j1 = j0 + LANES;
-    var ra: array<u32, ST>;
-    for (var t = 0u; t < ST; t++) {
-        ra[t] = base.x + min(m0 + t, cfg.m - 1u) * cfg.a_sm;
-    }
-    let cb0 = base.y + min(j0, cfg.n - 1u) * cfg.b_sn;
-    let cb1 = base.y + min(j1, cfg.n - 1u) * cfg.b_sn;
-    var acc: array<vec2<f32>, ST>;
-    let kmain = cfg.k - cfg.k % LANES;
-    var k = 0u;
-    for (; k < kmain; k += LANES) {
-        var av: array<f32, ST>;
-        for (var t = 0u; t < ST; t++) {
-            av[t] = f32(a[ra[t] + (k + l) * cfg.a_sk]);
-        }
-        for (var kk = 0u; kk < LANES; kk++) {
-            let kb = (k + kk) * cfg.b_sk;
-            let bv = vec2<f32>(f32(b[cb0 + kb]), f32(b[cb1 + kb]));
-            for (var t = 0u; t < ST; t++) {
-                acc[t] += subgroupShuffle(av[t], kk) * bv;
-            }
-        }
-    }
-    for (; k < cfg.k; k++) {
-        let kb = k * cfg.b_sk;
-        let bv = vec2<f32>(f32(b[cb0 + kb]), f32(b[cb1 + kb]));
-        for (var t = 0u; t < ST; t++) {
-            acc[t] += f32(a[ra[t] + k * cfg.a_sk]) * bv;
-        }
-    }
-    for (var t = 0u; t < ST; t++) {
-        store_c(z, m0 + t, j0, acc[t].x);
-        store_c(z, m0 + t, j1, acc[t].y);
-    }
+    gemm_lanes(wid, lid.x);
 }
 // #endif
 
-// ---- workgroup-memory tiles: for real GPUs -----------------------------------
+// ---- packing: a B the vec4 form cannot read, copied to a panel it can -------
 
-const TILE: u32 = 64u;
-const BK: u32 = 16u;
-var<workgroup> sa: array<array<f32, 64>, 16>; // [k][i]
-var<workgroup> sb: array<array<f32, 64>, 16>; // [k][j]
+// B (any strides) into c4 as (batches, k, n4) contiguous rows padded with
+// zeros to n4 = a multiple of 4, so matmul_lanes reads it as vec4. Its cfg:
+// m = n4, n, k, batch = the panel's batches (B's broadcast batch dims are 1
+// in bdims, stored once), B's offset and strides as for the product. A vec4
+// per invocation, PER of them WG apart: on a CPU adapter every workgroup is
+// a task of its own and one element each spends the time starting them.
+@group(0) @binding(0) var<storage, read_write> c4: array<vec4<elem>>;
+override PER: u32 = 1u;
+
+@compute @workgroup_size(64)
+fn matmul_pack_b(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let q4 = cfg.m / 4u;
+    let total = cfg.batch * cfg.k * q4;
+    let first = (wid.x + wid.y * nwg.x) * 64u * PER + li;
+    for (var p = 0u; p < PER; p++) {
+        let e = first + p * 64u;
+        if (e >= total) {
+            return;
+        }
+        let j = (e % q4) * 4u;
+        let row = batch_base(e / (q4 * cfg.k)).y + ((e / q4) % cfg.k) * cfg.b_sk;
+        var v: vec4<elem>;
+        for (var u = 0u; u < 4u; u++) {
+            v[u] = select(elem(0.0), b[row + min(j + u, cfg.n - 1u) * cfg.b_sn], j + u < cfg.n);
+        }
+        c4[e] = v;
+    }
+}
+
+// ---- workgroup-memory tiles: for real GPUs -----------------------------------
 
 @compute @workgroup_size(16, 16)
 fn matmul_tiled(
@@ -244,53 +275,5 @@ fn matmul_tiled(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let z = wid.z;
-    let base = batch_base(z);
-    let ti = wid.y * TILE;
-    let tj = wid.x * TILE;
-    var acc: array<vec4<f32>, 4>;
-    for (var k0 = 0u; k0 < cfg.k; k0 += BK) {
-        // 256 invocations stage a 64x16 slab of A and a 16x64 slab of B, four
-        // elements each; out-of-range elements are zero so the inner loop is plain.
-        for (var e = 0u; e < 4u; e++) {
-            let f = li + e * 256u;
-            let r = f / BK;
-            let kk = f % BK;
-            let gi = ti + r;
-            let gk = k0 + kk;
-            var va = 0.0;
-            if (gi < cfg.m && gk < cfg.k) {
-                va = f32(a[base.x + gi * cfg.a_sm + gk * cfg.a_sk]);
-            }
-            sa[kk][r] = va;
-            let kb = f / TILE;
-            let cj = f % TILE;
-            let gk2 = k0 + kb;
-            let gj = tj + cj;
-            var vb = 0.0;
-            if (gk2 < cfg.k && gj < cfg.n) {
-                vb = f32(b[base.y + gk2 * cfg.b_sk + gj * cfg.b_sn]);
-            }
-            sb[kb][cj] = vb;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            let bv = vec4<f32>(sb[kk][lid.x * 4u], sb[kk][lid.x * 4u + 1u], sb[kk][lid.x * 4u + 2u], sb[kk][lid.x * 4u + 3u]);
-            for (var t = 0u; t < 4u; t++) {
-                acc[t] += sa[kk][lid.y * 4u + t] * bv;
-            }
-        }
-        workgroupBarrier();
-    }
-    for (var t = 0u; t < 4u; t++) {
-        let i = ti + lid.y * 4u + t;
-        if (i < cfg.m) {
-            for (var u = 0u; u < 4u; u++) {
-                let j = tj + lid.x * 4u + u;
-                if (j < cfg.n) {
-                    c[z * cfg.c_sb + i * cfg.c_sm + j * cfg.c_sn] = elem(acc[t][u]);
-                }
-            }
-        }
-    }
+    gemm_tiled(wid, lid, li);
 }

@@ -52,8 +52,10 @@ fn hp(h: array<vec4<u32>, 2>, i: u32) -> f32 {
     return bitcast<f32>(h[i / 4u][i % 4u]);
 }
 
-fn first(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, per: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG * per + lid;
+// The elements this invocation updates: first, first + WG, ... below end.
+fn span(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, c: Meta) -> vec2<u32> {
+    let first = (wid.x + wid.y * nwg.x) * WG * c.per + lid;
+    return vec2<u32>(first, min(first + WG * c.per, c.numel));
 }
 
 @compute @workgroup_size(WG)
@@ -62,12 +64,8 @@ fn sgd(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i0 = first(wid, nwg, lid, sgd_cfg.per);
-    for (var k = 0u; k < sgd_cfg.per; k++) {
-        let i = i0 + k * WG;
-        if (i >= sgd_cfg.numel) {
-            return;
-        }
+    let r = span(wid, nwg, lid, sgd_cfg);
+    for (var i = r.x; i < r.y; i += WG) {
         sgd_at(i);
     }
 }
@@ -93,12 +91,8 @@ fn ema(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i0 = first(wid, nwg, lid, ema_cfg.per);
-    for (var k = 0u; k < ema_cfg.per; k++) {
-        let i = i0 + k * WG;
-        if (i >= ema_cfg.numel) {
-            return;
-        }
+    let r = span(wid, nwg, lid, ema_cfg);
+    for (var i = r.x; i < r.y; i += WG) {
         ema_at(i);
     }
 }
@@ -114,12 +108,8 @@ fn adam(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i0 = first(wid, nwg, lid, cfg.per);
-    for (var k = 0u; k < cfg.per; k++) {
-        let i = i0 + k * WG;
-        if (i >= cfg.numel) {
-            return;
-        }
+    let r = span(wid, nwg, lid, cfg);
+    for (var i = r.x; i < r.y; i += WG) {
         adam_at(i);
     }
 }

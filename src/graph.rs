@@ -93,7 +93,7 @@ pub enum ReduceOp {
 /// seeds, arange bounds) are runtime values, not part of a plan's identity: a
 /// learning rate that changes every step replays the same plan and compiles
 /// nothing.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) enum Op {
     /// A scalar (shape []); broadcast with a `View`.
     Const(f64),
@@ -169,28 +169,15 @@ pub(crate) trait GradRule: Send + Sync + 'static {
     ) -> Result<Vec<Option<Tensor>>>;
 }
 
-impl std::fmt::Debug for Op {
+impl std::fmt::Debug for dyn GradRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Op::Kernel(k) => write!(f, "Kernel({})", k.name()),
-            Op::CustomGrad(_) => write!(f, "CustomGrad"),
-            Op::Const(v) => write!(f, "Const({v})"),
-            Op::Rand { normal, .. } => write!(f, "Rand {{ normal: {normal} }}"),
-            Op::Arange { start, step } => write!(f, "Arange({start}, {step})"),
-            Op::Unary(u) => write!(f, "{u:?}"),
-            Op::Binary(b) => write!(f, "{b:?}"),
-            Op::Where => write!(f, "Where"),
-            Op::Cast => write!(f, "Cast"),
-            Op::View(v) => write!(f, "View({v:?})"),
-            Op::Concat { axis } => write!(f, "Concat({axis})"),
-            Op::Reduce { op, axes } => write!(f, "Reduce({op:?}, {axes:?})"),
-            Op::Matmul => write!(f, "Matmul"),
-            Op::Gather { axis } => write!(f, "Gather({axis})"),
-            Op::CheckIndex { limit } => write!(f, "CheckIndex({limit})"),
-            Op::Unview(v) => write!(f, "Unview({v:?})"),
-            Op::ScatterAdd { axis } => write!(f, "ScatterAdd({axis})"),
-            Op::Update { rule, .. } => write!(f, "Update({rule:?})"),
-        }
+        f.write_str("GradRule")
+    }
+}
+
+impl std::fmt::Debug for dyn Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -218,6 +205,17 @@ impl UpdateRule {
 }
 
 impl Op {
+    /// Elementwise ops that do real work (worth a buffer when shared);
+    /// constants, generators and views are cheaper to recompute than to
+    /// store and reload.
+    pub fn is_compute(&self) -> bool {
+        self.is_elementwise()
+            && !matches!(
+                self,
+                Op::Const(_) | Op::Rand { .. } | Op::Arange { .. } | Op::View(_)
+            )
+    }
+
     /// True for ops a fused elementwise kernel can compute inline.
     pub fn is_elementwise(&self) -> bool {
         matches!(

@@ -21,7 +21,8 @@ pub(crate) mod optim;
 pub(crate) mod pool2d;
 pub(crate) mod softmax;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use crate::dtype::DType;
 use crate::error::Result;
@@ -37,6 +38,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         include_str!("../../shaders/elementwise.wgsl"),
     ),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    ("gemm", include_str!("../../shaders/gemm.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
@@ -56,12 +58,40 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("layernorm", include_str!("../../shaders/layernorm.wgsl")),
 ];
 
-pub(crate) fn shader(name: &str) -> &'static str {
+/// Files other shaders paste in (`// #include NAME`), never compiled alone.
+pub const INCLUDED: &[&str] = &["gemm"];
+
+fn raw(name: &str) -> &'static str {
     SHADERS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, s)| *s)
         .expect("every shader is listed in SHADERS")
+}
+
+/// The WGSL of `shaders/<name>.wgsl` as it is compiled: each `// #include X`
+/// line replaced by `shaders/X.wgsl`.
+pub fn shader_source(name: &str) -> &'static str {
+    static EXPANDED: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
+    let all = EXPANDED.get_or_init(|| {
+        let expand = |src: &str| {
+            let mut out = String::with_capacity(src.len());
+            for line in src.lines() {
+                match line.trim().strip_prefix("// #include ") {
+                    Some(inc) => out.push_str(raw(inc.trim())),
+                    None => out.push_str(line),
+                }
+                out.push('\n');
+            }
+            out
+        };
+        SHADERS.iter().map(|&(n, s)| (n, expand(s))).collect()
+    });
+    all.get(name).expect("every shader is listed in SHADERS")
+}
+
+pub(crate) fn shader(name: &str) -> &'static str {
+    shader_source(name)
 }
 
 /// Bits of the device status word; each names the op that met a bad index.

@@ -5,21 +5,6 @@
 use crate::graph::Op;
 use crate::plan::collect::{Graph, Kind};
 
-/// Elementwise nodes that do real work (worth a buffer when shared); constants,
-/// generators and views are cheaper to recompute than to store and reload.
-fn is_compute(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Unary(_)
-            | Op::Binary(_)
-            | Op::Where
-            | Op::Cast
-            | Op::Concat { .. }
-            | Op::CheckIndex { .. }
-            | Op::Unview(_)
-    )
-}
-
 /// Which nodes are materialized. `max_inputs` is how many input buffers one
 /// fused kernel may bind (the adapter's storage-buffer limit, less the output
 /// and status bindings).
@@ -29,7 +14,7 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
     for (i, node) in g.nodes.iter().enumerate() {
         mat[i] = match &node.kind {
             Kind::Leaf(_) => true,
-            Kind::Op(op) => !op.is_elementwise() || (!fuse && is_compute(op)),
+            Kind::Op(op) => !op.is_elementwise() || (!fuse && op.is_compute()),
         };
     }
     for &t in &g.targets {
@@ -123,7 +108,7 @@ fn share_once(g: &Graph, mat: &mut [bool]) {
                 }
             }
         }
-        if r.len() >= 2 && g.nodes[i].op().is_some_and(is_compute) && !cheap(g, mat, i) {
+        if r.len() >= 2 && g.nodes[i].op().is_some_and(Op::is_compute) && !cheap(g, mat, i) {
             mat[i] = true;
             roots[i] = vec![i];
         } else {
@@ -152,7 +137,7 @@ fn cheap(g: &Graph, mat: &[bool], root: usize) -> bool {
                 stack.extend(g.nodes[n].src.iter().copied());
             }
             // Views, constants and generators cost nothing to recompute.
-            Some(op) if !is_compute(op) => stack.extend(g.nodes[n].src.iter().copied()),
+            Some(op) if !op.is_compute() => stack.extend(g.nodes[n].src.iter().copied()),
             None => {}
             Some(_) => return false,
         }
