@@ -8,6 +8,7 @@ mod batchnorm;
 mod conv2d;
 
 mod counters;
+mod cumsum;
 mod device;
 mod elementwise;
 mod errors;

@@ -13,6 +13,7 @@ pub(crate) mod attention;
 pub(crate) mod batchnorm;
 pub(crate) mod conv2d;
 pub(crate) mod cross_entropy;
+pub(crate) mod cumsum;
 pub(crate) mod gather;
 pub(crate) mod grid_sample;
 pub(crate) mod layernorm;
@@ -56,6 +57,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ),
     ("attention", include_str!("../../shaders/attention.wgsl")),
     ("layernorm", include_str!("../../shaders/layernorm.wgsl")),
+    ("cumsum", include_str!("../../shaders/cumsum.wgsl")),
 ];
 
 /// Files other shaders paste in (`// #include NAME`), never compiled alone.

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Op;
+use crate::kernels::cumsum::Cumsum;
 use crate::kernels::softmax::Softmax;
 use crate::shape::{broadcast_shapes, normalize_axis};
 use crate::tensor::Tensor;
@@ -91,6 +92,21 @@ impl Tensor {
                 .transpose(ax as isize, last as isize);
         }
         Tensor::apply(Softmax { log }, &[self])
+    }
+
+    /// Inclusive cumulative sums along `axis`, as torch.cumsum (f32 or i32;
+    /// PyTorch widens integers to i64, here i32 stays i32).
+    pub fn cumsum(&self, axis: isize) -> Result<Tensor> {
+        let ax = normalize_axis("cumsum", axis, self.rank().max(1))?;
+        if self.rank() == 0 {
+            return self.unsqueeze(0)?.cumsum(0)?.squeeze(0);
+        }
+        let last = self.rank() - 1;
+        if ax != last {
+            let moved = self.transpose(ax as isize, last as isize)?;
+            return moved.cumsum(-1)?.transpose(ax as isize, last as isize);
+        }
+        Tensor::apply(Cumsum { reverse: false }, &[self])
     }
 
     /// exp(x - max) / sum(exp(x - max)) along `axis`.
