@@ -316,3 +316,32 @@ fn constructors_fill_on_the_gpu() {
     let o = Tensor::ones(dev(), &[2, 2], DType::I32).unwrap();
     assert_eq!(o.to_vec::<i32>().unwrap(), vec![1; 4]);
 }
+
+#[test]
+fn comparisons_follow_ieee_with_nan_and_inf() {
+    let nan = f32::NAN;
+    let inf = f32::INFINITY;
+    let v = [1.0, nan, inf, -inf, 0.0, -2.5, nan];
+    let x = tensor(&v, &[7]);
+    let bools = |t: shadergrad::Tensor| t.to_vec::<u32>().unwrap();
+    let want = |f: &dyn Fn(f32) -> bool| v.iter().map(|&a| f(a) as u32).collect::<Vec<_>>();
+    // x against itself: the case a compiler that assumes no NaN folds.
+    assert_eq!(bools(x.ne(&x).unwrap()), want(&|a| a != a));
+    assert_eq!(bools(x.eq(&x).unwrap()), want(&|a| a == a));
+    assert_eq!(bools(x.le(&x).unwrap()), want(&|a| a <= a));
+    assert_eq!(bools(x.ge(&x).unwrap()), want(&|a| a >= a));
+    // Against a NaN scalar and a finite one.
+    assert_eq!(bools(x.ne(f64::NAN).unwrap()), want(&|_| true));
+    assert_eq!(bools(x.eq(f64::NAN).unwrap()), want(&|_| false));
+    assert_eq!(bools(x.lt(0.5).unwrap()), want(&|a| a < 0.5));
+    assert_eq!(bools(x.gt(0.5).unwrap()), want(&|a| a > 0.5));
+    assert_eq!(bools(x.isnan().unwrap()), want(&|a| a.is_nan()));
+    assert_eq!(bools(x.isinf().unwrap()), want(&|a| a.is_infinite()));
+    assert_eq!(bools(x.isfinite().unwrap()), want(&|a| a.is_finite()));
+    let clean = x.nan_to_num(0.0, 7.0, -7.0).unwrap();
+    assert_eq!(read(&clean), vec![1.0, 0.0, 7.0, -7.0, 0.0, -2.5, 0.0]);
+    // Integers have no NaN.
+    let i = shadergrad::Tensor::from_slice(dev(), &[3i32, -1], &[2]).unwrap();
+    assert_eq!(bools(i.isnan().unwrap()), vec![0, 0]);
+    assert_eq!(bools(i.isfinite().unwrap()), vec![1, 1]);
+}

@@ -111,6 +111,38 @@ fn unary_name(op: UnaryOp) -> &'static str {
 }
 
 impl Tensor {
+    /// True where the value is NaN (torch.isnan); false for integers.
+    pub fn isnan(&self) -> Result<Tensor> {
+        self.ne(self)
+    }
+
+    /// True where the value is +inf or -inf (torch.isinf).
+    pub fn isinf(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return self.ne(self);
+        }
+        self.abs()?.eq(f64::INFINITY)
+    }
+
+    /// True where the value is neither NaN nor infinite (torch.isfinite).
+    pub fn isfinite(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return self.eq(self);
+        }
+        self.abs()?.lt(f64::INFINITY)
+    }
+
+    /// NaN replaced by `nan`, +inf by `posinf`, -inf by `neginf`
+    /// (torch.nan_to_num; PyTorch's defaults are 0 and the dtype's largest and
+    /// smallest finite values: pass `f32::MAX as f64` and its negation).
+    pub fn nan_to_num(&self, nan: f64, posinf: f64, neginf: f64) -> Result<Tensor> {
+        self.require_float("nan_to_num")?;
+        let pos = Tensor::full(self.device(), &[], posinf, self.dtype())?;
+        let x = self.gt(0.0)?.select(&pos, neginf)?;
+        let x = self.isinf()?.select(&x, self)?;
+        self.isnan()?.select(nan, &x)
+    }
+
     pub(crate) fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         let name = unary_name(op);
         match op {

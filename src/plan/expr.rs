@@ -97,15 +97,30 @@ fn binary_expr(op: BinaryOp, t: &str, a: &str, b: &str) -> String {
         BinaryOp::Min if float => format!("sg_min({a}, {b})"),
         BinaryOp::Max => format!("max({a}, {b})"),
         BinaryOp::Min => format!("min({a}, {b})"),
-        BinaryOp::Eq => format!("{a} == {b}"),
-        BinaryOp::Ne => format!("{a} != {b}"),
-        BinaryOp::Lt => format!("{a} < {b}"),
-        BinaryOp::Le => format!("{a} <= {b}"),
-        BinaryOp::Gt => format!("{a} > {b}"),
-        BinaryOp::Ge => format!("{a} >= {b}"),
+        // IEEE comparisons, NaN tested by its bits: llvmpipe folds `x != x`
+        // to false (and x == x to true) as if no value were NaN.
+        BinaryOp::Ne if float => format!("sg_isnan({a}) || sg_isnan({b}) || {a} != {b}"),
+        BinaryOp::Eq | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge if float => {
+            format!("!(sg_isnan({a}) || sg_isnan({b})) && {}", compare(op, a, b))
+        }
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            compare(op, a, b)
+        }
         BinaryOp::And => format!("{a} && {b}"),
         BinaryOp::Or => format!("{a} || {b}"),
     }
+}
+
+fn compare(op: BinaryOp, a: &str, b: &str) -> String {
+    let sym = match op {
+        BinaryOp::Eq => "==",
+        BinaryOp::Ne => "!=",
+        BinaryOp::Lt => "<",
+        BinaryOp::Le => "<=",
+        BinaryOp::Gt => ">",
+        _ => ">=",
+    };
+    format!("{a} {sym} {b}")
 }
 
 fn cast_expr(from: DType, to: DType, a: &str) -> String {
