@@ -372,12 +372,73 @@ impl Device {
     }
 }
 
+/// The backends `WGPU_BACKEND` allows (all when unset); a name wgpu does not
+/// know is an error listing the ones it does.
+fn backends_from_env() -> Result<wgpu::Backends> {
+    let Ok(value) = std::env::var("WGPU_BACKEND") else {
+        return Ok(wgpu::Backends::all());
+    };
+    let known = value.split(',').all(|b| {
+        let b = b.trim().to_lowercase();
+        [
+            "vulkan", "vk", "dx12", "d3d12", "metal", "mtl", "opengl", "gles", "gl", "webgpu",
+            "noop",
+        ]
+        .contains(&b.as_str())
+    });
+    if !known || value.trim().is_empty() {
+        return Err(Error::BadEnv {
+            var: "WGPU_BACKEND",
+            value,
+            accepted: "a comma list of vulkan (vk), dx12 (d3d12), metal (mtl), gl (gles, opengl), webgpu",
+        });
+    }
+    Ok(wgpu::Backends::from_comma_list(&value))
+}
+
+/// `WGPU_POWER_PREF` (wgpu's default when unset); a value wgpu does not know
+/// is an error.
+fn power_from_env() -> Result<wgpu::PowerPreference> {
+    match std::env::var("WGPU_POWER_PREF") {
+        Err(_) => Ok(wgpu::PowerPreference::default()),
+        Ok(value) => wgpu::PowerPreference::from_env().ok_or(Error::BadEnv {
+            var: "WGPU_POWER_PREF",
+            value,
+            accepted: "low, high, none",
+        }),
+    }
+}
+
+fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?})", info.name, info.backend)
+}
+
+/// The adapters of every backend, which a `WGPU_BACKEND` filter left out.
+fn excluded_by(backends: wgpu::Backends) -> Vec<String> {
+    let all = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    pollster::block_on(all.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| a.get_info())
+        .filter(|i| !backends.contains(i.backend.into()))
+        .map(|i| describe_adapter(&i))
+        .collect()
+}
+
 /// WGPU_ADAPTER_NAME picks by name (case-insensitive substring); otherwise wgpu's
 /// default choice with WGPU_POWER_PREF. Unlike wgpu's helper, a name that matches
-/// nothing is an error listing what exists, not a panic.
+/// nothing is an error listing what exists, not a panic; a WGPU_BACKEND that
+/// leaves no adapter is an error naming it and what it left out.
 async fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
-    let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+    let backends = backends_from_env()?;
+    let power_preference = power_from_env()?;
+    let adapters = instance.enumerate_adapters(backends).await;
     if adapters.is_empty() {
+        if backends != wgpu::Backends::all() {
+            return Err(Error::AdapterFiltered {
+                value: std::env::var("WGPU_BACKEND").unwrap_or_default(),
+                excluded: excluded_by(backends),
+            });
+        }
         return Err(Error::NoAdapter {
             detail: "wgpu enumerated none on any backend".into(),
         });
@@ -390,7 +451,7 @@ async fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
             if info.name.to_lowercase().contains(&wanted) {
                 return Ok(a);
             }
-            available.push(format!("{} ({:?})", info.name, info.backend));
+            available.push(describe_adapter(&info));
         }
         return Err(Error::AdapterNotFound {
             wanted: name,
@@ -399,7 +460,7 @@ async fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
     }
     instance
         .request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
+            power_preference,
             ..Default::default()
         })
         .await

@@ -18,6 +18,12 @@ pub enum Error {
         available: Vec<String>,
     },
 
+    #[error("no adapter on the backends WGPU_BACKEND={value:?} allows; it left out: {excluded:?}")]
+    AdapterFiltered {
+        value: String,
+        excluded: Vec<String>,
+    },
+
     #[error("{var}={value:?} is not a value it takes; accepted: {accepted}")]
     BadEnv {
         var: &'static str,

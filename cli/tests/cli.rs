@@ -67,3 +67,34 @@ fn the_plain_path_runs_the_subgroup_kernel_families() {
         );
     }
 }
+
+/// The command line's stderr with `var=value`; it must fail.
+fn fails_with(var: &str, value: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+        .arg("info")
+        .env(var, value)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{var}={value} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_environment_values_are_errors_that_name_them() {
+    // A backend filter that leaves no adapter names itself and what it left
+    // out (not the install-lavapipe hint).
+    let err = fails_with("WGPU_BACKEND", "dx12");
+    assert!(err.contains("WGPU_BACKEND") && err.contains("left out"), "{err}");
+    assert!(!err.contains("install"), "{err}");
+    for (var, value, accepted) in [
+        ("WGPU_BACKEND", "bogus", "vulkan"),
+        ("WGPU_POWER_PREF", "fastest", "low, high"),
+        ("SHADERGRAD_MATMUL", "quick", "lanes"),
+    ] {
+        let err = fails_with(var, value);
+        assert!(
+            err.contains(var) && err.contains(value) && err.contains(accepted),
+            "{var}={value}: {err}"
+        );
+    }
+}
