@@ -213,3 +213,37 @@ fn schedules() {
     assert!((c.lr(0) - 0.1).abs() < 1e-12 && (c.lr(9) - 1.0).abs() < 1e-12);
     assert!((c.lr(60) - 0.55).abs() < 1e-9 && (c.lr(110) - 0.1).abs() < 1e-12);
 }
+
+#[test]
+fn a_read_recorded_before_a_step_sees_the_value_before_it() {
+    let d = Device::new().unwrap();
+    let (w0, c) = ([0.5f32, -1.0, 2.0], [1.0f32, -2.0, 0.5]);
+    let (w, ct) = setup(&d, &w0, &c);
+    let mut opt = Optimizer::sgd(std::slice::from_ref(&w), 0.1, 0.0).unwrap();
+    let after: Vec<f32> = w0.iter().zip(&c).map(|(w, c)| w - 0.1 * c).collect();
+    // Recorded before the step, read after it: the old value, whatever the
+    // order of the reads (snap2 is read before the step's readback).
+    let snap = w.add(0.0).unwrap();
+    let snap2 = w.mul(2.0).unwrap();
+    // A view aliases the parameter, as in PyTorch: it sees the update.
+    let view = w.reshape(&[3, 1]).unwrap();
+    opt.zero_grad();
+    w.mul(&ct).unwrap().sum_all().unwrap().backward().unwrap();
+    opt.record().unwrap();
+    assert_eq!(read(&snap2), vec![1.0, -2.0, 4.0]);
+    assert_eq!(read(&snap), w0.to_vec());
+    assert_close("view", &read(&view), &f64s(&after), 1e-6, 1e-7);
+    assert_close("w", &read(&w), &f64s(&after), 1e-6, 1e-7);
+    // Recorded after the step: the new value.
+    assert_close(
+        "after",
+        &read(&w.add(0.0).unwrap()),
+        &f64s(&after),
+        1e-6,
+        1e-7,
+    );
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}

@@ -3,7 +3,7 @@
 //! and dtypes are checked here, when the op is recorded.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::device::Device;
 use crate::dtype::DType;
@@ -264,6 +264,12 @@ pub(crate) struct Node {
     pub requires_grad: AtomicBool,
     /// The accumulated gradient of a leaf that requires one.
     pub grad: Mutex<Option<crate::Tensor>>,
+    /// Lazy nodes recorded to read this node's buffer (directly, or through a
+    /// view): an in-place update of the buffer realizes the live ones first,
+    /// so they read the value they were recorded against.
+    pub readers: Mutex<Vec<Weak<Node>>>,
+    /// When it was recorded, in the device's order of recording.
+    pub seq: u64,
 }
 
 impl Node {
@@ -273,6 +279,28 @@ impl Node {
 
     pub fn requires_grad(&self) -> bool {
         self.requires_grad.load(Ordering::Relaxed)
+    }
+
+    /// Notes that `reader` (lazy) reads this node's buffer.
+    pub fn add_reader(&self, reader: &Arc<Node>) {
+        let mut r = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the dead ones now and then, so a buffer read every step keeps
+        // a list as long as its live readers, not as its history.
+        if r.len() >= 16 && r.len().is_power_of_two() {
+            r.retain(|w| w.strong_count() > 0);
+        }
+        r.push(Arc::downgrade(reader));
+    }
+
+    /// The live readers recorded before `seq` and still lazy.
+    pub fn lazy_readers(&self, seq: u64) -> Vec<crate::Tensor> {
+        let r = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        r.iter()
+            .filter_map(Weak::upgrade)
+            .filter(|n| n.seq < seq)
+            .map(crate::Tensor)
+            .filter(|t| !t.is_realized())
+            .collect()
     }
 
     /// Stores the realized value; the history goes unless gradients need it.

@@ -7,7 +7,10 @@
 //! step needs (forward, backward, updates) together. With `record()` instead of
 //! `step()`, the next readback (say `loss.to_scalar()`) runs the step, and the
 //! loss comes back in that same submit. Updates run after every other kernel
-//! of their submit, so anything recorded before the step reads the old values.
+//! of their submit, and a value recorded before the step from a parameter
+//! that the step's realize would not otherwise compute joins that realize, so
+//! anything recorded before the step reads the old values, whenever it is
+//! read. A view of a parameter aliases it, as in PyTorch: it sees the update.
 
 use crate::autodiff::no_grad;
 use crate::device::Device;

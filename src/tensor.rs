@@ -46,8 +46,11 @@ impl Tensor {
         // happens under `no_grad`.
         let grad = crate::autodiff::grad_enabled() && src.iter().any(|s| s.requires_grad());
         let c = device.counter_set();
-        c.add(&c.ops_recorded, 1);
-        Tensor(Arc::new(Node {
+        let seq = c
+            .ops_recorded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let view = matches!(op, Op::View(_));
+        let t = Tensor(Arc::new(Node {
             device: device.clone(),
             shape,
             dtype,
@@ -58,7 +61,32 @@ impl Tensor {
             }),
             requires_grad: AtomicBool::new(grad),
             grad: Mutex::new(None),
-        }))
+            readers: Mutex::new(Vec::new()),
+            seq,
+        }));
+        // A view aliases its source, as in PyTorch: it sees an update. Any
+        // other op reads the buffer as it is now.
+        if !view {
+            for s in &t.0.state().src {
+                if let Some(base) = s.buffer_node() {
+                    base.add_reader(&t.0);
+                }
+            }
+        }
+        t
+    }
+
+    /// The node whose buffer this tensor reads: itself when realized, the
+    /// realized source of a lazy view.
+    fn buffer_node(&self) -> Option<Arc<Node>> {
+        let state = self.0.state();
+        if state.buf.is_some() {
+            return Some(self.0.clone());
+        }
+        match (&state.op, state.src.first()) {
+            (Some(Op::View(_)), Some(src)) if src.is_realized() => Some(src.0.clone()),
+            _ => None,
+        }
     }
 
     pub(crate) fn realized(
@@ -78,6 +106,8 @@ impl Tensor {
             }),
             requires_grad: AtomicBool::new(false),
             grad: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
+            seq: 0,
         }))
     }
 

@@ -170,6 +170,28 @@ fn targets(dev: &Device, asked: &[Tensor]) -> Result<Vec<Tensor>> {
     Ok(targets)
 }
 
+/// `g`, grown by the lazy nodes recorded before one of its in-place updates to
+/// read a buffer the update overwrites, and not in it: they are computed in
+/// the same submit, before the updates, so they read what they were recorded
+/// against.
+fn with_stale_readers(g: collect::Graph, mut targets: Vec<Tensor>) -> collect::Graph {
+    let mut stale: Vec<Tensor> = Vec::new();
+    for (t, seq) in &g.written {
+        for r in t.0.lazy_readers(*seq) {
+            let known = g.members.contains_key(&Arc::as_ptr(&r.0))
+                || stale.iter().any(|s| Arc::ptr_eq(&s.0, &r.0));
+            if !known {
+                stale.push(r);
+            }
+        }
+    }
+    if stale.is_empty() {
+        return g;
+    }
+    targets.extend(stale);
+    collect::collect(&targets)
+}
+
 /// The plan for `g`: replayed from the cache, or built (and cached).
 fn plan_for(dev: &Device, g: &collect::Graph) -> Result<Arc<Plan>> {
     let opts = dev.plan_options();
@@ -270,7 +292,7 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
     let mut ran = None;
     let mut stamps = None;
     if !lazy.is_empty() {
-        let graph = collect::collect(&lazy);
+        let graph = with_stale_readers(collect::collect(&lazy), lazy);
         let plan = plan_for(dev, &graph)?;
         let outputs = prepare(dev, &plan, &graph);
         let profile = exec.profiling.load(Ordering::Relaxed);

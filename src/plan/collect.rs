@@ -54,6 +54,11 @@ pub(crate) struct Graph {
     pub targets: Vec<usize>,
     /// The tensors behind `targets`, to receive their buffers.
     pub target_tensors: Vec<Tensor>,
+    /// Buffers an update of this graph overwrites, with the update's place in
+    /// the order of recording.
+    pub written: Vec<(Tensor, u64)>,
+    /// Every node of the graph.
+    pub members: HashMap<*const crate::graph::Node, usize>,
 }
 
 /// The runtime scalar words an op carries.
@@ -133,6 +138,8 @@ pub(crate) fn collect(targets: &[Tensor]) -> Graph {
         scalars: Vec::new(),
         targets: Vec::new(),
         target_tensors: targets.to_vec(),
+        written: Vec::new(),
+        members: HashMap::new(),
     };
     let mut index: HashMap<*const crate::graph::Node, usize> = HashMap::new();
     for t in targets {
@@ -170,6 +177,10 @@ pub(crate) fn collect(targets: &[Tensor]) -> Graph {
                     if expanded {
                         let src_idx: Vec<usize> =
                             src.iter().map(|s| index[&Arc::as_ptr(&s.0)]).collect();
+                        if let Op::Update { .. } = op {
+                            let written = src[..1].iter().chain(src.iter().skip(3));
+                            g.written.extend(written.map(|t| (t.clone(), n.0.seq)));
+                        }
                         let op = op.clone();
                         drop(state);
                         push_node(&mut g, &mut index, &n, Kind::Op(op), src_idx);
@@ -188,6 +199,7 @@ pub(crate) fn collect(targets: &[Tensor]) -> Graph {
         }
         g.targets.push(index[&Arc::as_ptr(&t.0)]);
     }
+    g.members = index;
     g.key.push(0xFFFE);
     g.key.extend(g.targets.iter().map(|&t| t as u64));
     g
