@@ -254,3 +254,52 @@ fn training_mistakes_are_typed_errors() {
         opt.zero_grad();
     }
 }
+
+#[test]
+fn a_bad_label_loses_nothing_and_every_value_from_it_errors() {
+    use shadergrad::optim::Optimizer;
+    use shadergrad::{Tuning, loss, nn};
+    let d = Device::new().unwrap();
+    d.set_tuning(Tuning {
+        poison: true,
+        ..d.tuning()
+    });
+    let w0 = [0.5f32, -1.0, 2.0, 0.25, 1.5, -0.75];
+    let w = nn::parameter(Tensor::from_slice(&d, &w0, &[2, 3]).unwrap()).unwrap();
+    let x = Tensor::from_slice(&d, &[1.0f32, 2.0, -1.0, 0.5], &[2, 2]).unwrap();
+    let bad = Tensor::from_slice(&d, &[1i32, 5], &[2]).unwrap();
+    let mut opt = Optimizer::adam(std::slice::from_ref(&w), 0.1).unwrap();
+    let l = loss::cross_entropy(&x.matmul(&w).unwrap(), &bad).unwrap();
+    l.backward().unwrap();
+    opt.step().unwrap();
+    // The step's update was not applied: the parameter is as it was.
+    assert_eq!(w.to_vec::<f32>().unwrap(), w0.to_vec());
+    // The loss, read now or again, and anything computed from it, errors.
+    for _ in 0..2 {
+        let e = l.to_scalar::<f32>().unwrap_err();
+        assert!(matches!(e, Error::IndexOutOfRange { .. }), "{e}");
+    }
+    let e = l.mul(2.0).unwrap().to_vec::<f32>().unwrap_err();
+    assert!(matches!(e, Error::IndexOutOfRange { .. }), "{e}");
+    // Another device's reads (another model, another thread) know nothing of it.
+    let other = std::thread::spawn(|| {
+        let d2 = Device::new().unwrap();
+        let t = Tensor::from_slice(&d2, &[1.0f32, 2.0], &[2]).unwrap();
+        t.add(1.0).unwrap().to_vec::<f32>().unwrap()
+    });
+    assert_eq!(other.join().unwrap(), vec![2.0, 3.0]);
+    // A step on top of the gradient it left (no zero_grad) is refused.
+    let good = Tensor::from_slice(&d, &[1i32, 2], &[2]).unwrap();
+    let l = loss::cross_entropy(&x.matmul(&w).unwrap(), &good).unwrap();
+    l.backward().unwrap();
+    let e = opt.step().unwrap_err();
+    assert!(matches!(e, Error::IndexOutOfRange { .. }), "{e}");
+    assert_eq!(w.to_vec::<f32>().unwrap(), w0.to_vec());
+    // With the gradient cleared, a good step trains as usual.
+    opt.zero_grad();
+    let l = loss::cross_entropy(&x.matmul(&w).unwrap(), &good).unwrap();
+    l.backward().unwrap();
+    opt.step().unwrap();
+    assert!(l.to_scalar::<f32>().unwrap().is_finite());
+    assert_ne!(w.to_vec::<f32>().unwrap(), w0.to_vec());
+}

@@ -12,7 +12,8 @@
 // Bindings: p (n) read_write, grad (n), m (n) read_write, [v (n) read_write,]
 // scale (1: the gradient-clipping factor, computed on the GPU from the global
 // norm, so clipping needs no readback), hyperparameters (runtime scalars: a
-// learning-rate schedule replays the same plan), cfg {numel}.
+// learning-rate schedule replays the same plan), cfg {numel}, the realize's
+// status word (nonzero: skip the step).
 // Each invocation updates `per` elements WG apart (1 on a GPU; more on a CPU
 // adapter, where every workgroup is a task to start); the parameter buffer is
 // written in place, which is why the planner runs every update after every
@@ -42,6 +43,13 @@ struct Meta {
 @group(0) @binding(2) var<uniform> ema_hyper: array<vec4<u32>, 2>;
 @group(0) @binding(3) var<uniform> ema_cfg: Meta;
 
+// The status word of this realize, last: a kernel before the update met a bad
+// index (a class label out of range), so the step is not taken and the
+// parameter keeps its value.
+@group(0) @binding(7) var<storage, read> status: array<u32>;
+@group(0) @binding(6) var<storage, read> sgd_status: array<u32>;
+@group(0) @binding(4) var<storage, read> ema_status: array<u32>;
+
 override WG: u32 = 256u;
 override NESTEROV: bool = false;
 override DECOUPLED: bool = false;
@@ -64,6 +72,9 @@ fn sgd(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    if (sgd_status[0] != 0u) {
+        return;
+    }
     let r = span(wid, nwg, lid, sgd_cfg);
     for (var i = r.x; i < r.y; i += WG) {
         sgd_at(i);
@@ -91,6 +102,9 @@ fn ema(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    if (ema_status[0] != 0u) {
+        return;
+    }
     let r = span(wid, nwg, lid, ema_cfg);
     for (var i = r.x; i < r.y; i += WG) {
         ema_at(i);
@@ -108,6 +122,9 @@ fn adam(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    if (status[0] != 0u) {
+        return;
+    }
     let r = span(wid, nwg, lid, cfg);
     for (var i = r.x; i < r.y; i += WG) {
         adam_at(i);

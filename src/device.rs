@@ -1,7 +1,7 @@
 //! Device: the GPU resources every realize shares: the wgpu device and queue
 //! (opened here, or a host program's own), the features and limits kernels may
-//! rely on, the buffer pool, the pipeline cache, the counters and the status
-//! word; with the device's tuning and random seed. The executor keeps its own
+//! rely on, the buffer pool, the pipeline cache and the counters; with the
+//! device's tuning and random seed. The executor keeps its own
 //! per-device state (plan cache, pending work, profile) in a slot it owns
 //! (`executor_state`): nothing here knows its type, and nothing here knows any
 //! kernel.
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::counters::{CounterSnapshot, Counters};
 use crate::error::{Error, Result};
 use crate::pipeline::PipelineCache;
-use crate::pool::{BufferKind, BufferPool, GpuBuffer};
+use crate::pool::BufferPool;
 use crate::tuning::{MatmulVariant, PlanOptions, Tuning};
 
 /// Environment variable that forces the plain path: f32 kernels only, no subgroups.
@@ -47,9 +47,6 @@ struct Inner {
     counters: Arc<Counters>,
     pool: BufferPool,
     pipelines: PipelineCache,
-    /// Sticky bits set by kernels that met bad data (an index out of range);
-    /// read back with every readback and turned into an error value.
-    status: Arc<GpuBuffer>,
     embedded: bool,
     seed: Mutex<u64>,
     tuning: Mutex<Tuning>,
@@ -172,8 +169,6 @@ impl Device {
         let counters = Arc::new(Counters::default());
         let pool = BufferPool::new(device.clone(), counters.clone());
         let caps = caps_of(device.features(), &info);
-        let status = pool.acquire(BufferKind::Storage, 16);
-        queue.write_buffer(&status.buffer, 0, &[0u8; 16]);
         Device(Arc::new(Inner {
             pipelines: PipelineCache::new(device.clone(), counters.clone()),
             limits: device.limits(),
@@ -183,7 +178,6 @@ impl Device {
             caps,
             counters,
             pool,
-            status,
             embedded,
             seed: Mutex::new(0x5EED_5EED_5EED_5EED),
             tuning: Mutex::new(tuning),
@@ -355,10 +349,6 @@ impl Device {
 
     pub(crate) fn counter_set(&self) -> &Counters {
         &self.0.counters
-    }
-
-    pub(crate) fn status(&self) -> &Arc<GpuBuffer> {
-        &self.0.status
     }
 
     /// The executor's state for this device, made by `init` on first use. One

@@ -103,8 +103,9 @@ pub enum Error {
     },
 
     #[error(
-        "{op}: an index was out of range on the GPU (detected when the result was read back); \
-         the output holds NaN or zero where it was"
+        "{op}: an index was out of range on the GPU (detected when a value computed from it was \
+         read back); every read of such a value is this error, and the optimizer updates of \
+         that realize were not applied"
     )]
     IndexOutOfRange { op: &'static str },
 

@@ -235,6 +235,37 @@ impl Op {
     }
 }
 
+/// The status word of one realize whose kernels can meet a bad index (a
+/// gather, a class label out of range): a 16-byte buffer they raise bits in.
+/// Values that realize computed, and everything computed from them, carry it
+/// until a readback has seen it: a nonzero word makes their reads errors.
+pub(crate) struct RunStatus {
+    /// The word on the GPU, until a readback has read it.
+    pub buffer: Mutex<Option<Arc<GpuBuffer>>>,
+    /// The bits, once read.
+    pub bits: std::sync::OnceLock<u32>,
+}
+
+impl RunStatus {
+    pub fn new(buffer: Arc<GpuBuffer>) -> RunStatus {
+        RunStatus {
+            buffer: Mutex::new(Some(buffer)),
+            bits: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// True once it has been read and found clear: it taints nothing more.
+    pub fn clear(&self) -> bool {
+        self.bits.get() == Some(&0)
+    }
+
+    /// Records what a readback found; a clear word's buffer goes back to the pool.
+    pub fn set(&self, bits: u32) {
+        let _ = self.bits.set(bits);
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
 /// A node's value and history.
 pub(crate) struct State {
     /// The value once realized: a contiguous buffer.
@@ -270,6 +301,9 @@ pub(crate) struct Node {
     pub readers: Mutex<Vec<Weak<Node>>>,
     /// When it was recorded, in the device's order of recording.
     pub seq: u64,
+    /// The status words of the realizes that computed its value (or the
+    /// values it was computed from) and that no readback has seen yet.
+    pub taint: Mutex<Vec<Arc<RunStatus>>>,
 }
 
 impl Node {
@@ -279,6 +313,13 @@ impl Node {
 
     pub fn requires_grad(&self) -> bool {
         self.requires_grad.load(Ordering::Relaxed)
+    }
+
+    /// The status words its value still depends on (clear ones dropped).
+    pub fn taint(&self) -> Vec<Arc<RunStatus>> {
+        let mut t = self.taint.lock().unwrap_or_else(|e| e.into_inner());
+        t.retain(|s| !s.clear());
+        t.clone()
     }
 
     /// Notes that `reader` (lazy) reads this node's buffer.
@@ -303,8 +344,10 @@ impl Node {
             .collect()
     }
 
-    /// Stores the realized value; the history goes unless gradients need it.
-    pub fn set_realized(&self, buf: Arc<GpuBuffer>) {
+    /// Stores the realized value, computed under the status words `taint`;
+    /// the history goes unless gradients need it.
+    pub fn set_realized(&self, buf: Arc<GpuBuffer>, taint: &[Arc<RunStatus>]) {
+        *self.taint.lock().unwrap_or_else(|e| e.into_inner()) = taint.to_vec();
         let dropped = {
             let mut s = self.state();
             s.buf = Some(buf);

@@ -63,6 +63,7 @@ impl Tensor {
             grad: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             seq,
+            taint: Mutex::new(Vec::new()),
         }));
         // A view aliases its source, as in PyTorch: it sees an update. Any
         // other op reads the buffer as it is now.
@@ -108,6 +109,7 @@ impl Tensor {
             grad: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             seq: 0,
+            taint: Mutex::new(Vec::new()),
         }))
     }
 

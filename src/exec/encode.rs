@@ -18,13 +18,15 @@ pub(crate) struct Stamps {
     pub count: u32,
 }
 
-/// Records every step of `plan` into `encoder`; with `profile` (and an
-/// adapter with timestamps) a timestamp around every dispatch.
+/// Records every step of `plan` into `encoder`, binding `status` as the status
+/// word; with `profile` (and an adapter with timestamps) a timestamp around
+/// every dispatch.
 pub(crate) fn encode(
     dev: &Device,
     plan: &Plan,
     g: &Graph,
     outputs: &[Arc<GpuBuffer>],
+    status: Option<&GpuBuffer>,
     encoder: &mut wgpu::CommandEncoder,
     profile: bool,
 ) -> Option<Stamps> {
@@ -35,7 +37,7 @@ pub(crate) fn encode(
             BufRef::Slot(k) => &plan.arena[k],
             BufRef::Meta => plan.meta.as_ref().expect("plan has meta"),
             BufRef::Scalars => plan.scalars.as_ref().expect("plan has scalars"),
-            BufRef::Status => dev.status(),
+            BufRef::Status => status.expect("a plan binding the status word has one"),
         }
     };
     let c = dev.counter_set();

@@ -8,6 +8,7 @@
 //! realize lock) is its own: it lives in the device's executor slot.
 
 mod encode;
+mod status;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::kernels::{STATUS_CLASS_INDEX, STATUS_GATHER};
+use crate::graph::RunStatus;
 use crate::plan::{self, Plan, collect};
 use crate::pool::{BufferKind, GpuBuffer};
 use crate::tensor::Tensor;
@@ -164,7 +165,7 @@ fn targets(dev: &Device, asked: &[Tensor]) -> Result<Vec<Tensor>> {
             return Err(Error::DeviceMismatch { op: "realize" });
         }
         if !t.is_realized() && t.numel() == 0 {
-            t.0.set_realized(dev.pool().acquire(BufferKind::Storage, 4));
+            t.0.set_realized(dev.pool().acquire(BufferKind::Storage, 4), &[]);
         }
     }
     Ok(targets)
@@ -235,14 +236,30 @@ fn prepare(dev: &Device, plan: &Plan, g: &collect::Graph) -> Vec<Arc<GpuBuffer>>
     outputs
 }
 
-/// What one realize ran: the collected graph, its plan, its output buffers.
+/// What one realize ran: the collected graph, its plan, its output buffers,
+/// its own status word, and which nodes depend on it.
 struct Ran {
     graph: collect::Graph,
     plan: Arc<Plan>,
     outputs: Vec<Arc<GpuBuffer>>,
+    own: Option<Arc<RunStatus>>,
+    raised: Vec<bool>,
 }
 
 impl Ran {
+    /// The status words node `n`'s value depends on.
+    fn taint(&self, n: usize) -> Vec<Arc<RunStatus>> {
+        let mask = self.graph.taint_mask[n];
+        let mut words: Vec<Arc<RunStatus>> = (self.graph.taint.iter().enumerate())
+            .filter(|(i, w)| mask & (1 << (*i).min(63)) != 0 && !w.clear())
+            .map(|(_, w)| w.clone())
+            .collect();
+        if self.raised[n] {
+            words.extend(self.own.clone());
+        }
+        words
+    }
+
     /// The buffer holding `t` after this run, if it computed it.
     fn buffer(&self, t: &Tensor) -> Option<Arc<GpuBuffer>> {
         let pos = self
@@ -254,21 +271,62 @@ impl Ran {
     }
 }
 
-/// Copies `bytes` of `src` and the status word into a staging buffer, in the
-/// same encoder; returns it with the offset of the status word.
+/// Copies `bytes` of `src`, then the status words its value depends on, into
+/// a staging buffer in the same encoder; returns it with the words' offset.
 fn copy_back(
     dev: &Device,
     encoder: &mut wgpu::CommandEncoder,
     src: &GpuBuffer,
     bytes: u64,
+    words: &[Arc<RunStatus>],
 ) -> (Arc<GpuBuffer>, u64) {
     let data = bytes.div_ceil(8) * 8;
-    let staging = dev.pool().acquire(BufferKind::Readback, data + 8);
+    let staging = dev
+        .pool()
+        .acquire(BufferKind::Readback, data + status::bytes(words));
     if bytes > 0 {
         encoder.copy_buffer_to_buffer(&src.buffer, 0, &staging.buffer, 0, bytes.div_ceil(4) * 4);
     }
-    encoder.copy_buffer_to_buffer(&dev.status().buffer, 0, &staging.buffer, data, 4);
+    status::copy_words(encoder, words, &staging, data);
     (staging, data)
+}
+
+/// Collects, plans and encodes the lazy targets.
+fn launch(
+    dev: &Device,
+    lazy: Vec<Tensor>,
+    encoder: &mut wgpu::CommandEncoder,
+) -> Result<(Ran, Option<encode::Stamps>)> {
+    let graph = with_stale_readers(collect::collect(&lazy), lazy);
+    status::bound(dev, &graph.taint, !graph.written.is_empty())?;
+    let plan = plan_for(dev, &graph)?;
+    let own = plan.uses_status.then(|| status::fresh(dev));
+    let word = own.as_ref().and_then(|w| w.buffer.lock().ok()?.clone());
+    // Which nodes depend on a kernel that can raise this realize's word.
+    let mut raised = vec![false; graph.nodes.len()];
+    plan.raises.iter().for_each(|&n| raised[n] = true);
+    for i in 0..graph.nodes.len() {
+        raised[i] |= graph.nodes[i].src.iter().any(|&s| raised[s]);
+    }
+    let outputs = prepare(dev, &plan, &graph);
+    let profile = executor(dev).profiling.load(Ordering::Relaxed);
+    let stamps = encode::encode(
+        dev,
+        &plan,
+        &graph,
+        &outputs,
+        word.as_deref(),
+        encoder,
+        profile,
+    );
+    let ran = Ran {
+        graph,
+        plan,
+        outputs,
+        own,
+        raised,
+    };
+    Ok((ran, stamps))
 }
 
 fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Option<Vec<u8>>> {
@@ -289,29 +347,28 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
     let mut encoder = wgpu_dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
         label: Some("shadergrad realize"),
     });
-    let mut ran = None;
-    let mut stamps = None;
-    if !lazy.is_empty() {
-        let graph = with_stale_readers(collect::collect(&lazy), lazy);
-        let plan = plan_for(dev, &graph)?;
-        let outputs = prepare(dev, &plan, &graph);
-        let profile = exec.profiling.load(Ordering::Relaxed);
-        stamps = encode::encode(dev, &plan, &graph, &outputs, &mut encoder, profile);
-        ran = Some(Ran {
-            graph,
-            plan,
-            outputs,
-        });
-    }
+    let (ran, stamps) = match lazy.is_empty() {
+        true => (None, None),
+        false => {
+            let (ran, stamps) = launch(dev, lazy, &mut encoder)?;
+            (Some(ran), stamps)
+        }
+    };
     // The readback copy rides in the same encoder, after the pass.
     let staging = readback.as_ref().map(|rb| {
         let t = &targets[rb.target];
-        let src = ran
-            .as_ref()
-            .and_then(|r| r.buffer(t))
-            .or_else(|| buffer_of(t))
-            .expect("a read target is realized or computed");
-        copy_back(dev, &mut encoder, &src, rb.bytes)
+        let computed = ran.as_ref().and_then(|r| {
+            let n = r.graph.members.get(&Arc::as_ptr(&t.0))?;
+            Some((r.buffer(t)?, r.taint(*n)))
+        });
+        let (src, words) = computed.unwrap_or_else(|| {
+            (
+                buffer_of(t).expect("a read target is realized"),
+                t.0.taint(),
+            )
+        });
+        let (staging, at) = copy_back(dev, &mut encoder, &src, rb.bytes, &words);
+        (staging, at, words)
     });
     // Timestamps resolve into a buffer and ride to the CPU in the same submit.
     let stamp_read = stamps.map(|s| {
@@ -339,12 +396,16 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
     if let Some(r) = &ran {
         for (p, t) in r.graph.target_tensors.iter().enumerate() {
             if let Some(o) = r.plan.target_output[p] {
-                t.0.set_realized(r.outputs[o].clone());
+                t.0.set_realized(r.outputs[o].clone(), &r.taint(r.graph.targets[p]));
             }
         }
     }
     match (staging, readback) {
-        (Some((staging, data)), Some(rb)) => finish_read(dev, &staging, data, rb.bytes).map(Some),
+        (Some((staging, at, words)), Some(rb)) => {
+            let raw = map_read(dev, &staging, at + status::bytes(&words))?;
+            status::check(&words, &raw[at as usize..])?;
+            Ok(Some(raw[..rb.bytes as usize].to_vec()))
+        }
         _ => Ok(None),
     }
 }
@@ -372,31 +433,8 @@ fn read_profile(
         .collect())
 }
 
-/// The bytes read back, or the error the status word reports (which clears it).
-fn finish_read(dev: &Device, staging: &GpuBuffer, data: u64, len: u64) -> Result<Vec<u8>> {
-    let bytes = map_read(dev, staging, data + 8)?;
-    let status = u32::from_le_bytes(
-        bytes[data as usize..data as usize + 4]
-            .try_into()
-            .expect("4 bytes"),
-    );
-    if status != 0 {
-        dev.queue()
-            .write_buffer(&dev.status().buffer, 0, &[0u8; 16]);
-        let op = if status & STATUS_GATHER != 0 {
-            "gather"
-        } else if status & STATUS_CLASS_INDEX != 0 {
-            "class index (one_hot / cross_entropy)"
-        } else {
-            "kernel"
-        };
-        return Err(Error::IndexOutOfRange { op });
-    }
-    Ok(bytes[..len as usize].to_vec())
-}
-
 /// Maps a readback buffer, waits for the GPU, and copies the bytes out.
-fn map_read(dev: &Device, staging: &GpuBuffer, len: u64) -> Result<Vec<u8>> {
+pub(crate) fn map_read(dev: &Device, staging: &GpuBuffer, len: u64) -> Result<Vec<u8>> {
     let slice = staging.buffer.slice(0..len);
     let (tx, rx) = futures::channel::oneshot::channel();
     slice.map_async(wgpu::MapMode::Read, move |r| {

@@ -8,7 +8,8 @@ const WG: u32 = 256;
 
 /// The update of a parameter of `numel` elements: input 0 the parameter,
 /// 1 its gradient, 2 the clipping scale, then the rule's state. The caller
-/// adds the eight hyperparameter words.
+/// adds the eight hyperparameter words. It reads the realize's status word
+/// and writes nothing when a kernel of the realize met a bad index.
 pub(crate) fn launch(rule: UpdateRule, numel: usize, cpu: bool) -> Launch {
     use BindKind::{Read, ReadWrite};
     let src = |entry| KernelSource::new("optim", shader("optim").into(), entry, vec![]);
@@ -29,8 +30,10 @@ pub(crate) fn launch(rule: UpdateRule, numel: usize, cpu: bool) -> Launch {
             src("adam").with("DECOUPLED", decoupled as u8 as f64),
         ),
     };
-    args.extend([Arg::Scalars, Arg::Meta]);
-    layout.extend([BindKind::Uniform, BindKind::Uniform]);
+    // The realize's status word last: the update is skipped when a kernel
+    // before it met a bad index.
+    args.extend([Arg::Scalars, Arg::Meta, Arg::Status]);
+    layout.extend([BindKind::Uniform, BindKind::Uniform, BindKind::Read]);
     let per = per_invocation(numel, WG, cpu);
     let groups = grid((numel as u64).div_ceil(WG as u64 * per as u64));
     Launch::new(

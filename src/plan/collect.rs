@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::dtype::{DType, scalar_bits};
-use crate::graph::Op;
+use crate::graph::{Op, RunStatus};
 use crate::pool::GpuBuffer;
 use crate::shape::View;
 use crate::tensor::Tensor;
@@ -59,6 +59,10 @@ pub(crate) struct Graph {
     pub written: Vec<(Tensor, u64)>,
     /// Every node of the graph.
     pub members: HashMap<*const crate::graph::Node, usize>,
+    /// The unread status words the leaves' values depend on.
+    pub taint: Vec<Arc<RunStatus>>,
+    /// Per node, which of `taint` its value depends on (bit i: `taint[i]`).
+    pub taint_mask: Vec<u64>,
 }
 
 /// The runtime scalar words an op carries.
@@ -140,6 +144,8 @@ pub(crate) fn collect(targets: &[Tensor]) -> Graph {
         target_tensors: targets.to_vec(),
         written: Vec::new(),
         members: HashMap::new(),
+        taint: Vec::new(),
+        taint_mask: Vec::new(),
     };
     let mut index: HashMap<*const crate::graph::Node, usize> = HashMap::new();
     for t in targets {
@@ -157,6 +163,20 @@ pub(crate) fn collect(targets: &[Tensor]) -> Graph {
                     g.leaves
                         .push(state.buf.clone().expect("a node is lazy or realized"));
                     drop(state);
+                    let mut mask = 0u64;
+                    for t in n.0.taint() {
+                        let i = match g.taint.iter().position(|u| Arc::ptr_eq(u, &t)) {
+                            Some(i) => i,
+                            None => {
+                                g.taint.push(t);
+                                g.taint.len() - 1
+                            }
+                        };
+                        // Past 63 words, the last bit stands for all the rest.
+                        mask |= 1 << i.min(63);
+                    }
+                    g.taint_mask.resize(g.nodes.len(), 0);
+                    g.taint_mask.push(mask);
                     push_node(&mut g, &mut index, &n, Kind::Leaf(leaf), vec![]);
                 }
                 Some((Op::CustomGrad(_), src)) => {
@@ -200,6 +220,12 @@ pub(crate) fn collect(targets: &[Tensor]) -> Graph {
         g.targets.push(index[&Arc::as_ptr(&t.0)]);
     }
     g.members = index;
+    // An op's value depends on what its inputs' values depend on.
+    g.taint_mask.resize(g.nodes.len(), 0);
+    for i in 0..g.nodes.len() {
+        let m = g.nodes[i].src.iter().fold(0, |m, &s| m | g.taint_mask[s]);
+        g.taint_mask[i] |= m;
+    }
     g.key.push(0xFFFE);
     g.key.extend(g.targets.iter().map(|&t| t as u64));
     g

@@ -72,6 +72,11 @@ pub(crate) struct Plan {
     /// (graph scalar word, word in the scalars buffer) to upload on every run.
     pub scalar_map: Vec<(usize, usize)>,
     pub scalar_words: usize,
+    /// A step binds the realize's status word: each run gets one of its own.
+    pub uses_status: bool,
+    /// The nodes computed by kernels that can raise it (not the updates,
+    /// which only read it).
+    pub raises: Vec<usize>,
 }
 
 /// Binding size of a node's buffer: its bytes, rounded to whole words, never 0.
@@ -429,6 +434,13 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
             .acquire(BufferKind::Uniform, u.scalar_words as u64 * 4)
     });
     let n = g.nodes.len();
+    let uses_status = ds.iter().any(|d| d.launch.args.contains(&Arg::Status));
+    let raises = ds
+        .iter()
+        .filter(|d| d.launch.args.contains(&Arg::Status))
+        .filter(|d| !matches!(g.nodes[d.node].op(), Some(Op::Update { .. })))
+        .map(|d| d.node)
+        .collect();
     let mut steps = Vec::with_capacity(ds.len());
     for (s, d) in ds.into_iter().enumerate() {
         let l = &d.launch;
@@ -484,5 +496,7 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
         scalars,
         scalar_map: u.scalar_map,
         scalar_words: u.scalar_words,
+        uses_status,
+        raises,
     })
 }
