@@ -188,6 +188,7 @@ fn a_training_step_is_one_submit_and_warm_steps_allocate_nothing() {
         "forward, backward, update and the loss readback: one submit"
     );
     assert_eq!(delta.buffers_created, 0, "{delta:?}");
+    assert_eq!(delta.bind_groups_created, 0, "{delta:?}");
     assert_eq!(delta.pipelines_compiled, 0, "{delta:?}");
     assert_eq!(delta.plans_built, 0, "{delta:?}");
     assert!(losses[21] < losses[0] * 0.8, "{losses:?}");
