@@ -20,6 +20,7 @@ mod matmul;
 mod movement;
 mod naga;
 mod nn;
+mod operators;
 mod optim;
 mod pool2d;
 mod random;

@@ -18,6 +18,7 @@ pub mod autodiff;
 mod counters;
 pub mod data;
 mod device;
+mod display;
 mod dtype;
 mod error;
 mod exec;

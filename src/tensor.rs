@@ -14,7 +14,8 @@ use crate::pool::BufferKind;
 use crate::shape::{View, numel};
 
 /// An n-dimensional array on a GPU device. Ops record lazily; nothing runs until
-/// the value is read (`to_vec`) or `realize`d.
+/// the value is read (`to_vec`) or `realize`d. `clone()` is a cheap handle to
+/// the same node (as an `Arc`); `copy()` makes a tensor of its own.
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<Node>);
 
@@ -383,6 +384,26 @@ impl Tensor {
         Ok(bytemuck::pod_collect_to_vec(
             &bytes[..self.numel() * std::mem::size_of::<T>()],
         ))
+    }
+
+    /// The single value of a one-element tensor, as PyTorch's `item()`.
+    pub fn item<T: Element>(&self) -> Result<T> {
+        self.to_scalar()
+    }
+
+    /// An owned copy in a buffer of its own, realized now (PyTorch's
+    /// `clone()`; gradients flow through it). `Tensor::clone` is a cheap
+    /// handle to the same value, as an `Arc` is.
+    pub fn copy(&self) -> Result<Tensor> {
+        let c = Tensor::record(
+            self.device(),
+            self.shape().to_vec(),
+            self.dtype(),
+            Op::Cast,
+            vec![self.clone()],
+        );
+        c.realize()?;
+        Ok(c)
     }
 
     /// The single value of a one-element tensor.

@@ -8,6 +8,7 @@ mod index;
 mod linalg;
 mod movement;
 mod norm;
+mod operators;
 mod reduce;
 
 pub use attention::AttentionMask;
