@@ -1,11 +1,12 @@
 //! `cargo bench`: the same suite as `shadergrad bench`, with the same flags
-//! (`cargo bench --bench kernels -- --quick --filter matmul --json out.json`;
+//! (`cargo bench --bench kernels -- --quick --filter matmul --json out.json`,
+//! `--peer PATH` to run a peer harness beside the end-to-end workloads;
 //! name the bench target when passing flags, or the library's test harness
 //! rejects them); a bare word is taken as the filter, as cargo bench's own
 //! convention.
 
 fn main() {
-    let mut opts = shadergrad::bench::Options {
+    let mut opts = shadergrad_cli::bench::Options {
         report: Some("bench-report".into()),
         ..Default::default()
     };
@@ -16,6 +17,7 @@ fn main() {
             "--end-to-end" => opts.end_to_end = true,
             "--no-report" => opts.report = None,
             "--filter" => opts.filter = args.next(),
+            "--peer" => opts.peer = args.next().map(Into::into),
             "--json" => opts.json = args.next().map(Into::into),
             "--compare" => opts.compare = args.next().map(Into::into),
             "--report" => opts.report = args.next().map(Into::into),
@@ -24,7 +26,7 @@ fn main() {
             s => opts.filter = Some(s.to_string()),
         }
     }
-    match shadergrad::bench::cli(&opts) {
+    match shadergrad_cli::bench::cli(&opts) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,11 +1,13 @@
-//! Fused attention against a float64 reference that DOES materialise the
-//! N x N scores, for every mask, odd lengths (1, 7, 33, 100), Nq < Nk and
+//! Fused attention against the float64 reference (shadergrad-reference),
+//! which DOES materialise the N x N scores, for every mask, odd lengths (1, 7, 33, 100), Nq < Nk and
 //! Nq > Nk, head dims 16, 18, 24, 64, 128 and Dv != D; the reference's
 //! gradients checked by finite differences; both kernel forms; and no N x N
 //! buffer at N = 4096.
 
 use crate::common::*;
 use shadergrad::{AttentionMask, Device, Tensor, Tuning};
+use shadergrad_reference::attention::Attention;
+use shadergrad_reference::values;
 
 #[derive(Clone, Copy)]
 struct Case {
@@ -26,83 +28,34 @@ fn lens(c: &Case) -> Vec<i32> {
         .collect()
 }
 
-fn visible(c: &Case, b: usize, i: usize, j: usize) -> bool {
-    let mut ok = true;
-    if c.causal {
-        ok &= j <= i;
+/// The float64 reference of a case (it materialises the N x N scores).
+fn reference(c: &Case) -> Attention {
+    Attention {
+        batch: c.b,
+        heads: c.h,
+        nq: c.nq,
+        nk: c.nk,
+        d: c.d,
+        dv: c.dv,
+        causal: c.causal,
+        window: c.window,
+        key_lengths: c
+            .padded
+            .then(|| lens(c).iter().map(|&l| l as usize).collect()),
     }
-    if let Some(w) = c.window {
-        ok &= i.abs_diff(j) <= w;
-    }
-    if c.padded {
-        ok &= (j as i32) < lens(c)[b];
-    }
-    ok
 }
 
-/// Reference forward: O and the probabilities P, per (b, h), materialised.
-fn forward(c: &Case, q: &[f64], k: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let scale = 1.0 / (c.d as f64).sqrt();
-    let mut o = vec![0.0; c.b * c.h * c.nq * c.dv];
-    let mut p = vec![0.0; c.b * c.h * c.nq * c.nk];
-    for bh in 0..c.b * c.h {
-        for i in 0..c.nq {
-            let s: Vec<Option<f64>> = (0..c.nk)
-                .map(|j| {
-                    visible(c, bh / c.h, i, j).then(|| {
-                        (0..c.d)
-                            .map(|e| q[(bh * c.nq + i) * c.d + e] * k[(bh * c.nk + j) * c.d + e])
-                            .sum::<f64>()
-                            * scale
-                    })
-                })
-                .collect();
-            let m = s.iter().flatten().fold(f64::MIN, |a, &b| a.max(b));
-            let z: f64 = s.iter().flatten().map(|x| (x - m).exp()).sum();
-            for j in 0..c.nk {
-                let pij = s[j].map_or(0.0, |x| (x - m).exp() / z);
-                p[(bh * c.nq + i) * c.nk + j] = pij;
-                for e in 0..c.dv {
-                    o[(bh * c.nq + i) * c.dv + e] += pij * v[(bh * c.nk + j) * c.dv + e];
-                }
-            }
-        }
-    }
-    (o, p)
+/// Reference forward: O.
+fn forward(c: &Case, q: &[f64], k: &[f64], v: &[f64]) -> Vec<f64> {
+    values(&reference(c).forward(q, k, v))
 }
 
 /// Reference backward through the materialised P: (dq, dk, dv).
 fn backward(c: &Case, q: &[f64], k: &[f64], v: &[f64], go: &[f64]) -> [Vec<f64>; 3] {
-    let scale = 1.0 / (c.d as f64).sqrt();
-    let (_, p) = forward(c, q, k, v);
-    let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
-    for bh in 0..c.b * c.h {
-        for i in 0..c.nq {
-            let dp: Vec<f64> = (0..c.nk)
-                .map(|j| {
-                    (0..c.dv)
-                        .map(|e| go[(bh * c.nq + i) * c.dv + e] * v[(bh * c.nk + j) * c.dv + e])
-                        .sum()
-                })
-                .collect();
-            let pr = &p[(bh * c.nq + i) * c.nk..(bh * c.nq + i + 1) * c.nk];
-            let dot: f64 = pr.iter().zip(&dp).map(|(a, b)| a * b).sum();
-            for j in 0..c.nk {
-                let ds = pr[j] * (dp[j] - dot) * scale;
-                for e in 0..c.d {
-                    dq[(bh * c.nq + i) * c.d + e] += ds * k[(bh * c.nk + j) * c.d + e];
-                    dk[(bh * c.nk + j) * c.d + e] += ds * q[(bh * c.nq + i) * c.d + e];
-                }
-                for e in 0..c.dv {
-                    dv[(bh * c.nk + j) * c.dv + e] += pr[j] * go[(bh * c.nq + i) * c.dv + e];
-                }
-            }
-        }
-    }
-    [dq, dk, dv]
+    reference(c).backward(q, k, v, go).map(|g| values(&g))
 }
 
-fn values(r: &mut rand::rngs::StdRng, n: usize) -> Vec<f64> {
+fn random(r: &mut rand::rngs::StdRng, n: usize) -> Vec<f64> {
     uniform(r, n, -1.0, 1.0).iter().map(|&v| v as f64).collect()
 }
 
@@ -146,15 +99,14 @@ fn reference_gradients_match_finite_differences() {
     let mut r = rng(90);
     for c in masks(2, 5, 6, 4) {
         let (q, k, v) = (
-            values(&mut r, 2 * 2 * 5 * 4),
-            values(&mut r, 2 * 2 * 6 * 4),
-            values(&mut r, 2 * 2 * 6 * 4),
+            random(&mut r, 2 * 2 * 5 * 4),
+            random(&mut r, 2 * 2 * 6 * 4),
+            random(&mut r, 2 * 2 * 6 * 4),
         );
-        let go = values(&mut r, 2 * 2 * 5 * 4);
+        let go = random(&mut r, 2 * 2 * 5 * 4);
         let grads = backward(&c, &q, &k, &v, &go);
         let loss = |q: &[f64], k: &[f64], v: &[f64]| {
             forward(&c, q, k, v)
-                .0
                 .iter()
                 .zip(&go)
                 .map(|(a, b)| a * b)
@@ -185,8 +137,8 @@ fn check(d: &Device, label: &str, c: Case, r: &mut rand::rngs::StdRng) {
         c.b * c.h * c.nk * c.d,
         c.b * c.h * c.nk * c.dv,
     );
-    let (q, k, v) = (values(r, qn), values(r, kn), values(r, vn));
-    let go = values(r, c.b * c.h * c.nq * c.dv);
+    let (q, k, v) = (random(r, qn), random(r, kn), random(r, vn));
+    let go = random(r, c.b * c.h * c.nq * c.dv);
     let f = |x: &[f64]| x.iter().map(|&e| e as f32).collect::<Vec<_>>();
     let p = |x: &[f64], s: &[usize]| {
         shadergrad::nn::parameter(Tensor::from_slice(d, &f(x), s).unwrap()).unwrap()
@@ -211,7 +163,7 @@ fn check(d: &Device, label: &str, c: Case, r: &mut rand::rngs::StdRng) {
     assert_close(
         &name,
         &o.to_vec::<f32>().unwrap(),
-        &forward(&c, &q, &k, &v).0,
+        &forward(&c, &q, &k, &v),
         1e-4,
         1e-5,
     );

@@ -4,23 +4,22 @@
 
 use crate::common::*;
 use shadergrad::Tensor;
-use shadergrad::nn::{BatchNorm, Module};
+use shadergrad::nn::Module;
+use shadergrad_reference::batchnorm::BatchNorm;
+use shadergrad_reference::values;
 
-/// Reference forward over (B, C, S): y, and the per-channel mean and variance.
+/// Reference forward over (B, C, S).
 fn bn_ref(x: &[f64], g: &[f64], be: &[f64], b: usize, c: usize, s: usize) -> Vec<f64> {
-    let n = (b * s) as f64;
-    let mut y = vec![0.0; x.len()];
-    for ch in 0..c {
-        let idx: Vec<usize> = (0..b)
-            .flat_map(|i| (0..s).map(move |j| (i * c + ch) * s + j))
-            .collect();
-        let m = idx.iter().map(|&i| x[i]).sum::<f64>() / n;
-        let v = idx.iter().map(|&i| (x[i] - m).powi(2)).sum::<f64>() / n;
-        for &i in &idx {
-            y[i] = (x[i] - m) / (v + 1e-5).sqrt() * g[ch] + be[ch];
-        }
+    values(&layer(b, c, s).forward(x, g, be))
+}
+
+fn layer(batch: usize, channels: usize, spatial: usize) -> BatchNorm {
+    BatchNorm {
+        batch,
+        channels,
+        spatial,
+        eps: 1e-5,
     }
-    y
 }
 
 #[test]
@@ -56,10 +55,22 @@ fn training_forward_and_closed_form_backward() {
                 .map(|(a, b)| a * b)
                 .sum::<f64>()
         };
-        // Reference gradients by finite differences of the float64 forward; the
-        // closed form on the GPU must match them.
+        // The reference's closed form against finite differences of the
+        // float64 forward; the GPU's must match it.
         let fd = finite_differences(&[&x, &g, &be], |v| loss(&v[0], &v[1], &v[2]));
-        let (dx, dg, db) = (&fd[0], &fd[1], &fd[2]);
+        let closed = layer(b, c, s).backward(&x, &g, &u);
+        let (dx, dg, db) = (
+            &values(&closed.dx),
+            &values(&closed.dgamma),
+            &values(&closed.dbeta),
+        );
+        for (name, analytic, fd) in [
+            ("dx", dx, &fd[0]),
+            ("dgamma", dg, &fd[1]),
+            ("dbeta", db, &fd[2]),
+        ] {
+            assert_matches_differences(&format!("batch norm {name}"), analytic, fd);
+        }
         let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<_>>();
         let tx = shadergrad::nn::parameter(tensor(&f(&x), &shape)).unwrap();
         let tg = shadergrad::nn::parameter(tensor(&f(&g), &[c])).unwrap();
@@ -100,7 +111,7 @@ fn training_forward_and_closed_form_backward() {
 #[test]
 fn running_statistics_and_evaluation_mode() {
     let d = shadergrad::Device::new().unwrap();
-    let bn = BatchNorm::new(&d, 2).unwrap();
+    let bn = shadergrad::nn::BatchNorm::new(&d, 2).unwrap();
     // Channel 0 holds 1..4 (mean 2.5, unbiased var 5/3); channel 1 is 10 + 2 * that.
     let v = [1.0f32, 10.0, 2.0, 12.0, 3.0, 14.0, 4.0, 16.0];
     let x = Tensor::from_slice(&d, &v, &[4, 2]).unwrap();

@@ -89,6 +89,19 @@ pub fn finite_differences(inputs: &[&[f64]], loss: impl Fn(&[Vec<f64>]) -> f64) 
         .collect()
 }
 
+/// A reference's analytic gradient against finite differences of its
+/// forward (the tolerance of the gradient checks in grad.rs).
+#[track_caller]
+pub fn assert_matches_differences(what: &str, analytic: &[f64], fd: &[f64]) {
+    assert_eq!(analytic.len(), fd.len(), "{what}: length");
+    for (j, (&a, &f)) in analytic.iter().zip(fd).enumerate() {
+        assert!(
+            (a - f).abs() <= 1e-6 + 1e-5 * f.abs(),
+            "{what}[{j}]: the reference says {a}, finite differences {f}"
+        );
+    }
+}
+
 /// Row-major strides of `shape`.
 pub fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];

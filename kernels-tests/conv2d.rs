@@ -1,10 +1,12 @@
-//! conv2d forward and both gradients, every version, against float64
-//! references (the reference gradients checked by finite differences), on odd
+//! conv2d forward and both gradients, every version, against the float64
+//! references of shadergrad-reference (the reference gradients checked by finite differences), on odd
 //! sizes: batch 1, 3 channels, 7x5 images, stride 2 with padding 1, dilation 2,
 //! groups 3, depthwise.
 
 use crate::common::*;
 use shadergrad::{ConvParams, ConvVariant, Device, Tensor, Tuning};
+use shadergrad_reference::conv2d::Conv2d;
+use shadergrad_reference::values;
 
 struct Geo {
     b: usize,
@@ -18,68 +20,33 @@ struct Geo {
 
 impl Geo {
     fn out(&self) -> (usize, usize) {
-        let o = |n: usize, k: usize, i: usize| {
-            (n + 2 * self.p.padding[i] - self.p.dilation[i] * (k - 1) - 1) / self.p.stride[i] + 1
-        };
-        (o(self.h, self.k[0], 0), o(self.w, self.k[1], 1))
+        self.reference().out()
     }
 
-    /// Calls f(b, o, oh, ow, c_in, kh, kw, x index, w index) for every tap that
-    /// lands inside the input.
-    fn taps(&self, mut f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
-        let (ho, wo) = self.out();
-        let (cg, mg) = (self.cin / self.p.groups, self.cout / self.p.groups);
-        for b in 0..self.b {
-            for o in 0..self.cout {
-                let g = o / mg;
-                for oh in 0..ho {
-                    for ow in 0..wo {
-                        let yi = ((b * self.cout + o) * ho + oh) * wo + ow;
-                        for c in 0..cg {
-                            for kh in 0..self.k[0] {
-                                for kw in 0..self.k[1] {
-                                    let ih = (oh * self.p.stride[0] + kh * self.p.dilation[0])
-                                        as isize
-                                        - self.p.padding[0] as isize;
-                                    let iw = (ow * self.p.stride[1] + kw * self.p.dilation[1])
-                                        as isize
-                                        - self.p.padding[1] as isize;
-                                    if ih < 0
-                                        || iw < 0
-                                        || ih >= self.h as isize
-                                        || iw >= self.w as isize
-                                    {
-                                        continue;
-                                    }
-                                    let xi = ((b * self.cin + g * cg + c) * self.h + ih as usize)
-                                        * self.w
-                                        + iw as usize;
-                                    let wi = ((o * cg + c) * self.k[0] + kh) * self.k[1] + kw;
-                                    f(yi, xi, wi, 0, 0, 0);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+    /// The float64 reference of this geometry.
+    fn reference(&self) -> Conv2d {
+        Conv2d {
+            batch: self.b,
+            cin: self.cin,
+            cout: self.cout,
+            h: self.h,
+            w: self.w,
+            kernel: self.k,
+            stride: self.p.stride,
+            padding: self.p.padding,
+            dilation: self.p.dilation,
+            groups: self.p.groups,
         }
     }
 
     fn forward(&self, x: &[f64], w: &[f64]) -> Vec<f64> {
-        let (ho, wo) = self.out();
-        let mut y = vec![0.0; self.b * self.cout * ho * wo];
-        self.taps(|yi, xi, wi, _, _, _| y[yi] += x[xi] * w[wi]);
-        y
+        values(&self.reference().forward(x, w))
     }
 
     /// The reference gradients (dx, dw) for upstream dy.
     fn backward(&self, x: &[f64], w: &[f64], dy: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
-        self.taps(|yi, xi, wi, _, _, _| {
-            dx[xi] += dy[yi] * w[wi];
-            dw[wi] += dy[yi] * x[xi];
-        });
-        (dx, dw)
+        let r = self.reference();
+        (values(&r.grad_input(w, dy)), values(&r.grad_weight(x, dy)))
     }
 }
 

@@ -1,42 +1,23 @@
-//! cumsum against float64: both forms (a row per invocation; a workgroup per
+//! cumsum against the float64 references: both forms (a row per invocation; a workgroup per
 //! long row), other axes, i32 exactly, and the gradient (the reversed sum),
 //! whose reference is checked by finite differences.
 
 use crate::common::*;
 use shadergrad::{DType, Tensor};
+use shadergrad_reference::cumsum::{cumsum_backward_rows, cumsum_rows};
+use shadergrad_reference::widen;
 
-/// Prefix sums of each row of a (rows, cols) matrix, in float64.
+/// The values of a reference's (value, scale) pairs.
+fn values(v: Vec<(f64, f64)>) -> Vec<f64> {
+    v.into_iter().map(|(x, _)| x).collect()
+}
+
 fn cumsum_ref(v: &[f64], cols: usize) -> Vec<f64> {
-    v.chunks(cols)
-        .flat_map(|row| {
-            row.iter().scan(0.0, |s, &x| {
-                *s += x;
-                Some(*s)
-            })
-        })
-        .collect()
+    values(cumsum_rows(v, cols))
 }
 
-/// Its gradient for an upstream gradient g: dx_i = sum over j >= i of g_j.
 fn cumsum_grad_ref(g: &[f64], cols: usize) -> Vec<f64> {
-    g.chunks(cols)
-        .flat_map(|row| {
-            let mut out: Vec<f64> = row
-                .iter()
-                .rev()
-                .scan(0.0, |s, &x| {
-                    *s += x;
-                    Some(*s)
-                })
-                .collect();
-            out.reverse();
-            out
-        })
-        .collect()
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
+    values(cumsum_backward_rows(g, cols))
 }
 
 #[test]
@@ -53,9 +34,9 @@ fn rows_of_every_length_and_their_gradient() {
         let what = format!("cumsum {rows}x{cols}");
         // Each output sums up to `cols` terms of magnitude <= 1.
         let tol = 1e-6 * cols as f64;
-        assert_close(&what, &read(&y), &cumsum_ref(&f64s(&v), cols), 1e-5, tol);
+        assert_close(&what, &read(&y), &cumsum_ref(&widen(&v), cols), 1e-5, tol);
         let dx = read(&x.grad().unwrap());
-        let want = cumsum_grad_ref(&f64s(&g), cols);
+        let want = cumsum_grad_ref(&widen(&g), cols);
         assert_close(&format!("{what} gradient"), &dx, &want, 1e-5, tol);
     }
 }
@@ -64,8 +45,8 @@ fn rows_of_every_length_and_their_gradient() {
 fn the_reference_gradient_matches_finite_differences() {
     let mut r = rng(81);
     let (rows, cols) = (3, 7);
-    let x = f64s(&uniform(&mut r, rows * cols, -1.0, 1.0));
-    let w = f64s(&uniform(&mut r, rows * cols, -1.0, 1.0));
+    let x = widen(&uniform(&mut r, rows * cols, -1.0, 1.0));
+    let w = widen(&uniform(&mut r, rows * cols, -1.0, 1.0));
     // loss = sum(w * cumsum(x)): its gradient is cumsum's backward of w.
     let loss = |v: &[Vec<f64>]| -> f64 {
         cumsum_ref(&v[0], cols)

@@ -23,7 +23,7 @@ fn gelu(x: f64) -> f64 {
 }
 
 fn gelu_tanh(x: f64) -> f64 {
-    0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+    shadergrad_reference::elementwise::gelu_tanh(x)
 }
 
 /// Rounds half to even, like torch.round.

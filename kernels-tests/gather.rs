@@ -3,6 +3,8 @@
 
 use crate::common::*;
 use shadergrad::{Error, Tensor};
+use shadergrad_reference::gather as reference;
+use shadergrad_reference::widen;
 
 fn idx(v: &[i32], shape: &[usize]) -> Tensor {
     Tensor::from_slice(dev(), v, shape).unwrap()
@@ -14,7 +16,6 @@ fn gather_along_each_axis() {
     let shape = [3, 5, 4];
     let v = uniform(&mut r, 60, -1.0, 1.0);
     let x = tensor(&v, &shape);
-    let s = strides(&shape);
     for axis in 0..3 {
         // Index smaller than x outside `axis`, odd-sized along it.
         let ishape = [2, 3, 3];
@@ -23,13 +24,8 @@ fn gather_along_each_axis() {
             .map(|i| ((i * 7 + axis) % shape[axis]) as i32)
             .collect();
         let y = x.gather(axis as isize, &idx(&ind, &ishape)).unwrap();
-        let want: Vec<f64> = (0..n)
-            .map(|i| {
-                let mut c = coords(i, &ishape);
-                c[axis] = ind[i] as usize;
-                v[c.iter().zip(&s).map(|(a, b)| a * b).sum::<usize>()] as f64
-            })
-            .collect();
+        let positions: Vec<usize> = ind.iter().map(|&i| i as usize).collect();
+        let want = reference::gather(&widen(&v), &shape, axis, &positions, &ishape);
         assert_close(&format!("gather axis {axis}"), &read(&y), &want, 0.0, 0.0);
     }
 }
@@ -44,11 +40,8 @@ fn index_select_is_an_embedding_lookup() {
         .index_select(0, &idx(&ids, &[5]))
         .unwrap();
     assert_eq!(e.shape(), &[5, dim]);
-    let want: Vec<f64> = ids
-        .iter()
-        .flat_map(|&i| (0..dim).map(move |j| (i as usize, j)))
-        .map(|(i, j)| table[i * dim + j] as f64)
-        .collect();
+    let rows: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
+    let want = reference::index_select_rows(&widen(&table), dim, &rows);
     assert_close("embedding", &read(&e), &want, 0.0, 0.0);
     // Along the last axis of a transposed view: strided source, strided index.
     let cols = tensor(&table, &[vocab, dim])

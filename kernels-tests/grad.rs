@@ -8,6 +8,9 @@
 
 use crate::common::*;
 use shadergrad::{Result, Tensor};
+use shadergrad_reference::cross_entropy::CrossEntropy;
+use shadergrad_reference::softmax::{log_softmax_rows, softmax_rows};
+use shadergrad_reference::{gather, softmax, values as reference_values};
 
 type Forward = Box<dyn Fn(&[Vec<f64>]) -> Vec<f64>>;
 type Backward = Box<dyn Fn(&[Vec<f64>], &[f64]) -> Vec<Vec<f64>>>;
@@ -614,18 +617,6 @@ fn matmul_batched_and_transposed() {
     }]);
 }
 
-fn softmax_rows(x: &[f64], cols: usize) -> Vec<f64> {
-    x.chunks(cols)
-        .flat_map(|row| {
-            let m = row.iter().fold(f64::MIN, |a, &b| a.max(b));
-            let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
-            row.iter()
-                .map(move |v| (v - m).exp() / s)
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 #[test]
 fn softmax_and_log_softmax() {
     let mut r = rng(106);
@@ -637,13 +628,11 @@ fn softmax_and_log_softmax() {
             inputs: vec![x.clone()],
             forward: Box::new(|i| softmax_rows(&i[0], 7)),
             backward: Box::new(|i, u| {
-                let y = softmax_rows(&i[0], 7);
                 vec![
-                    (0..35)
-                        .map(|k| {
-                            let row = k / 7;
-                            let s: f64 = (0..7).map(|j| u[row * 7 + j] * y[row * 7 + j]).sum();
-                            y[k] * (u[k] - s)
+                    i[0].chunks(7)
+                        .zip(u.chunks(7))
+                        .flat_map(|(row, g)| {
+                            reference_values(&softmax::softmax_backward_row(row, g))
                         })
                         .collect(),
                 ]
@@ -661,17 +650,17 @@ fn softmax_and_log_softmax() {
                 (0..35).map(|k| y[(k % 5) * 7 + k / 5].ln()).collect()
             }),
             backward: Box::new(|i, u| {
+                // Rows of the transposed (5, 7) matrix are the columns.
                 let t: Vec<f64> = (0..35).map(|k| i[0][(k % 7) * 5 + k / 7]).collect();
-                let y = softmax_rows(&t, 7);
-                vec![
-                    (0..35)
-                        .map(|k| {
-                            let (row, col) = (k / 5, k % 5);
-                            let s: f64 = (0..7).map(|j| u[j * 5 + col]).sum();
-                            u[k] - y[col * 7 + row] * s
-                        })
-                        .collect(),
-                ]
+                let ut: Vec<f64> = (0..35).map(|k| u[(k % 7) * 5 + k / 7]).collect();
+                let dt: Vec<f64> = t
+                    .chunks(7)
+                    .zip(ut.chunks(7))
+                    .flat_map(|(row, g)| {
+                        reference_values(&softmax::log_softmax_backward_row(row, g))
+                    })
+                    .collect();
+                vec![(0..35).map(|k| dt[(k % 5) * 7 + k / 5]).collect()]
             }),
             gpu: Box::new(|p| p[0].log_softmax(0)),
         },
@@ -692,20 +681,9 @@ fn gather_select_and_where() {
             name: "index_select".into(),
             shapes: vec![vec![5, 3]],
             inputs: vec![table],
-            forward: Box::new(move |i| {
-                ids.iter()
-                    .flat_map(|&k| (0..3).map(move |j| (k, j)))
-                    .map(|(k, j)| i[0][k * 3 + j])
-                    .collect()
-            }),
+            forward: Box::new(move |i| gather::index_select_rows(&i[0], 3, &ids)),
             backward: Box::new(move |_, u| {
-                let mut g = vec![0.0; 15];
-                for (t, &k) in ids.iter().enumerate() {
-                    for j in 0..3 {
-                        g[k * 3 + j] += u[t * 3 + j];
-                    }
-                }
-                vec![g]
+                vec![reference_values(&gather::scatter_add_rows(u, 3, &ids, 5))]
             }),
             gpu: Box::new(|p| {
                 let idx = Tensor::from_slice(p[0].device(), &[2i32, 0, 2, 4], &[4])?;
@@ -765,10 +743,6 @@ fn gradients_accumulate_and_detach_stops_them() {
     ));
 }
 
-fn log_softmax_rows(x: &[f64], cols: usize) -> Vec<f64> {
-    softmax_rows(x, cols).iter().map(|p| p.ln()).collect()
-}
-
 #[test]
 fn losses() {
     let mut r = rng(108);
@@ -776,39 +750,13 @@ fn losses() {
     let labels = [3i32, 0, 4, 1, -1, 2]; // -1 is ignored
     let eps = 0.1;
     // Cross-entropy with label smoothing and an ignored row, averaged over kept rows.
-    let ce = move |x: &[f64]| -> f64 {
-        let lp = log_softmax_rows(x, c);
-        let kept = labels.iter().filter(|&&l| l >= 0).count() as f64;
-        labels
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| **l >= 0)
-            .map(|(i, &l)| {
-                let row = &lp[i * c..(i + 1) * c];
-                -(1.0 - eps) * row[l as usize] - eps / c as f64 * row.iter().sum::<f64>()
-            })
-            .sum::<f64>()
-            / kept
+    let loss = CrossEntropy {
+        classes: c,
+        smoothing: eps,
+        ignore: Some(-1),
     };
-    let ce_grad = move |x: &[f64]| -> Vec<f64> {
-        let p = softmax_rows(x, c);
-        let kept = labels.iter().filter(|&&l| l >= 0).count() as f64;
-        (0..n * c)
-            .map(|k| {
-                let (i, j) = (k / c, k % c);
-                if labels[i] < 0 {
-                    return 0.0;
-                }
-                let q = eps / c as f64
-                    + if j == labels[i] as usize {
-                        1.0 - eps
-                    } else {
-                        0.0
-                    };
-                (p[k] - q) / kept
-            })
-            .collect()
-    };
+    let ce = move |x: &[f64]| -> f64 { loss.mean(x, &labels).0 };
+    let ce_grad = move |x: &[f64]| -> Vec<f64> { reference_values(&loss.mean_grad(x, &labels)) };
     let t: Vec<f64> = values(&mut r, 12, 0.0, 1.0)
         .iter()
         .map(|v| (v > &0.5) as u8 as f64)

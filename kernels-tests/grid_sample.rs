@@ -1,65 +1,33 @@
-//! affine_grid and grid_sample (bilinear, zeros outside) against float64
-//! references, and the gradients with respect to both the input and the grid
+//! affine_grid and grid_sample (bilinear, zeros outside) against the float64
+//! references of shadergrad-reference, and the gradients with respect to both the input and the grid
 //! (through affine_grid, to theta) against finite differences.
 
 use crate::common::*;
 use shadergrad::Tensor;
+use shadergrad_reference::grid_sample::{GridSample, affine_grid, affine_grid_backward};
+use shadergrad_reference::values;
 
-fn unnorm(g: f64, n: usize, align: bool) -> f64 {
-    if align {
-        (g + 1.0) / 2.0 * (n - 1) as f64
-    } else {
-        ((g + 1.0) * n as f64 - 1.0) / 2.0
+fn geometry(s: [usize; 4], ho: usize, wo: usize, align: bool) -> GridSample {
+    let [batch, channels, h, w] = s;
+    GridSample {
+        batch,
+        channels,
+        h,
+        w,
+        ho,
+        wo,
+        align_corners: align,
     }
 }
 
 /// Reference grid_sample for x (B, C, H, W) and grid (B, HO, WO, 2).
 fn sample(x: &[f64], grid: &[f64], s: [usize; 4], ho: usize, wo: usize, align: bool) -> Vec<f64> {
-    let [b, c, h, w] = s;
-    let mut y = vec![0.0; b * c * ho * wo];
-    for bi in 0..b {
-        for p in 0..ho * wo {
-            let gx = grid[(bi * ho * wo + p) * 2];
-            let gy = grid[(bi * ho * wo + p) * 2 + 1];
-            let (ix, iy) = (unnorm(gx, w, align), unnorm(gy, h, align));
-            let (x0, y0) = (ix.floor(), iy.floor());
-            for ci in 0..c {
-                let mut v = 0.0;
-                for (dx, dy) in [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)] {
-                    let (xx, yy) = (x0 + dx, y0 + dy);
-                    let wgt = (1.0 - (ix - xx).abs()) * (1.0 - (iy - yy).abs());
-                    if xx >= 0.0 && yy >= 0.0 && (xx as usize) < w && (yy as usize) < h {
-                        v += wgt * x[((bi * c + ci) * h + yy as usize) * w + xx as usize];
-                    }
-                }
-                y[(bi * c + ci) * ho * wo + p] = v;
-            }
-        }
-    }
-    y
+    values(&geometry(s, ho, wo, align).forward(x, grid))
 }
 
 /// Reference affine_grid: (B, 2, 3) -> (B, HO, WO, 2).
 fn affine(theta: &[f64], b: usize, ho: usize, wo: usize, align: bool) -> Vec<f64> {
-    let coord = |i: usize, n: usize| {
-        if align {
-            -1.0 + 2.0 * i as f64 / (n - 1) as f64
-        } else {
-            (2.0 * i as f64 + 1.0) / n as f64 - 1.0
-        }
-    };
-    let mut g = Vec::new();
-    for bi in 0..b {
-        let t = &theta[bi * 6..bi * 6 + 6];
-        for i in 0..ho {
-            for j in 0..wo {
-                let (xs, ys) = (coord(j, wo), coord(i, ho));
-                g.push(t[0] * xs + t[1] * ys + t[2]);
-                g.push(t[3] * xs + t[4] * ys + t[5]);
-            }
-        }
-    }
-    g
+    affine_grid(theta, b, ho, wo, align)
 }
 
 #[test]
@@ -110,6 +78,18 @@ fn spatial_transformer_forward_and_gradients() {
                 (loss(&x, &a) - loss(&x, &b)) / (2.0 * h)
             })
             .collect();
+        // The reference's own gradients (dtheta through affine_grid's)
+        // against the differences; the GPU's are checked against both.
+        let grid = affine(&theta, 2, ho, wo, align);
+        let grads = geometry(s, ho, wo, align).backward(&x, &grid, &u);
+        let dtheta_ref = affine_grid_backward(&values(&grads.dgrid), 2, ho, wo, align);
+        let dx_ref = values(&grads.dx);
+        assert_matches_differences(&format!("reference dx align={align}"), &dx_ref, &dx);
+        assert_matches_differences(
+            &format!("reference dtheta align={align}"),
+            &dtheta_ref,
+            &dtheta,
+        );
         let f = |v: &[f64]| v.iter().map(|&e| e as f32).collect::<Vec<_>>();
         let tx = shadergrad::nn::parameter(tensor(&f(&x), &s)).unwrap();
         let tt = shadergrad::nn::parameter(tensor(&f(&theta), &[2, 2, 3])).unwrap();
@@ -134,7 +114,7 @@ fn spatial_transformer_forward_and_gradients() {
         assert_close(
             &format!("{label} dx"),
             &read(&tx.grad().unwrap()),
-            &dx,
+            &dx_ref,
             1e-3,
             1e-4,
         );

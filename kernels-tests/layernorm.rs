@@ -4,24 +4,19 @@
 
 use crate::common::*;
 use shadergrad::{Device, Tensor, Tuning};
+use shadergrad_reference::layernorm::Norm;
+use shadergrad_reference::values;
+
+fn norm(c: usize, rms: bool) -> Norm {
+    Norm {
+        cols: c,
+        rms,
+        eps: 1e-5,
+    }
+}
 
 fn norm_ref(x: &[f64], g: &[f64], b: Option<&[f64]>, c: usize, rms: bool) -> Vec<f64> {
-    x.chunks(c)
-        .flat_map(|row| {
-            let n = c as f64;
-            let mean = if rms {
-                0.0
-            } else {
-                row.iter().sum::<f64>() / n
-            };
-            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-            let r = 1.0 / (var + 1e-5).sqrt();
-            row.iter()
-                .enumerate()
-                .map(move |(j, v)| (v - mean) * r * g[j] + b.map_or(0.0, |b| b[j]))
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    values(&norm(c, rms).forward(x, g, b))
 }
 
 #[test]
@@ -67,15 +62,36 @@ fn forward_and_closed_form_backward() {
                     .map(|(a, b)| a * b)
                     .sum::<f64>()
             });
+            // The reference's closed form against the differences; the GPU's
+            // forms are checked against it.
+            let closed = norm(c, rms).backward(&x, &g, &u);
+            let closed = vec![
+                values(&closed.dx),
+                values(&closed.dgamma),
+                values(&closed.dbeta),
+            ];
+            let name = if rms { "rms_norm" } else { "layer_norm" };
+            for (k, what) in
+                ["dx", "dgamma", "dbeta"]
+                    .iter()
+                    .enumerate()
+                    .take(if rms { 2 } else { 3 })
+            {
+                assert_matches_differences(
+                    &format!("reference {name} {rows}x{c} {what}"),
+                    &closed[k],
+                    &grads[k],
+                );
+            }
             for (d, fall_back) in &forms {
-                check(d, *fall_back, rms, (rows, c), [&x, &g, &b, &u], &y, &grads);
+                check(d, *fall_back, rms, (rows, c), [&x, &g, &b, &u], &y, &closed);
             }
         }
     }
 }
 
 /// The norm of x with weights g (and bias b) on `d`, backward from u, against
-/// the float64 forward `y` and its finite-difference gradients.
+/// the float64 forward `y` and the reference gradients.
 fn check(
     d: &Device,
     fall_back: bool,

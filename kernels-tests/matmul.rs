@@ -3,20 +3,12 @@
 
 use crate::common::*;
 use shadergrad::{Device, MatmulVariant, Tensor, Tuning};
+use shadergrad_reference::matmul::matmul;
+use shadergrad_reference::widen;
 
 /// C = A x B in float64 for row-major (batch, m, k) x (batch, k, n).
 fn matmul_ref(a: &[f32], b: &[f32], batch: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
-    let mut c = vec![0.0; batch * m * n];
-    for z in 0..batch {
-        for i in 0..m {
-            for j in 0..n {
-                c[(z * m + i) * n + j] = (0..k)
-                    .map(|t| a[(z * m + i) * k + t] as f64 * b[(z * k + t) * n + j] as f64)
-                    .sum();
-            }
-        }
-    }
-    c
+    matmul(&widen(a), &widen(b), batch, m, k, n)
 }
 
 fn transpose(v: &[f32], r: usize, c: usize) -> Vec<f32> {

@@ -5,6 +5,8 @@
 use crate::common::*;
 use shadergrad::optim::{CosineLr, Optimizer, Schedule, StepLr};
 use shadergrad::{Device, Tensor, Tuning};
+use shadergrad_reference::optim::{Adam, Sgd};
+use shadergrad_reference::widen;
 
 /// Loss sum(w * c) has gradient c: the reference can follow the rule exactly.
 fn setup(d: &Device, w0: &[f32], c: &[f32]) -> (Tensor, Tensor) {
@@ -27,17 +29,17 @@ fn sgd_with_momentum_and_weight_decay() {
     let mut opt = Optimizer::sgd(std::slice::from_ref(&w), 0.1, 0.9)
         .unwrap()
         .with_weight_decay(0.01);
-    let mut rw: Vec<f64> = w0.iter().map(|&x| x as f64).collect();
+    let mut rw = widen(&w0);
     let mut buf = [0.0; 3];
+    let rule = Sgd {
+        momentum: 0.9,
+        weight_decay: 0.01,
+    };
     for s in 0..4 {
         let lr = 0.1 / (s + 1) as f64;
         opt.set_lr(lr);
         step(&w, &ct, &mut opt);
-        for i in 0..3 {
-            let g = c[i] as f64 + 0.01 * rw[i];
-            buf[i] = 0.9 * buf[i] + g;
-            rw[i] -= lr * buf[i];
-        }
+        rule.step(lr, &mut rw, &widen(&c), &mut buf);
     }
     assert_close("sgd", &read(&w), &rw, 1e-5, 1e-6);
 }
@@ -59,43 +61,24 @@ fn a_large_parameter_is_updated_everywhere() {
     step(&w, &ct, &mut opt);
     step(&w, &ct, &mut opt);
     // Adam's first steps move each weight by about lr against its gradient's sign.
-    let want: Vec<f64> = w0
-        .iter()
-        .zip(&c)
-        .map(|(&w, &g)| {
-            let (mut x, (mut m, mut v)) = (w as f64, (0.0, 0.0));
-            for t in 1..=2 {
-                m = 0.9 * m + 0.1 * g as f64;
-                v = 0.999 * v + 0.001 * (g as f64).powi(2);
-                let (mh, vh) = (m / (1.0 - 0.9f64.powi(t)), v / (1.0 - 0.999f64.powi(t)));
-                x -= 0.01 * mh / (vh.sqrt() + 1e-8);
-            }
-            x
-        })
-        .collect();
+    let mut want = widen(&w0);
+    let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+    for t in 1..=2 {
+        Adam::default().step(0.01, t, &mut want, &widen(&c), &mut m, &mut v);
+    }
     assert_close("adam on 300007 elements", &read(&w), &want, 1e-4, 1e-5);
 }
 
 fn adam_reference(decoupled: bool) -> Vec<f64> {
-    let (w0, c) = ([0.5f64, -1.0, 2.0], [1.0f64, -2.0, 0.5]);
-    let (b1, b2, eps, wd) = (0.9f64, 0.999f64, 1e-8, 0.1);
-    let mut w = w0.to_vec();
+    let (mut w, c) = (vec![0.5f64, -1.0, 2.0], [1.0f64, -2.0, 0.5]);
+    let rule = Adam {
+        weight_decay: 0.1,
+        decoupled,
+        ..Adam::default()
+    };
     let (mut m, mut v) = (vec![0.0; 3], vec![0.0; 3]);
     for t in 1..=5 {
-        let lr = 0.05 * t as f64;
-        for i in 0..3 {
-            let mut g = c[i];
-            if decoupled {
-                w[i] -= lr * wd * w[i];
-            } else {
-                g += wd * w[i];
-            }
-            m[i] = b1 * m[i] + (1.0 - b1) * g;
-            v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-            let mh = m[i] / (1.0 - b1.powi(t));
-            let vh = v[i] / (1.0 - b2.powi(t));
-            w[i] -= lr * mh / (vh.sqrt() + eps);
-        }
+        rule.step(0.05 * t as f64, t, &mut w, &c, &mut m, &mut v);
     }
     w
 }

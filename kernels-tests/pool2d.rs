@@ -1,55 +1,17 @@
-//! Max and average pooling and their gradients against float64 references
-//! (checked by finite differences), odd sizes, stride and padding.
+//! Max and average pooling and their gradients against the float64
+//! references of shadergrad-reference (checked by finite differences), odd sizes, stride and padding.
 
 use crate::common::*;
+use shadergrad_reference::pool2d::{Pool2d, Pooled};
+use shadergrad_reference::values;
 
-struct Pool {
-    max: bool,
-    k: usize,
-    s: usize,
-    p: usize,
+fn out(n: usize, pl: &Pool2d) -> usize {
+    pl.out(n)
 }
 
-fn out(n: usize, pl: &Pool) -> usize {
-    (n + 2 * pl.p - pl.k) / pl.s + 1
-}
-
-/// (output, index of the input element each output came from (max), or the
-/// list of inputs it averages) for a (B*C, H, W) tensor.
-fn forward(x: &[f64], planes: usize, h: usize, w: usize, pl: &Pool) -> (Vec<f64>, Vec<Vec<usize>>) {
-    let (ho, wo) = (out(h, pl), out(w, pl));
-    let mut y = Vec::new();
-    let mut from = Vec::new();
-    for c in 0..planes {
-        for oh in 0..ho {
-            for ow in 0..wo {
-                let mut taps = Vec::new();
-                for i in 0..pl.k {
-                    for j in 0..pl.k {
-                        let (ih, iw) = (
-                            (oh * pl.s + i) as isize - pl.p as isize,
-                            (ow * pl.s + j) as isize - pl.p as isize,
-                        );
-                        if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w {
-                            taps.push(c * h * w + ih as usize * w + iw as usize);
-                        }
-                    }
-                }
-                if pl.max {
-                    let best = taps
-                        .iter()
-                        .copied()
-                        .fold(taps[0], |a, b| if x[b] > x[a] { b } else { a });
-                    y.push(x[best]);
-                    from.push(vec![best]);
-                } else {
-                    y.push(taps.iter().map(|&t| x[t]).sum::<f64>() / (pl.k * pl.k) as f64);
-                    from.push(taps);
-                }
-            }
-        }
-    }
-    (y, from)
+/// (output, the input elements each output came from) for a (B*C, H, W) tensor.
+fn forward(x: &[f64], planes: usize, h: usize, w: usize, pl: &Pool2d) -> Pooled {
+    pl.forward(x, planes, h, w)
 }
 
 #[test]
@@ -59,29 +21,29 @@ fn pooling_and_its_gradient() {
     // invocation several outputs (its reference gradient is not re-checked).
     for (b, c, h, w, fd) in [(2, 3, 7, 5, true), (6, 50, 41, 37, false)] {
         for pl in [
-            Pool {
+            Pool2d {
                 max: true,
-                k: 2,
-                s: 2,
-                p: 0,
+                kernel: 2,
+                stride: 2,
+                padding: 0,
             },
-            Pool {
+            Pool2d {
                 max: true,
-                k: 3,
-                s: 2,
-                p: 1,
+                kernel: 3,
+                stride: 2,
+                padding: 1,
             },
-            Pool {
+            Pool2d {
                 max: false,
-                k: 2,
-                s: 2,
-                p: 0,
+                kernel: 2,
+                stride: 2,
+                padding: 0,
             },
-            Pool {
+            Pool2d {
                 max: false,
-                k: 3,
-                s: 1,
-                p: 1,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
             },
         ] {
             // Distinct values, so a max has one argmax and differences are meaningful.
@@ -90,21 +52,16 @@ fn pooling_and_its_gradient() {
                 let j = (uniform(&mut r, 1, 0.0, 1.0)[0] * (i + 1) as f32) as usize;
                 x.swap(i, j.min(i));
             }
-            let (y, from) = forward(&x, b * c, h, w, &pl);
+            let pooled = forward(&x, b * c, h, w, &pl);
+            let y = values(&pooled.y);
             let u: Vec<f64> = uniform(&mut r, y.len(), -1.0, 1.0)
                 .iter()
                 .map(|&v| v as f64)
                 .collect();
-            let mut dx = vec![0.0; x.len()];
-            for (o, taps) in from.iter().enumerate() {
-                for &t in taps {
-                    dx[t] += u[o] / if pl.max { 1.0 } else { (pl.k * pl.k) as f64 };
-                }
-            }
+            let dx = values(&pl.backward(&pooled, &u, x.len()));
             // The reference gradient against finite differences.
             let loss = |x: &[f64]| {
-                forward(x, b * c, h, w, &pl)
-                    .0
+                values(&forward(x, b * c, h, w, &pl).y)
                     .iter()
                     .zip(&u)
                     .map(|(a, b)| a * b)
@@ -124,18 +81,18 @@ fn pooling_and_its_gradient() {
             let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
             let tx = shadergrad::nn::parameter(tensor(&xs, &[b, c, h, w])).unwrap();
             let ty = if pl.max {
-                tx.max_pool2d(pl.k, pl.s, pl.p)
+                tx.max_pool2d(pl.kernel, pl.stride, pl.padding)
             } else {
-                tx.avg_pool2d(pl.k, pl.s, pl.p)
+                tx.avg_pool2d(pl.kernel, pl.stride, pl.padding)
             }
             .unwrap();
             assert_eq!(ty.shape(), &[b, c, out(h, &pl), out(w, &pl)]);
             let label = format!(
                 "{} pool k{} s{} p{}",
                 if pl.max { "max" } else { "avg" },
-                pl.k,
-                pl.s,
-                pl.p
+                pl.kernel,
+                pl.stride,
+                pl.padding
             );
             assert_close(&label, &read(&ty), &y, 1e-5, 1e-6);
             let ut = tensor(&u.iter().map(|&v| v as f32).collect::<Vec<_>>(), ty.shape());

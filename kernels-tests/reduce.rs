@@ -3,6 +3,8 @@
 
 use crate::common::*;
 use shadergrad::{DType, Tensor};
+use shadergrad_reference::reduce::reduce;
+use shadergrad_reference::widen;
 
 /// Float64 reduction of `v` (shape `shape`) over `axes`, by `f` from `init`.
 fn reduce_ref(
@@ -12,20 +14,7 @@ fn reduce_ref(
     init: f64,
     f: fn(f64, f64) -> f64,
 ) -> Vec<f64> {
-    let out_shape: Vec<usize> = (0..shape.len())
-        .map(|d| if axes.contains(&d) { 1 } else { shape[d] })
-        .collect();
-    let n: usize = out_shape.iter().product();
-    let os = strides(&out_shape);
-    let mut out = vec![init; n];
-    for (i, &x) in v.iter().enumerate() {
-        let c = coords(i, shape);
-        let o: usize = (0..shape.len())
-            .map(|d| if axes.contains(&d) { 0 } else { c[d] * os[d] })
-            .sum();
-        out[o] = f(out[o], x as f64);
-    }
-    out
+    reduce(&widen(v), shape, axes, init, f)
 }
 
 #[test]

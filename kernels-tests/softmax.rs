@@ -1,25 +1,17 @@
-//! Softmax and log-softmax against float64: both entry points, large
+//! Softmax and log-softmax against the float64 references: both entry points, large
 //! magnitudes (stability), other axes, and a row with -inf.
 
 use crate::common::*;
 use shadergrad::Tuning;
+use shadergrad_reference::softmax::{log_softmax_rows, softmax_rows};
+use shadergrad_reference::widen;
 
 fn softmax_ref(v: &[f32], cols: usize, log: bool) -> Vec<f64> {
-    v.chunks(cols)
-        .flat_map(|row| {
-            let m = row.iter().fold(f64::MIN, |a, &b| a.max(b as f64));
-            let s: f64 = row.iter().map(|&x| (x as f64 - m).exp()).sum();
-            row.iter()
-                .map(move |&x| {
-                    if log {
-                        x as f64 - m - s.ln()
-                    } else {
-                        (x as f64 - m).exp() / s
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    if log {
+        log_softmax_rows(&widen(v), cols)
+    } else {
+        softmax_rows(&widen(v), cols)
+    }
 }
 
 #[test]

@@ -4,5 +4,5 @@
 //! `cargo run --release --example attention [-- --quick]`
 
 fn main() {
-    shadergrad::tour::example_main(&["transformer_segmentation"]);
+    shadergrad_cli::tour::example_main(&["transformer_segmentation"]);
 }

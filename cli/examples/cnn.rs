@@ -4,7 +4,7 @@
 //! `cargo run --release --example cnn [-- --quick]`
 
 fn main() {
-    shadergrad::tour::example_main(&[
+    shadergrad_cli::tour::example_main(&[
         "cnn",
         "cnn_batchnorm",
         "spatial_transformer",

@@ -2,5 +2,5 @@
 //! `cargo run --release --example logistic_regression [-- --quick]`
 
 fn main() {
-    shadergrad::tour::example_main(&["logistic_regression"]);
+    shadergrad_cli::tour::example_main(&["logistic_regression"]);
 }

@@ -3,5 +3,5 @@
 //! `cargo run --release --example mlp [-- --quick]`
 
 fn main() {
-    shadergrad::tour::example_main(&["nonlinear_mlp", "mlp_mnist"]);
+    shadergrad_cli::tour::example_main(&["nonlinear_mlp", "mlp_mnist"]);
 }

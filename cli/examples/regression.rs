@@ -3,5 +3,5 @@
 //! `cargo run --release --example regression [-- --quick]`
 
 fn main() {
-    shadergrad::tour::example_main(&["linear_regression", "polynomial_l2"]);
+    shadergrad_cli::tour::example_main(&["linear_regression", "polynomial_l2"]);
 }

@@ -2,5 +2,5 @@
 //! `cargo run --release --example softmax_regression [-- --quick]`
 
 fn main() {
-    shadergrad::tour::example_main(&["softmax_wine", "softmax_digits"]);
+    shadergrad_cli::tour::example_main(&["softmax_wine", "softmax_digits"]);
 }

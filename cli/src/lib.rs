@@ -2,4 +2,5 @@
 //! benchmark suite, written against the engine's public API only.
 
 pub mod bench;
+mod font;
 pub mod tour;

@@ -53,6 +53,10 @@ enum Command {
         /// Write the results as JSON.
         #[arg(long, value_name = "FILE")]
         json: Option<std::path::PathBuf>,
+        /// A peer harness binary (`PATH list`, `PATH serve`: see peer/burn) run
+        /// beside the end-to-end workloads, alternating with ours.
+        #[arg(long, value_name = "PATH")]
+        peer: Option<std::path::PathBuf>,
         /// Compare with an earlier --json file; flags regressions over 10%.
         #[arg(long, value_name = "OLD.json")]
         compare: Option<std::path::PathBuf>,
@@ -74,14 +78,16 @@ fn main() {
             quick,
             filter,
             end_to_end,
+            peer,
             json,
             compare,
             report,
             no_report,
-        } => bench(shadergrad::bench::Options {
+        } => bench(shadergrad_cli::bench::Options {
             quick,
             filter,
             end_to_end,
+            peer,
             json,
             compare,
             report: (!no_report).then_some(report),
@@ -92,13 +98,13 @@ fn main() {
             json,
             report,
         } => {
-            let opts = shadergrad::tour::TourOptions {
+            let opts = shadergrad_cli::tour::TourOptions {
                 only,
                 quick,
                 json,
                 report,
             };
-            match shadergrad::tour::run(&opts) {
+            match shadergrad_cli::tour::run(&opts) {
                 Ok(true) => Ok(()),
                 Ok(false) => std::process::exit(2),
                 Err(e) => Err(e),
@@ -171,8 +177,8 @@ fn demo() -> shadergrad::Result<()> {
     Ok(())
 }
 
-fn bench(opts: shadergrad::bench::Options) -> shadergrad::Result<()> {
-    match shadergrad::bench::cli(&opts)? {
+fn bench(opts: shadergrad_cli::bench::Options) -> shadergrad::Result<()> {
+    match shadergrad_cli::bench::cli(&opts)? {
         0 => Ok(()),
         code => std::process::exit(code),
     }

@@ -84,7 +84,10 @@ fn bad_environment_values_are_errors_that_name_them() {
     // A backend filter that leaves no adapter names itself and what it left
     // out (not the install-lavapipe hint).
     let err = fails_with("WGPU_BACKEND", "dx12");
-    assert!(err.contains("WGPU_BACKEND") && err.contains("left out"), "{err}");
+    assert!(
+        err.contains("WGPU_BACKEND") && err.contains("left out"),
+        "{err}"
+    );
     assert!(!err.contains("install"), "{err}");
     for (var, value, accepted) in [
         ("WGPU_BACKEND", "bogus", "vulkan"),

@@ -2,7 +2,7 @@
 //! its real data, its loss falls, and its held-out metric meets the quick target.
 
 use shadergrad::Device;
-use shadergrad::tour::run_entry;
+use shadergrad_cli::tour::run_entry;
 
 fn check(name: &str) {
     let dev = Device::new().expect("an adapter");

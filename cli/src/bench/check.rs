@@ -10,8 +10,8 @@
 //! output elements is compared (always the first and the last), and the row
 //! says how many.
 
-use crate::bench::CheckOutcome;
 use crate::bench::data::Rng;
+use crate::bench::results::CheckOutcome;
 
 /// Tolerances; see the module comment.
 #[derive(Clone, Copy, Debug)]

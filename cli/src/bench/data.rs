@@ -1,8 +1,8 @@
 //! Inputs: seeded values made on the CPU (the correctness gate needs them
 //! there), uploaded as several sets that the timed runs rotate through.
 
-use shadergrad::Device;
 use shadergrad::DType;
+use shadergrad::Device;
 use shadergrad::Result;
 use shadergrad::Tensor;
 
@@ -98,7 +98,8 @@ pub(crate) fn upload(
 ) -> Result<Tensor> {
     match dtype {
         DType::F16 => {
-            let h: Vec<shadergrad::f16> = host.iter().map(|&x| shadergrad::f16::from_f32(x)).collect();
+            let h: Vec<shadergrad::f16> =
+                host.iter().map(|&x| shadergrad::f16::from_f32(x)).collect();
             for (v, r) in host.iter_mut().zip(&h) {
                 *v = r.to_f32();
             }
@@ -115,10 +116,11 @@ pub(crate) fn upload(
     }
 }
 
-/// Input sets: `t[set][input]` on the device, and the values of set 0 on the CPU.
+/// Input sets: `t[set][input]` on the device, and the values of set 0 on the
+/// CPU, exactly as uploaded, in the float64 the references take.
 pub(crate) struct Sets {
     pub t: Vec<Vec<Tensor>>,
-    pub host: Vec<Vec<f32>>,
+    pub host: Vec<Vec<f64>>,
 }
 
 impl Sets {
@@ -140,7 +142,7 @@ impl Sets {
                 };
                 set.push(upload(dev, &mut v, &spec.shape, spec.dtype)?);
                 if s == 0 {
-                    host.push(v);
+                    host.push(shadergrad_reference::widen(&v));
                 }
             }
             t.push(set);
@@ -156,6 +158,16 @@ impl Sets {
 
     pub fn len(&self) -> usize {
         self.t.len()
+    }
+
+    /// Set 0's input `k` as integers (class labels, indices).
+    pub fn indices(&self, k: usize) -> Vec<usize> {
+        self.host[k].iter().map(|&v| v as usize).collect()
+    }
+
+    /// Set 0's input `k` as class labels.
+    pub fn labels(&self, k: usize) -> Vec<i32> {
+        self.host[k].iter().map(|&v| v as i32).collect()
     }
 
     /// The inputs of run `i`.

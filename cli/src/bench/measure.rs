@@ -3,49 +3,26 @@
 //! 1. Cold run on input set 0, timed by the wall clock: pipeline compiles and
 //!    planning happen here, and are reported apart (`first_ms`, the pipelines
 //!    compiled, and the estimate cold minus warm).
-//! 2. The correctness gate on that run's output (check.rs). A case that fails
-//!    is flagged and not timed.
+//! 2. The correctness gate on that run's output (check.rs against the float64
+//!    references of shadergrad-reference). A case that fails is flagged and
+//!    not timed.
 //! 3. Warm-up runs, then timed runs, each on the next input set (so a run
 //!    never repeats the previous run's input), as many as fit a time budget
 //!    (at least 5, 3 for slow cases or `--quick`). Median and minimum reported.
 //!
-//! What a timed run measures, by [`Method`]:
-//! - `gpu-ts`: the GPU timestamps written around each dispatch of the run's
-//!   one submit (inside the compute pass where the adapter has
-//!   TIMESTAMP_QUERY_INSIDE_PASSES, else one pass per dispatch), summed. The
-//!   wall clock of the same runs (record to GPU idle) is reported beside it.
-//! - `wall`: record + plan lookup + submit + wait for the GPU, where the
-//!   adapter has no timestamps (labelled as such).
-//! - `e2e`: record + run + the whole output read back to the CPU, as the burn
-//!   comparison was timed (`--end-to-end` uses it for every case).
+//! What a timed run measures is the case's [`Method`]. A gradient kernel's
+//! case records the forward and a real `backward` (one submit, as a training
+//! step runs it) and names the ops to time: with timestamps only their
+//! dispatches are summed; without, the whole step is timed and the row says so.
 
 use std::time::Instant;
 
+use shadergrad::{DType, Device, Result, Tensor, Tuning};
+
+use crate::bench::Options;
+use crate::bench::case::{Case, Method};
 use crate::bench::check;
-use crate::bench::{CheckOutcome, Options, Roofline, Row};
-use shadergrad::Device;
-use shadergrad::DType;
-use shadergrad::{Error, Result};
-use shadergrad::Tensor;
-
-/// What a timed run measures; see the module comment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    Timestamps,
-    Wall,
-    EndToEnd,
-}
-
-impl Method {
-    pub fn label(self, dev: &Device) -> &'static str {
-        match self {
-            Method::Timestamps if dev.caps().timestamps_in_passes => "gpu-ts",
-            Method::Timestamps => "gpu-ts/pass",
-            Method::Wall => "wall",
-            Method::EndToEnd => "e2e",
-        }
-    }
-}
+use crate::bench::results::{CheckOutcome, Roofline, Row};
 
 /// GPU timestamps where the adapter has them, the wall clock otherwise;
 /// end to end when asked.
@@ -59,139 +36,21 @@ pub(crate) fn default_method(dev: &Device, opts: &Options) -> Method {
     }
 }
 
-type RunFn<'a> = Box<dyn FnMut(usize) -> Result<Vec<Tensor>> + 'a>;
-type CheckFn<'a> = Box<dyn FnOnce(&[Vec<f32>]) -> CheckOutcome + 'a>;
-
-/// One workload at one shape and variant.
-///
-/// `run(i)` records the work on input set `i` and returns the tensors it
-/// produces (lazy); an empty list means the work is the device's pending
-/// updates (an optimizer step). `check` gets run 0's outputs as f32.
-pub(crate) struct Case<'a> {
-    pub kernel: String,
-    pub variant: String,
-    pub shape: String,
-    pub dtype: DType,
-    pub group: Option<String>,
-    pub baseline: bool,
-    pub chosen: bool,
-    pub flops: f64,
-    pub bytes: f64,
-    pub sets: usize,
-    pub method: Option<Method>,
-    pub peer: Option<(String, f64)>,
-    pub note: String,
-    setup: Box<dyn Fn(&Device) + 'a>,
-    run: RunFn<'a>,
-    check: CheckFn<'a>,
-}
-
-impl<'a> Case<'a> {
-    pub fn new(
-        kernel: &str,
-        variant: impl Into<String>,
-        shape: impl Into<String>,
-        dtype: DType,
-    ) -> Case<'a> {
-        Case {
-            kernel: kernel.to_string(),
-            variant: variant.into(),
-            shape: shape.into(),
-            dtype,
-            group: None,
-            baseline: false,
-            chosen: false,
-            flops: 0.0,
-            bytes: 0.0,
-            sets: 1,
-            method: None,
-            peer: None,
-            note: String::new(),
-            setup: Box::new(|_| {}),
-            run: Box::new(|_| Err(Error::Gpu("benchmark case without a run function".into()))),
-            check: Box::new(|_| CheckOutcome {
-                detail: "no reference".into(),
-                ..CheckOutcome::default()
-            }),
-        }
-    }
-
-    /// Floating-point operations and bytes (each input read once, each output
-    /// written once) of one run.
-    pub fn work(mut self, flops: f64, bytes: f64) -> Self {
-        self.flops = flops;
-        self.bytes = bytes;
-        self
-    }
-
-    /// Rows of one group compare against the group's baseline (default group:
-    /// kernel, shape and dtype).
-    pub fn group(mut self, g: impl Into<String>) -> Self {
-        self.group = Some(g.into());
-        self
-    }
-
-    pub fn baseline(mut self, on: bool) -> Self {
-        self.baseline = on;
-        self
-    }
-
-    pub fn chosen(mut self, on: bool) -> Self {
-        self.chosen = on;
-        self
-    }
-
-    pub fn sets(mut self, n: usize) -> Self {
-        self.sets = n;
-        self
-    }
-
-    pub fn method(mut self, m: Method) -> Self {
-        self.method = Some(m);
-        self
-    }
-
-    /// A peer's time for this workload (timed the same way).
-    pub fn peer(mut self, who: &str, ms: f64) -> Self {
-        self.peer = Some((who.to_string(), ms));
-        self
-    }
-
-    pub fn note(mut self, s: impl Into<String>) -> Self {
-        self.note = s.into();
-        self
-    }
-
-    /// Device settings the case needs (a variant, fusion off), applied before
-    /// every run and undone after the case.
-    pub fn setup(mut self, f: impl Fn(&Device) + 'a) -> Self {
-        self.setup = Box::new(f);
-        self
-    }
-
-    pub fn run(mut self, f: impl FnMut(usize) -> Result<Vec<Tensor>> + 'a) -> Self {
-        self.run = Box::new(f);
-        self
-    }
-
-    pub fn check(mut self, f: impl FnOnce(&[Vec<f32>]) -> CheckOutcome + 'a) -> Self {
-        self.check = Box::new(f);
-        self
-    }
-}
-
 /// The suite's state: the device, the options, the rows so far.
 pub(crate) struct Ctx<'d> {
     pub dev: &'d Device,
     pub opts: &'d Options,
     pub roofline: Option<Roofline>,
+    /// The tuning the device opened with (the environment's overrides
+    /// included): every case starts from it again.
+    base: Tuning,
     rows: Vec<Row>,
     filters: Vec<String>,
     /// Variants left out to keep the run short, and where.
     pub skipped: Vec<String>,
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n == 0 {
@@ -201,17 +60,6 @@ fn median(v: &mut [f64]) -> f64 {
     } else {
         0.5 * (v[n / 2 - 1] + v[n / 2])
     }
-}
-
-/// Puts the device back as the engine would run by default.
-fn reset(dev: &Device) {
-    dev.set_matmul_variant(None);
-    dev.set_conv_variant(None);
-    dev.set_subgroup_kernels(true);
-    dev.set_fusion(true);
-    dev.set_plan_cache(true);
-    dev.set_profiling(false);
-    drop(dev.take_pending());
 }
 
 fn realize(dev: &Device, outs: &[Tensor]) -> Result<()> {
@@ -228,7 +76,7 @@ pub(crate) fn read_f32(t: &Tensor) -> Result<Vec<f32>> {
     Ok(match t.dtype() {
         DType::F32 => t.to_vec::<f32>()?,
         DType::F16 => t
-            .to_vec::<half::f16>()?
+            .to_vec::<shadergrad::f16>()?
             .into_iter()
             .map(|x| x.to_f32())
             .collect(),
@@ -239,7 +87,7 @@ pub(crate) fn read_f32(t: &Tensor) -> Result<Vec<f32>> {
 
 /// Reads every output back in its own element type: one readback (several
 /// outputs of one type are concatenated on the GPU first, in the same submit).
-fn read_all(dev: &Device, outs: &[Tensor]) -> Result<usize> {
+pub(crate) fn read_all(dev: &Device, outs: &[Tensor]) -> Result<usize> {
     let same = outs.windows(2).all(|w| w[0].dtype() == w[1].dtype());
     let one = match outs.len() {
         0 => return dev.realize_pending().map(|_| 0),
@@ -266,21 +114,112 @@ fn read_all(dev: &Device, outs: &[Tensor]) -> Result<usize> {
 fn read_native(t: &Tensor) -> Result<usize> {
     Ok(match t.dtype() {
         DType::F32 => std::hint::black_box(t.to_vec::<f32>()?).len(),
-        DType::F16 => std::hint::black_box(t.to_vec::<half::f16>()?).len(),
+        DType::F16 => std::hint::black_box(t.to_vec::<shadergrad::f16>()?).len(),
         DType::I32 => std::hint::black_box(t.to_vec::<i32>()?).len(),
         DType::U32 | DType::Bool => std::hint::black_box(t.to_vec::<u32>()?).len(),
     })
 }
 
-/// What one case measured.
-struct Measured {
+/// The cold run and the gate.
+struct Cold {
     first_ms: f64,
     pipelines: u64,
     peak_bytes: u64,
     check: CheckOutcome,
-    timed: Option<Timed>,
 }
 
+/// Timed runs: per run the wall clock and the GPU time (NaN when the run
+/// was not profiled, or its profile had no dispatch of the timed ops).
+#[derive(Default)]
+pub(crate) struct Samples {
+    pub walls: Vec<f64>,
+    pub gpus: Vec<f64>,
+    dispatches: u64,
+    submits: u64,
+}
+
+/// Runs a case after its gate: warm-up and timed runs on rotating inputs.
+pub(crate) struct Runner<'c, 'a> {
+    dev: &'c Device,
+    case: &'c mut Case<'a>,
+    method: Method,
+    /// The input set of the next run.
+    next: usize,
+    /// The warm-up's wall clock: what one run costs.
+    pub estimate_ms: f64,
+}
+
+impl Runner<'_, '_> {
+    /// One run on input set `self.next`: (wall ms, GPU ms of the timed ops).
+    fn step(&mut self) -> Result<(f64, f64)> {
+        let (dev, profile) = (self.dev, self.method == Method::Timestamps);
+        (self.case.setup)(dev);
+        dev.set_profiling(profile);
+        let d0 = dev.counters().dispatches;
+        let t = Instant::now();
+        let outs = (self.case.run)(self.next)?;
+        match self.method {
+            Method::EndToEnd => {
+                read_all(dev, &outs)?;
+            }
+            _ => {
+                realize(dev, &outs)?;
+                dev.synchronize()?;
+            }
+        }
+        let wall = t.elapsed().as_secs_f64() * 1e3;
+        self.next += 1;
+        let mut gpu = f64::NAN;
+        if profile && dev.counters().dispatches > d0 {
+            let timed: Vec<f64> = dev
+                .last_profile()
+                .iter()
+                .filter(|k| self.case.profile.is_none_or(|ops| ops.contains(&k.op)))
+                .map(|k| k.ms)
+                .collect();
+            if !timed.is_empty() {
+                gpu = timed.iter().sum();
+            }
+        }
+        Ok((wall, gpu))
+    }
+
+    /// `n` untimed runs; the last one's wall clock becomes the estimate.
+    pub fn warm(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            self.estimate_ms = self.step()?.0;
+        }
+        Ok(())
+    }
+
+    /// How many timed runs fit the time budget.
+    pub fn budget_reps(&self, quick: bool) -> usize {
+        let (budget_ms, min_reps, max_reps) = if quick {
+            (150.0, 3, 10)
+        } else if self.estimate_ms > 400.0 {
+            (1000.0, 3, 30)
+        } else {
+            (1000.0, 5, 30)
+        };
+        ((budget_ms / self.estimate_ms.max(1e-3)) as usize).clamp(min_reps, max_reps)
+    }
+
+    /// `n` timed runs, added to `into`.
+    pub fn runs(&mut self, n: usize, into: &mut Samples) -> Result<()> {
+        let c0 = self.dev.counters();
+        for _ in 0..n {
+            let (w, g) = self.step()?;
+            into.walls.push(w);
+            into.gpus.push(g);
+        }
+        let d = self.dev.counters() - c0;
+        into.dispatches += d.dispatches;
+        into.submits += d.submits;
+        Ok(())
+    }
+}
+
+/// What the timed runs add up to, by the method that could be used.
 struct Timed {
     method: Method,
     median_ms: f64,
@@ -290,6 +229,46 @@ struct Timed {
     dispatches: f64,
     submits: f64,
     note: Option<String>,
+}
+
+/// The runs' summary. Timestamps cover one submit: a case that needs
+/// several, or whose profile missed its timed ops, is timed by the wall
+/// clock instead and says so. A case timed on part of its step says which.
+fn summarize(case: &Case, method: Method, mut s: Samples) -> Timed {
+    let reps = s.walls.len().max(1);
+    let submits = s.submits as f64 / reps as f64;
+    let ops = case.profile.map(|ops| ops.join(", "));
+    let profiled = s.gpus.iter().all(|g| g.is_finite());
+    let (method, mut primary, note) = match method {
+        Method::Timestamps if submits <= 1.0 && profiled => {
+            let note = ops.map(|o| format!("timer: only the {o} dispatches of the step"));
+            (Method::Timestamps, s.gpus, note)
+        }
+        Method::Timestamps => {
+            let why = if profiled {
+                format!("{submits:.1} submits per run")
+            } else {
+                "the profile held none of its dispatches".into()
+            };
+            let note = format!("{why}: timed by the wall clock, the whole step");
+            (Method::Wall, s.walls.clone(), Some(note))
+        }
+        m => {
+            let note = ops.map(|o| format!("timer: the whole step, {o} included"));
+            (m, s.walls.clone(), note)
+        }
+    };
+    let min_ms = primary.iter().copied().fold(f64::INFINITY, f64::min);
+    Timed {
+        method,
+        median_ms: median(&mut primary),
+        min_ms,
+        wall_ms: median(&mut s.walls),
+        reps: s.walls.len(),
+        dispatches: s.dispatches as f64 / reps as f64,
+        submits,
+        note,
+    }
 }
 
 impl<'d> Ctx<'d> {
@@ -306,6 +285,7 @@ impl<'d> Ctx<'d> {
             dev,
             opts,
             roofline: None,
+            base: dev.tuning(),
             rows: Vec::new(),
             filters,
             skipped: Vec::new(),
@@ -329,16 +309,34 @@ impl<'d> Ctx<'d> {
         kernels.iter().any(|k| self.wanted(k))
     }
 
-    fn wanted(&self, kernel: &str) -> bool {
+    pub fn wanted(&self, kernel: &str) -> bool {
         let k = kernel.to_lowercase();
         self.filters.is_empty() || self.filters.iter().any(|f| k.contains(f.as_str()))
     }
 
+    /// Puts the device back as it opened: its tuning, no profiling, nothing
+    /// left pending (a case that failed may have left work recorded).
+    fn reset(&self) {
+        self.dev.set_tuning(self.base);
+        self.dev.set_profiling(false);
+        let _ = self.dev.realize_pending();
+    }
+
     /// Measures a case (unless the filter excludes it) and keeps its row.
-    pub fn case(&mut self, mut case: Case) {
-        if !self.wanted(&case.kernel) {
-            return;
+    pub fn case(&mut self, case: Case) {
+        let quick = self.quick();
+        if self.wanted(&case.kernel) {
+            self.measure_with(case, |r, s| r.runs(r.budget_reps(quick), s));
         }
+    }
+
+    /// Measures a case whose timed phase `timed` drives (the peer suite
+    /// alternates it with the peer's runs), and keeps its row.
+    pub fn measure_with(
+        &mut self,
+        mut case: Case,
+        timed: impl FnOnce(&mut Runner, &mut Samples) -> Result<()>,
+    ) -> &Row {
         let dev = self.dev;
         let method = case
             .method
@@ -347,28 +345,10 @@ impl<'d> Ctx<'d> {
             "bench: {} {} {} {} ... ",
             case.kernel, case.variant, case.shape, case.dtype
         );
-        reset(dev);
-        let result = self.measure(&mut case, method);
-        reset(dev);
-        let mut row = Row {
-            kernel: case.kernel.clone(),
-            variant: case.variant.clone(),
-            shape: case.shape.clone(),
-            dtype: case.dtype.to_string(),
-            group: case
-                .group
-                .clone()
-                .unwrap_or_else(|| format!("{} {} {}", case.kernel, case.shape, case.dtype)),
-            baseline: case.baseline,
-            chosen: case.chosen,
-            method: method.label(dev).to_string(),
-            sets: case.sets,
-            flops: case.flops,
-            bytes: case.bytes,
-            peer: case.peer.clone(),
-            note: case.note.clone(),
-            ..Row::default()
-        };
+        self.reset();
+        let result = self.measure(&mut case, method, timed);
+        self.reset();
+        let mut row = self.row_of(&case, method);
         match result {
             Err(e) => {
                 eprintln!("error: {e}");
@@ -379,36 +359,60 @@ impl<'d> Ctx<'d> {
                     ..CheckOutcome::default()
                 };
             }
-            Ok(m) => {
-                row.first_ms = m.first_ms;
-                row.pipelines = m.pipelines;
-                row.peak_bytes = m.peak_bytes;
-                row.check = m.check;
-                match m.timed {
-                    None => eprintln!("FAILED the correctness gate: {}", row.check.detail),
-                    Some(t) => {
-                        eprintln!("{:.3} ms", t.median_ms);
-                        row.method = t.method.label(dev).to_string();
-                        row.median_ms = Some(t.median_ms);
-                        row.min_ms = Some(t.min_ms);
-                        row.wall_ms = Some(t.wall_ms);
-                        row.compile_ms = Some((m.first_ms - t.wall_ms).max(0.0));
-                        row.reps = t.reps;
-                        row.dispatches = t.dispatches;
-                        row.submits = t.submits;
-                        if let Some(n) = t.note {
-                            row.note = if row.note.is_empty() {
-                                n
-                            } else {
-                                format!("{}; {n}", row.note)
-                            };
-                        }
-                        self.score(&mut row);
-                    }
-                }
-            }
+            Ok((cold, timed)) => self.fill(&mut row, cold, timed),
         }
         self.rows.push(row);
+        self.rows.last().expect("just pushed")
+    }
+
+    /// A row with the case's identity and work, not yet measured.
+    fn row_of(&self, case: &Case, method: Method) -> Row {
+        let group = case.group.clone();
+        Row {
+            kernel: case.kernel.clone(),
+            variant: case.variant.clone(),
+            shape: case.shape.clone(),
+            dtype: case.dtype.to_string(),
+            group: group
+                .unwrap_or_else(|| format!("{} {} {}", case.kernel, case.shape, case.dtype)),
+            baseline: case.baseline,
+            chosen: case.chosen,
+            method: method.label(self.dev).to_string(),
+            sets: case.sets,
+            flops: case.flops,
+            bytes: case.bytes,
+            note: case.note.clone(),
+            ..Row::default()
+        }
+    }
+
+    /// The measurements into the row, and its score.
+    fn fill(&self, row: &mut Row, cold: Cold, timed: Option<Timed>) {
+        row.first_ms = cold.first_ms;
+        row.pipelines = cold.pipelines;
+        row.peak_bytes = cold.peak_bytes;
+        row.check = cold.check;
+        let Some(t) = timed else {
+            eprintln!("FAILED the correctness gate: {}", row.check.detail);
+            return;
+        };
+        eprintln!("{:.3} ms", t.median_ms);
+        row.method = t.method.label(self.dev).to_string();
+        row.median_ms = Some(t.median_ms);
+        row.min_ms = Some(t.min_ms);
+        row.wall_ms = Some(t.wall_ms);
+        row.compile_ms = Some((cold.first_ms - t.wall_ms).max(0.0));
+        row.reps = t.reps;
+        row.dispatches = t.dispatches;
+        row.submits = t.submits;
+        if let Some(n) = t.note {
+            row.note = if row.note.is_empty() {
+                n
+            } else {
+                format!("{}; {n}", row.note)
+            };
+        }
+        self.score(row);
     }
 
     /// GFLOP/s, GB/s and the fraction of the ceiling that bounds the case:
@@ -432,11 +436,10 @@ impl<'d> Ctx<'d> {
         }
     }
 
-    fn measure(&mut self, case: &mut Case, method: Method) -> Result<Measured> {
+    /// The cold run and its gate.
+    fn cold(&self, case: &mut Case) -> Result<Cold> {
         let dev = self.dev;
-        let quick = self.opts.quick;
         (case.setup)(dev);
-        // 1. Cold.
         dev.reset_peak_bytes();
         let c0 = dev.counters();
         let t = Instant::now();
@@ -445,107 +448,44 @@ impl<'d> Ctx<'d> {
         dev.synchronize()?;
         let first_ms = t.elapsed().as_secs_f64() * 1e3;
         let c1 = dev.counters();
-        let pipelines = (c1 - c0).pipelines_compiled;
-        let peak_bytes = c1.peak_bytes_live.saturating_sub(c0.bytes_live);
-        // 2. The gate, on what the cold run produced.
         let host: Vec<Vec<f32>> = outs.iter().map(read_f32).collect::<Result<_>>()?;
         drop(outs);
-        let check =
-            std::mem::replace(&mut case.check, Box::new(|_| CheckOutcome::default()))(&host);
-        drop(host);
-        if !check.passed {
-            return Ok(Measured {
-                first_ms,
-                pipelines,
-                peak_bytes,
-                check,
-                timed: None,
-            });
-        }
-        // 3. Warm-up, then timed runs.
-        let mut i = 1;
-        let step = |case: &mut Case, i: usize, profile: bool| -> Result<(f64, f64)> {
-            (case.setup)(dev);
-            dev.set_profiling(profile);
-            let d0 = dev.counters().dispatches;
-            let t = Instant::now();
-            let outs = (case.run)(i)?;
-            match method {
-                Method::EndToEnd => {
-                    read_all(dev, &outs)?;
-                }
-                _ => {
-                    realize(dev, &outs)?;
-                    dev.synchronize()?;
-                }
-            }
-            let wall = t.elapsed().as_secs_f64() * 1e3;
-            let gpu = if profile && dev.counters().dispatches > d0 {
-                dev.last_profile().iter().map(|k| k.ms).sum()
-            } else {
-                f64::NAN
-            };
-            Ok((wall, gpu))
-        };
-        let profile = method == Method::Timestamps;
-        // Warm-up: two runs, one for cases that took seconds cold.
-        let mut est = f64::MAX;
-        for _ in 0..if quick || first_ms > 1000.0 { 1 } else { 2 } {
-            est = step(case, i, profile)?.0;
-            i += 1;
-        }
-        let (budget_ms, min_reps, max_reps) = if quick {
-            (150.0, 3, 10)
-        } else if est > 400.0 {
-            (1000.0, 3, 30)
-        } else {
-            (1000.0, 5, 30)
-        };
-        let reps = ((budget_ms / est.max(1e-3)) as usize).clamp(min_reps, max_reps);
-        let c0 = dev.counters();
-        let mut walls = Vec::with_capacity(reps);
-        let mut gpus = Vec::with_capacity(reps);
-        for _ in 0..reps {
-            let (w, g) = step(case, i, profile)?;
-            walls.push(w);
-            gpus.push(g);
-            i += 1;
-        }
-        let d = dev.counters() - c0;
-        let submits = d.submits as f64 / reps as f64;
-        let mut note = None;
-        // Timestamps cover one submit; a case that needs several (or ran no
-        // dispatch) is timed by the wall clock instead, and says so.
-        let (method, mut primary) =
-            if profile && submits <= 1.0 && gpus.iter().all(|g| g.is_finite()) {
-                (Method::Timestamps, gpus)
-            } else if profile {
-                note = Some(format!(
-                    "{submits:.1} submits per run: timed by the wall clock, not timestamps"
-                ));
-                (Method::Wall, walls.clone())
-            } else {
-                (method, walls.clone())
-            };
-        let min_ms = primary.iter().copied().fold(f64::INFINITY, f64::min);
-        let median_ms = median(&mut primary);
-        let wall_ms = median(&mut walls);
-        Ok(Measured {
+        let gate = std::mem::replace(&mut case.check, Box::new(|_| CheckOutcome::default()));
+        Ok(Cold {
             first_ms,
-            pipelines,
-            peak_bytes,
-            check,
-            timed: Some(Timed {
-                method,
-                median_ms,
-                min_ms,
-                wall_ms,
-                reps,
-                dispatches: d.dispatches as f64 / reps as f64,
-                submits,
-                note,
-            }),
+            pipelines: (c1 - c0).pipelines_compiled,
+            peak_bytes: c1.peak_bytes_live.saturating_sub(c0.bytes_live),
+            check: gate(&host),
         })
+    }
+
+    fn measure(
+        &self,
+        case: &mut Case,
+        method: Method,
+        timed: impl FnOnce(&mut Runner, &mut Samples) -> Result<()>,
+    ) -> Result<(Cold, Option<Timed>)> {
+        let cold = self.cold(case)?;
+        if !cold.check.passed {
+            return Ok((cold, None));
+        }
+        let mut runner = Runner {
+            dev: self.dev,
+            case,
+            method,
+            next: 1,
+            estimate_ms: f64::MAX,
+        };
+        // Two warm-up runs, one for cases that took seconds cold.
+        runner.warm(if self.quick() || cold.first_ms > 1000.0 {
+            1
+        } else {
+            2
+        })?;
+        let mut samples = Samples::default();
+        timed(&mut runner, &mut samples)?;
+        let timed = summarize(runner.case, method, samples);
+        Ok((cold, Some(timed)))
     }
 
     /// The rows, with each row's speedup over its group's baseline, and the
@@ -558,12 +498,10 @@ impl<'d> Ctx<'d> {
             .filter_map(|r| Some((r.group.clone(), r.method.clone(), r.median_ms?)))
             .collect();
         for r in &mut rows {
-            if let (Some(ms), Some((_, _, base))) = (
-                r.median_ms,
-                bases
-                    .iter()
-                    .find(|(g, m, _)| *g == r.group && *m == r.method),
-            ) {
+            let base = bases
+                .iter()
+                .find(|(g, m, _)| *g == r.group && *m == r.method);
+            if let (Some(ms), Some((_, _, base))) = (r.median_ms, base) {
                 r.speedup = Some(base / ms);
             }
         }
@@ -572,7 +510,7 @@ impl<'d> Ctx<'d> {
 
     /// Frees cached plans and pooled buffers between suites.
     pub fn trim(&self) {
-        reset(self.dev);
+        self.reset();
         self.dev.trim();
     }
 }

@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use crate::bench::{Probe, Roofline};
 use shadergrad::Device;
-use shadergrad::{Error, Result};
 use shadergrad::Tensor;
+use shadergrad::{Error, Result};
 
 const COPY_WGSL: &str = r#"
 @group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
@@ -345,19 +345,30 @@ fn fma_throughput(raw: &Raw, quick: bool) -> Result<(f64, String)> {
 }
 
 fn probes(raw: &Raw, quick: bool) -> Result<Vec<Probe>> {
-    let dev = raw.dev;
-    let d = raw.device();
-    let q = dev.wgpu_queue();
     let n = if quick { 200 } else { 1000 };
     let reps = if quick { 3 } else { 5 };
     let empty = raw.pipeline(EMPTY_WGSL, "empty", &[])?;
+    let mut out = dispatch_probes(raw, &empty, n, reps)?;
+    out.extend(queue_probes(raw, n)?);
+    out.extend(engine_probes(raw.dev, n)?);
+    out.push(op_per_dispatch(raw, &empty, n, reps)?);
+    Ok(out)
+}
+
+/// Empty dispatches, all in one pass and one pass each.
+fn dispatch_probes(
+    raw: &Raw,
+    empty: &wgpu::ComputePipeline,
+    n: usize,
+    reps: usize,
+) -> Result<Vec<Probe>> {
     let mut out = Vec::new();
     // Empty dispatches, all in one pass.
     let mut walls = Vec::new();
     let mut gpus = Vec::new();
     for _ in 0..reps + 1 {
         let (w, g) = raw.time_passes(1, |_, pass| {
-            pass.set_pipeline(&empty);
+            pass.set_pipeline(empty);
             for _ in 0..n {
                 pass.dispatch_workgroups(1, 1, 1);
             }
@@ -376,7 +387,7 @@ fn probes(raw: &Raw, quick: bool) -> Result<Vec<Probe>> {
     let (mut walls, mut gpus) = (Vec::new(), Vec::new());
     for _ in 0..reps + 1 {
         let (w, g) = raw.time_passes(n, |_, pass| {
-            pass.set_pipeline(&empty);
+            pass.set_pipeline(empty);
             pass.dispatch_workgroups(1, 1, 1);
         })?;
         walls.push(w);
@@ -389,6 +400,13 @@ fn probes(raw: &Raw, quick: bool) -> Result<Vec<Probe>> {
         &gpus[1..],
         "",
     ));
+    Ok(out)
+}
+
+/// The queue itself: an empty submit and a 4-byte readback.
+fn queue_probes(raw: &Raw, n: usize) -> Result<Vec<Probe>> {
+    let (d, q) = (raw.device(), raw.dev.wgpu_queue());
+    let mut out = Vec::new();
     // Submit + wait of an empty command buffer.
     let mut v = Vec::new();
     for _ in 0..n / 4 {
@@ -422,7 +440,12 @@ fn probes(raw: &Raw, quick: bool) -> Result<Vec<Probe>> {
         &mut v,
         "copy, submit, map, wait",
     ));
-    // The engine's smallest units of work: one fused op on one element.
+    Ok(out)
+}
+
+/// The engine's smallest units of work: one fused op on one element.
+fn engine_probes(dev: &Device, n: usize) -> Result<Vec<Probe>> {
+    let mut out = Vec::new();
     let x = Tensor::from_slice(dev, &[1.0f32], &[1])?;
     let mut v = Vec::new();
     for i in 0..n / 4 {
@@ -447,13 +470,27 @@ fn probes(raw: &Raw, quick: bool) -> Result<Vec<Probe>> {
         &mut v[1..],
         "the same with the readback",
     ));
+    Ok(out)
+}
+
+fn op_per_dispatch(
+    raw: &Raw,
+    empty: &wgpu::ComputePipeline,
+    n: usize,
+    reps: usize,
+) -> Result<Probe> {
+    let dev = raw.dev;
     // The engine's per-op cost when nothing is fused: a chain of dependent
     // ops, one dispatch each, planned and submitted at once, timed by the wall
     // clock without profiling (timestamps between dispatches cost more than
     // the dispatches on a software adapter). Each run alternates with a run of
     // the empty-dispatch floor, and the ratio is the median of the pairs', so
     // a noisy machine moves both sides of it together.
-    dev.set_fusion(false);
+    let tuning = dev.tuning();
+    dev.set_tuning(shadergrad::Tuning {
+        fusion: false,
+        ..tuning
+    });
     let y = Tensor::from_slice(dev, &vec![0.5f32; 1024], &[1024])?;
     let (mut v, mut ratios) = (Vec::new(), Vec::new());
     for rep in 0..2 * reps + 1 {
@@ -470,7 +507,7 @@ fn probes(raw: &Raw, quick: bool) -> Result<Vec<Probe>> {
         dev.synchronize()?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let (floor, _) = raw.time_passes(1, |_, pass| {
-            pass.set_pipeline(&empty);
+            pass.set_pipeline(empty);
             for _ in 0..n {
                 pass.dispatch_workgroups(1, 1, 1);
             }
@@ -481,7 +518,7 @@ fn probes(raw: &Raw, quick: bool) -> Result<Vec<Probe>> {
             ratios.push(ms / floor);
         }
     }
-    dev.set_fusion(true);
+    dev.set_tuning(tuning);
     ratios.sort_by(f64::total_cmp);
     let mut op = per_op("engine: op per dispatch, one submit", n, &v, &[], "");
     op.note = format!(
@@ -489,8 +526,7 @@ fn probes(raw: &Raw, quick: bool) -> Result<Vec<Probe>> {
         ratios[ratios.len() / 2],
         ratios.len()
     );
-    out.push(op);
-    Ok(out)
+    Ok(op)
 }
 
 fn per_op(name: &str, n: usize, walls: &[f64], gpus: &[Option<f64>], note: &str) -> Probe {

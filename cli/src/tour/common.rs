@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use indicatif::ProgressBar;
 
-use shadergrad::no_grad;
-use shadergrad::data::{Dataset, Target};
-use shadergrad::Device;
 use shadergrad::DType;
+use shadergrad::Device;
 use shadergrad::Result;
 use shadergrad::Tensor;
+use shadergrad::data::{Dataset, Target};
+use shadergrad::no_grad;
 
 pub struct Ctx {
     pub dev: Device,

@@ -1,36 +1,13 @@
-//! Training curves as PNG (plotters, bitmap backend). Text needs a font:
-//! DejaVu Sans from the system when it is there (Debian's fonts-dejavu-core),
-//! otherwise the plot is drawn without labels and the caption goes into the
+//! Training curves as PNG (plotters, bitmap backend). Text needs a font
+//! (`crate::font`, shared with the benchmark report); without one the plot is drawn without labels and the caption goes into the
 //! file name's companion text file.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
+use crate::font::{SANS, sans as font};
 use shadergrad::{Error, Result};
-
-const FONT_PATHS: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-];
-
-/// Registers a system font once; false when none is found.
-fn font() -> bool {
-    static FOUND: OnceLock<bool> = OnceLock::new();
-    *FOUND.get_or_init(|| {
-        for p in FONT_PATHS {
-            if let Ok(bytes) = std::fs::read(p) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-}
 
 fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Data {
@@ -72,7 +49,7 @@ pub fn curves(path: &Path, title: &str, series: &[(&str, &[f32])]) -> Result<()>
             .x_label_area_size(if labels { 35 } else { 5 })
             .y_label_area_size(if labels { 55 } else { 5 });
         if labels {
-            b.caption(title, ("sans-serif", 22));
+            b.caption(title, (SANS, 22));
         }
         let mut chart = b
             .build_cartesian_2d(0..steps, (lo..hi).log_scale())

@@ -9,11 +9,21 @@
 //! - `elementwise.gelu_tanh`: a transcendental-heavy unary; 9 flops per
 //!   element (x^2, x^3, two scalings, an add, tanh, +1, two products).
 
+use shadergrad::{DType, Device, Result, Tuning};
+use shadergrad_reference::elementwise::{chain as chain_ref, gelu_tanh_scaled, mul_add};
+
+use crate::bench::case::{Case, Method};
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
-use crate::bench::measure::{Case, Ctx, Method, gate};
-use shadergrad::DType;
-use shadergrad::Result;
+use crate::bench::measure::{Ctx, gate};
+
+/// Fusion on (the engine's way) or off (one kernel per op: the baseline).
+fn fusion(d: &Device, on: bool) {
+    d.set_tuning(Tuning {
+        fusion: on,
+        ..d.tuning()
+    });
+}
 
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     if !ctx.wants(&[
@@ -41,16 +51,7 @@ fn chain(ctx: &mut Ctx) -> Result<()> {
     let n = 1024;
     let sets = Sets::new(ctx.dev, 4, 11, &[Spec::new(&[n], 0.0, 1.0)])?;
     let host = &sets.host[0];
-    let reference: Vec<(f64, f64)> = host
-        .iter()
-        .map(|&x| {
-            let mut y = x as f64;
-            for k in 0..ops {
-                y = if k % 2 == 0 { y * 0.999 } else { y + 0.001 };
-            }
-            (y, y.abs())
-        })
-        .collect();
+    let reference: Vec<(f64, f64)> = host.iter().map(|&x| chain_ref(x, ops)).collect();
     // Each f32 op may round by half an ulp.
     let tol = Tol {
         rel: 0.0,
@@ -79,7 +80,7 @@ fn chain(ctx: &mut Ctx) -> Result<()> {
             } else {
                 "one kernel per op, one submit".into()
             })
-            .setup(move |d| d.set_fusion(fused))
+            .setup(move |d| fusion(d, fused))
             .run(move |i| {
                 let mut y = sets.get(i)[0].clone();
                 for k in 0..ops {
@@ -104,10 +105,7 @@ fn add_mul(ctx: &mut Ctx, n: usize, dtype: DType) -> Result<()> {
     let spec = Spec::new(&[n], -1.0, 1.0).dtype(dtype);
     let sets = Sets::rotating(ctx.dev, 12, &[spec.clone(), spec.clone(), spec])?;
     let h = &sets.host;
-    let reference = |i: usize| {
-        let (x, y, z) = (h[0][i] as f64, h[1][i] as f64, h[2][i] as f64);
-        (x * y + z, (x * y).abs() + z.abs())
-    };
+    let reference = |i: usize| mul_add(h[0][i], h[1][i], h[2][i]);
     let size = dtype.size_bytes();
     for fused in [true, false] {
         let (sets, reference) = (&sets, &reference);
@@ -122,7 +120,7 @@ fn add_mul(ctx: &mut Ctx, n: usize, dtype: DType) -> Result<()> {
             .sets(sets.len())
             .baseline(!fused)
             .chosen(fused)
-            .setup(move |d| d.set_fusion(fused))
+            .setup(move |d| fusion(d, fused))
             .run(move |i| {
                 let s = sets.get(i);
                 Ok(vec![s[0].mul(&s[1])?.add(&s[2])?])
@@ -143,12 +141,7 @@ fn gelu(ctx: &mut Ctx, n: usize) -> Result<()> {
     }
     let sets = Sets::rotating(ctx.dev, 13, &[Spec::new(&[n], -4.0, 4.0)])?;
     let h = &sets.host[0];
-    let reference = |i: usize| {
-        let x = h[i] as f64;
-        let k = (2.0 / std::f64::consts::PI).sqrt();
-        let y = 0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh());
-        (y, x.abs())
-    };
+    let reference = |i: usize| gelu_tanh_scaled(h[i]);
     let sets = &sets;
     ctx.case(
         Case::new("elementwise.gelu_tanh", "fused", format!("{n}"), DType::F32)

@@ -5,18 +5,22 @@
 //! - `gather`: torch.gather along the contiguous axis.
 //! - `scatter_add`: their gradient, values added back into zeros at the
 //!   indices (a compare-and-swap loop on the f32 bits): few collisions (V = N)
-//!   and many (V = 256: each row receives about N / 256 values).
+//!   and many (V = 256: each row receives about N / 256 values). Timed as
+//!   index_select's backward: the lookup and `backward_with(dy)` recorded and
+//!   run as one step, the timer summing only the `scatter_add` dispatches
+//!   (the zero fill and the scatter).
 //!
 //! No flops for the lookups; scatter-add counts one add per value. Bytes: the
 //! values read and written once, plus the indices (4 bytes each).
 
+use shadergrad::{DType, Result};
+use shadergrad_reference::gather::{gather as gather_ref, index_select_rows, scatter_add_rows};
+
+use crate::bench::case::Case;
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
-use crate::bench::measure::{Case, Ctx, gate};
-use crate::bench::suites::dims;
-use shadergrad::DType;
-use shadergrad::Result;
-use shadergrad::Tensor;
+use crate::bench::measure::{Ctx, gate};
+use crate::bench::suites::{dims, grads};
 
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     if !ctx.wants(&["index_select", "gather", "scatter_add"]) {
@@ -48,9 +52,11 @@ fn index_select(ctx: &mut Ctx, v: usize, d: usize, n: usize) -> Result<()> {
         31,
         &[Spec::new(&[v, d], -1.0, 1.0), Spec::index(&[n], v)],
     )?;
-    let (table, idx) = (&sets.host[0], &sets.host[1]);
-    let reference = |e: usize| (table[idx[e / d] as usize * d + e % d] as f64, 0.0);
-    let sets = &sets;
+    let reference: Vec<(f64, f64)> = index_select_rows(&sets.host[0], d, &sets.indices(1))
+        .into_iter()
+        .map(|v| (v, 0.0))
+        .collect();
+    let (sets, reference) = (&sets, &reference);
     ctx.case(
         Case::new(
             "index_select",
@@ -65,11 +71,7 @@ fn index_select(ctx: &mut Ctx, v: usize, d: usize, n: usize) -> Result<()> {
             let s = sets.get(i);
             Ok(vec![s[0].index_select(0, &s[1])?])
         })
-        .check(move |o| {
-            gate(o, 1, |o| {
-                check::elements(&o[0], n * d, n * d, Tol::F32, reference)
-            })
-        }),
+        .check(move |o| gate(o, 1, |o| check::all(&o[0], reference, Tol::F32))),
     );
     Ok(())
 }
@@ -83,9 +85,12 @@ fn gather(ctx: &mut Ctx, r: usize, c: usize, k: usize) -> Result<()> {
         32,
         &[Spec::new(&[r, c], -1.0, 1.0), Spec::index(&[r, k], c)],
     )?;
-    let (data, idx) = (&sets.host[0], &sets.host[1]);
-    let reference = |e: usize| (data[(e / k) * c + idx[e] as usize] as f64, 0.0);
-    let sets = &sets;
+    let reference: Vec<(f64, f64)> =
+        gather_ref(&sets.host[0], &[r, c], 1, &sets.indices(1), &[r, k])
+            .into_iter()
+            .map(|v| (v, 0.0))
+            .collect();
+    let (sets, reference) = (&sets, &reference);
     ctx.case(
         Case::new(
             "gather",
@@ -100,15 +105,12 @@ fn gather(ctx: &mut Ctx, r: usize, c: usize, k: usize) -> Result<()> {
             let s = sets.get(i);
             Ok(vec![s[0].gather(1, &s[1])?])
         })
-        .check(move |o| {
-            gate(o, 1, |o| {
-                check::elements(&o[0], r * k, r * k, Tol::F32, reference)
-            })
-        }),
+        .check(move |o| gate(o, 1, |o| check::all(&o[0], reference, Tol::F32))),
     );
     Ok(())
 }
 
+/// index_select's gradient: dy (N, D) added into a (V, D) table's rows.
 fn scatter_add(ctx: &mut Ctx, v: usize, d: usize, n: usize) -> Result<()> {
     if !ctx.wants(&["scatter_add"]) {
         return Ok(());
@@ -116,18 +118,16 @@ fn scatter_add(ctx: &mut Ctx, v: usize, d: usize, n: usize) -> Result<()> {
     let sets = Sets::rotating(
         ctx.dev,
         33 + v as u64,
-        &[Spec::new(&[n, d], -1.0, 1.0), Spec::index(&[n], v)],
+        &[
+            Spec::new(&[n, d], -1.0, 1.0),
+            Spec::index(&[n], v),
+            Spec::new(&[v, d], -1.0, 1.0),
+        ],
     )?;
-    let (vals, idx) = (&sets.host[0], &sets.host[1]);
-    let mut reference = vec![(0.0f64, 0.0f64); v * d];
-    for (row, &target) in idx.iter().enumerate() {
-        for j in 0..d {
-            let x = vals[row * d + j] as f64;
-            let r = &mut reference[target as usize * d + j];
-            r.0 += x;
-            r.1 += x.abs();
-        }
+    for set in &sets.t {
+        set[2].set_requires_grad(true)?;
     }
+    let reference = scatter_add_rows(&sets.host[0], d, &sets.indices(1), v);
     let (sets, reference) = (&sets, &reference);
     ctx.case(
         Case::new(
@@ -139,15 +139,15 @@ fn scatter_add(ctx: &mut Ctx, v: usize, d: usize, n: usize) -> Result<()> {
         .work((n * d) as f64, (n * d * 4 + n * 4 + v * d * 4) as f64)
         .sets(sets.len())
         .chosen(true)
+        .profile(&["scatter_add"])
         .note(format!(
-            "index_select's gradient; ~{:.0} values per row",
+            "index_select's gradient through backward; ~{:.0} values per row",
             n as f64 / v as f64
         ))
         .run(move |i| {
             let s = sets.get(i);
-            // As index_select's backward records it: the 1-D index broadcast.
-            let index = s[1].reshape(&[n, 1])?.broadcast_to(&[n, d])?;
-            Ok(vec![Tensor::scatter_add_zeros(&[v, d], 0, &index, &s[0])?])
+            let y = s[2].index_select(0, &s[1])?;
+            grads(y, &s[0], &s[2..], "index_select")
         })
         .check(move |o| gate(o, 1, |o| check::all(&o[0], reference, Tol::F32))),
     );

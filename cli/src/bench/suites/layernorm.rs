@@ -14,13 +14,14 @@
 //! Bytes: x (and dy) read once, y (dx) written once; the per-feature vectors
 //! are negligible and not counted.
 
+use shadergrad::{DType, Result, Tensor};
+use shadergrad_reference::layernorm::Norm;
+
+use crate::bench::case::Case;
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
-use crate::bench::measure::{Case, Ctx, gate};
+use crate::bench::measure::{Ctx, gate};
 use crate::bench::suites::{dims, grads};
-use shadergrad::DType;
-use shadergrad::Result;
-use shadergrad::Tensor;
 
 const EPS: f64 = 1e-5;
 
@@ -51,19 +52,21 @@ fn engine(s: &[Tensor], rms: bool, fused: bool) -> Result<Tensor> {
     }
 }
 
-/// (reference value, magnitude of its terms) of element i.
-type Reference<'a> = &'a dyn Fn(usize) -> (f64, f64);
-
 /// The forward and forward+backward cases of one norm, each beside its
-/// composed form. A set holds x, the weights, then dy; `weights` is the
-/// reference of the weights' gradients, one after the other.
-fn cases(
-    ctx: &mut Ctx,
-    rms: bool,
-    sets: &Sets,
-    (rows, c): (usize, usize),
-    (forward, dx, weights): (Reference, Reference, &[(f64, f64)]),
-) {
+/// composed form. A set holds x, the weights, then dy.
+fn cases(ctx: &mut Ctx, rms: bool, sets: &Sets, (rows, c): (usize, usize)) {
+    let norm = Norm {
+        cols: c,
+        rms,
+        eps: EPS,
+    };
+    let (x, gamma) = (&sets.host[0], &sets.host[1]);
+    let beta = (!rms).then(|| &sets.host[2][..]);
+    let forward = norm.forward(x, gamma, beta);
+    let g = norm.backward(x, gamma, sets.host.last().expect("dy"));
+    // The weights' gradients one after the other, as the case's outputs are.
+    let weights: Vec<(f64, f64)> = g.dgamma.iter().chain(&g.dbeta).copied().collect();
+    let (forward, dx, weights) = (&forward, &g.dx, &weights);
     let (kernel, flops, composed) = if rms {
         (
             "rmsnorm",
@@ -98,7 +101,7 @@ fn cases(
                     let _g = shadergrad::no_grad();
                     Ok(vec![engine(sets.get(i), rms, fused)?])
                 })
-                .check(move |o| gate(o, 1, |o| check::elements(&o[0], n, n, TOL, forward))),
+                .check(move |o| gate(o, 1, |o| check::all(&o[0], forward, TOL))),
         );
     }
     for fused in [true, false] {
@@ -126,7 +129,7 @@ fn cases(
                 gate(o, leaves, |o| {
                     let all: Vec<f32> = o[1..].concat();
                     check::combine(vec![
-                        ("dx", check::elements(&o[0], n, n, TOL, dx)),
+                        ("dx", check::all(&o[0], dx, TOL)),
                         ("weights", check::all(&all, weights, TOL)),
                     ])
                 })
@@ -165,55 +168,7 @@ fn layer(ctx: &mut Ctx) -> Result<()> {
             t.set_requires_grad(true)?;
         }
     }
-    let (x, gamma, beta, dy) = (&sets.host[0], &sets.host[1], &sets.host[2], &sets.host[3]);
-    // Per row: mean, 1/sigma, and the means of g = gamma * dy and g * xhat.
-    let stats: Vec<[f64; 4]> = (0..rows)
-        .map(|r| {
-            let row = &x[r * c..(r + 1) * c];
-            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
-            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
-            let inv = 1.0 / (var + EPS).sqrt();
-            let (mut mg, mut mgx) = (0.0, 0.0);
-            for j in 0..c {
-                let g = gamma[j] as f64 * dy[r * c + j] as f64;
-                mg += g;
-                mgx += g * (x[r * c + j] as f64 - mean) * inv;
-            }
-            [mean, inv, mg / c as f64, mgx / c as f64]
-        })
-        .collect();
-    let xhat = |i: usize| {
-        let s = &stats[i / c];
-        (x[i] as f64 - s[0]) * s[1]
-    };
-    // The statistics are sums over the row: their rounding scales with the
-    // size of the terms relative to the spread.
-    let forward = |i: usize| {
-        let j = i % c;
-        let xh = xhat(i);
-        let y = xh * gamma[j] as f64 + beta[j] as f64;
-        (y, (xh.abs() + 1.0) * gamma[j] as f64 + beta[j].abs() as f64)
-    };
-    let dx = |i: usize| {
-        let s = &stats[i / c];
-        let g = gamma[i % c] as f64 * dy[i] as f64;
-        let xh = xhat(i);
-        (
-            s[1] * (g - s[2] - xh * s[3]),
-            s[1] * (g.abs() + s[2].abs() + (xh * s[3]).abs()) * (1.0 + xh.abs()),
-        )
-    };
-    // dgamma = sum over rows of dy * xhat, dbeta = sum of dy.
-    let mut params = vec![(0.0, 0.0); 2 * c];
-    for (i, &g) in dy.iter().enumerate() {
-        let (j, g) = (i % c, g as f64);
-        let xh = xhat(i);
-        params[j].0 += g * xh;
-        params[j].1 += (g * xh).abs() * (1.0 + xh.abs());
-        params[c + j].0 += g;
-        params[c + j].1 += g.abs();
-    }
-    cases(ctx, false, &sets, (rows, c), (&forward, &dx, &params));
+    cases(ctx, false, &sets, (rows, c));
     Ok(())
 }
 
@@ -237,45 +192,6 @@ fn rms(ctx: &mut Ctx) -> Result<()> {
             t.set_requires_grad(true)?;
         }
     }
-    let (x, gamma, dy) = (&sets.host[0], &sets.host[1], &sets.host[2]);
-    // Per row: 1/rms, and the mean of g * xhat (g = gamma * dy) with the mean
-    // of its magnitudes.
-    let stats: Vec<[f64; 3]> = (0..rows)
-        .map(|r| {
-            let row = &x[r * c..(r + 1) * c];
-            let ms = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / c as f64;
-            let inv = 1.0 / (ms + EPS).sqrt();
-            let (mut m, mut a) = (0.0, 0.0);
-            for j in 0..c {
-                let t = gamma[j] as f64 * dy[r * c + j] as f64 * x[r * c + j] as f64 * inv;
-                m += t;
-                a += t.abs();
-            }
-            [inv, m / c as f64, a / c as f64]
-        })
-        .collect();
-    let xhat = |i: usize| x[i] as f64 * stats[i / c][0];
-    // The mean of squares sums positive terms: its rounding is relative, and
-    // so is every output's.
-    let forward = |i: usize| {
-        let y = xhat(i) * gamma[i % c] as f64;
-        (y, y.abs())
-    };
-    // dx = (g - xhat * mean(g * xhat)) / rms; the mean's rounding scales with
-    // the magnitudes it sums.
-    let dx = |i: usize| {
-        let s = &stats[i / c];
-        let g = gamma[i % c] as f64 * dy[i] as f64;
-        let xh = xhat(i);
-        (s[0] * (g - xh * s[1]), s[0] * (g.abs() + xh.abs() * s[2]))
-    };
-    // dgamma = sum over rows of dy * xhat.
-    let mut dgamma = vec![(0.0, 0.0); c];
-    for (i, &g) in dy.iter().enumerate() {
-        let t = g as f64 * xhat(i);
-        dgamma[i % c].0 += t;
-        dgamma[i % c].1 += t.abs();
-    }
-    cases(ctx, true, &sets, (rows, c), (&forward, &dx, &dgamma));
+    cases(ctx, true, &sets, (rows, c));
     Ok(())
 }

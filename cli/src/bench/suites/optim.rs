@@ -1,19 +1,22 @@
 //! Optimizer updates (shaders/optim.wgsl): one parameter of millions of
 //! values updated in place, its state with it, the gradient rotating between
-//! sets. The gate checks the first step against the update rule in float64.
+//! sets (handed to the parameter by `backward_with`, as a leaf's gradient is
+//! its seed: no kernel runs for it). The gate checks the first step against
+//! the update rule in float64.
 //!
 //! - `optim.sgd`: momentum 0.9. 6 flops per element; bytes: parameter,
 //!   gradient and momentum read, parameter and momentum written (5 x 4).
 //! - `optim.adam`: 16 flops per element; parameter, gradient and two moments
 //!   read, parameter and moments written (7 x 4).
 
-use crate::bench::check::{self, Tol};
-use crate::bench::data::{Sets, Spec, upload};
-use crate::bench::measure::{Case, Ctx, gate};
-use shadergrad::DType;
-use shadergrad::Result;
 use shadergrad::optim::Optimizer;
-use shadergrad::Tensor;
+use shadergrad::{DType, Result, Tensor};
+use shadergrad_reference::optim::{Adam, Sgd};
+
+use crate::bench::case::Case;
+use crate::bench::check::{self, Tol};
+use crate::bench::data::{Rng, Sets, Spec, upload};
+use crate::bench::measure::{Ctx, gate};
 
 const LR: f64 = 1e-2;
 
@@ -29,23 +32,31 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
         if !ctx.wants(&[kernel]) {
             continue;
         }
-        let mut p0 = crate::bench::data::Rng::new(92).vec(n, -1.0, 1.0);
+        let mut p0 = Rng::new(92).vec(n, -1.0, 1.0);
         let param = shadergrad::nn::parameter(upload(dev, &mut p0, &[n], DType::F32)?)?;
         let mut opt = if adam {
             Optimizer::adam(std::slice::from_ref(&param), LR)?
         } else {
             Optimizer::sgd(std::slice::from_ref(&param), LR, 0.9)?
         };
-        // Step 1 from zero state: SGD moves by lr * g, Adam by lr * g / (|g| + eps).
-        let g0 = &grads.host[0];
-        let reference: Vec<(f64, f64)> = p0
+        // Step 1 from zero state, by the float64 rule; its terms are the
+        // weight and the step.
+        let start = shadergrad_reference::widen(&p0);
+        let mut after = start.clone();
+        let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+        if adam {
+            Adam::default().step(LR, 1, &mut after, &grads.host[0], &mut m, &mut v);
+        } else {
+            let rule = Sgd {
+                momentum: 0.9,
+                weight_decay: 0.0,
+            };
+            rule.step(LR, &mut after, &grads.host[0], &mut m);
+        }
+        let reference: Vec<(f64, f64)> = start
             .iter()
-            .zip(g0)
-            .map(|(&p, &g)| {
-                let (p, g) = (p as f64, g as f64);
-                let step = if adam { g / (g.abs() + 1e-8) } else { g };
-                (p - LR * step, p.abs() + LR * step.abs())
-            })
+            .zip(&after)
+            .map(|(&p, &q)| (q, p.abs() + (q - p).abs()))
             .collect();
         let (grads, param, reference) = (&grads, &param, &reference);
         let (flops, words) = if adam { (16.0, 7.0) } else { (6.0, 5.0) };
@@ -57,7 +68,8 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
                 .note("in place; the parameter is the output")
                 .run(move |i| {
                     let g: &Tensor = &grads.get(i)[0];
-                    *param.0.grad.lock().unwrap_or_else(|e| e.into_inner()) = Some(g.clone());
+                    param.zero_grad();
+                    param.backward_with(g)?;
                     opt.record()?;
                     Ok(vec![param.clone()])
                 })

@@ -13,13 +13,15 @@
 //!   Flops: 5 + 4 per element (multiply, add, subtract, scale). Bytes: x and
 //!   dy read, dx written.
 
+use shadergrad::{DType, Result, Tensor};
+use shadergrad_reference::reduce;
+use shadergrad_reference::softmax::{log_softmax_row, softmax_backward_row, softmax_row};
+
+use crate::bench::case::Case;
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
-use crate::bench::measure::{Case, Ctx, Method, gate};
+use crate::bench::measure::{Ctx, gate};
 use crate::bench::suites::{dims, grads};
-use shadergrad::DType;
-use shadergrad::Result;
-use shadergrad::Tensor;
 
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     if !ctx.wants(&[
@@ -39,47 +41,16 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     let h = &sets.host[0];
     let shape = dims(&[r, c]);
     let numel = (r * c) as f64;
-    // (kernel, output elements, reference of output element i)
-    type Reference<'a> = Box<dyn Fn(usize) -> (f64, f64) + 'a>;
-    let cases: Vec<(&str, usize, Reference)> = vec![
-        (
-            "reduce.sum_rows",
-            r,
-            Box::new(|i| {
-                let row = &h[i * c..(i + 1) * c];
-                let s: f64 = row.iter().map(|&x| x as f64).sum();
-                (s, row.iter().map(|&x| (x as f64).abs()).sum())
-            }),
-        ),
-        (
-            "reduce.sum_cols",
-            c,
-            Box::new(|j| {
-                let col = (0..r).map(|i| h[i * c + j] as f64);
-                (col.clone().sum(), col.map(f64::abs).sum())
-            }),
-        ),
-        (
-            "reduce.sum_all",
-            1,
-            Box::new(|_| {
-                let s: f64 = h.iter().map(|&x| x as f64).sum();
-                (s, h.iter().map(|&x| (x as f64).abs()).sum())
-            }),
-        ),
-        (
-            "reduce.max_rows",
-            r,
-            Box::new(|i| {
-                let m = h[i * c..(i + 1) * c]
-                    .iter()
-                    .fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
-                (m, 0.0)
-            }),
-        ),
+    // (kernel, the reference of every output element)
+    let shape2 = [r, c];
+    let cases = [
+        ("reduce.sum_rows", reduce::sum(h, &shape2, &[1])),
+        ("reduce.sum_cols", reduce::sum(h, &shape2, &[0])),
+        ("reduce.sum_all", reduce::sum(h, &shape2, &[0, 1])),
+        ("reduce.max_rows", reduce::max(h, &shape2, &[1])),
     ];
-    for (kernel, outputs, reference) in cases {
-        let sets = &sets;
+    for (kernel, reference) in cases {
+        let (sets, outputs) = (&sets, reference.len());
         ctx.case(
             Case::new(kernel, "kernel", shape.clone(), DType::F32)
                 .work(numel, (numel + outputs as f64) * 4.0)
@@ -94,11 +65,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
                         _ => x.max(&[1], false)?,
                     }])
                 })
-                .check(move |o| {
-                    gate(o, 1, |o| {
-                        check::elements(&o[0], outputs, outputs, Tol::F32, reference)
-                    })
-                }),
+                .check(move |o| gate(o, 1, |o| check::all(&o[0], &reference, Tol::F32))),
         );
     }
     Ok(())
@@ -114,7 +81,7 @@ pub(crate) fn run_softmax(ctx: &mut Ctx) -> Result<()> {
         &[[4096, 128], [4096, 1024], [128, 32768]]
     };
     for &s in shapes {
-        softmax(ctx, s, false, DType::F32, None)?;
+        softmax(ctx, s, false, DType::F32)?;
     }
     let main = if ctx.quick() {
         [256, 256]
@@ -122,9 +89,9 @@ pub(crate) fn run_softmax(ctx: &mut Ctx) -> Result<()> {
         [4096, 1024]
     };
     if ctx.dev.caps().f16 {
-        softmax(ctx, main, false, DType::F16, None)?;
+        softmax(ctx, main, false, DType::F16)?;
     }
-    softmax(ctx, main, true, DType::F32, None)?;
+    softmax(ctx, main, true, DType::F32)?;
     for &s in shapes {
         softmax_grad(ctx, s)?;
     }
@@ -144,42 +111,11 @@ fn three_pass(x: &Tensor, log: bool) -> Result<Tensor> {
     }
 }
 
-/// Softmax (or log-softmax) of (rows, cols), fused kernel and three-pass
-/// baseline; with a peer time, the fused kernel alone, end to end.
-pub(crate) fn softmax(
-    ctx: &mut Ctx,
-    [r, c]: [usize; 2],
-    log: bool,
-    dtype: DType,
-    peer: Option<f64>,
-) -> Result<()> {
-    let kernel = if log { "log_softmax" } else { "softmax" };
-    if !ctx.wants(&[kernel]) {
-        return Ok(());
-    }
-    let sets = Sets::rotating(
-        ctx.dev,
-        (r * 3 + c) as u64,
-        &[Spec::new(&[r, c], -4.0, 4.0).dtype(dtype)],
-    )?;
-    let h = &sets.host[0];
-    let row_ref = |i: usize| -> Vec<(f64, f64)> {
-        let row: Vec<f64> = h[i * c..(i + 1) * c].iter().map(|&x| x as f64).collect();
-        let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let s: f64 = row.iter().map(|&x| (x - m).exp()).sum();
-        row.iter()
-            .map(|&x| {
-                if log {
-                    (x - m - s.ln(), (x - m).abs() + s.ln())
-                } else {
-                    ((x - m).exp() / s, 0.0)
-                }
-            })
-            .collect()
-    };
-    // exp and log are a few ulp on every adapter; softmax values are compared
-    // relative to themselves (tiny ones included), log-softmax to its terms.
-    let tol = match (log, dtype) {
+/// The forward's tolerance: exp and log are a few ulp on every adapter;
+/// softmax values are compared relative to themselves (tiny ones included),
+/// log-softmax to its terms.
+pub(crate) fn softmax_tol(log: bool, dtype: DType) -> Tol {
+    match (log, dtype) {
         (_, DType::F16) => Tol {
             rel: 4e-3,
             acc: 4e-3,
@@ -195,49 +131,71 @@ pub(crate) fn softmax(
             acc: 4e-6,
             abs: 1e-6,
         },
+    }
+}
+
+/// Softmax (or log-softmax) of (rows, cols): the fused kernel and the
+/// three-pass baseline (f16: the kernel alone).
+fn softmax(ctx: &mut Ctx, [r, c]: [usize; 2], log: bool, dtype: DType) -> Result<()> {
+    let kernel = if log { "log_softmax" } else { "softmax" };
+    if !ctx.wants(&[kernel]) {
+        return Ok(());
+    }
+    let sets = Sets::rotating(
+        ctx.dev,
+        (r * 3 + c) as u64,
+        &[Spec::new(&[r, c], -4.0, 4.0).dtype(dtype)],
+    )?;
+    let h = &sets.host[0];
+    let row_ref = |i: usize| {
+        let row = &h[i * c..(i + 1) * c];
+        if log {
+            log_softmax_row(row)
+        } else {
+            softmax_row(row)
+        }
     };
+    let tol = softmax_tol(log, dtype);
     let numel = (r * c) as f64;
     let size = dtype.size_bytes() as f64;
-    let variants: &[bool] = if peer.is_some() || dtype == DType::F16 {
+    let variants: &[bool] = if dtype == DType::F16 {
         &[true]
     } else {
         &[true, false]
     };
     for &fused in variants {
         let (sets, row_ref) = (&sets, &row_ref);
-        let mut case = Case::new(
-            kernel,
-            if fused { "kernel" } else { "three-pass" },
-            dims(&[r, c]),
-            dtype,
-        )
-        .work(5.0 * numel, 2.0 * numel * size)
-        .sets(sets.len())
-        .baseline(!fused)
-        .chosen(fused)
-        .run(move |i| {
-            let x = &sets.get(i)[0];
-            Ok(vec![match (fused, log) {
-                (true, false) => x.softmax(-1)?,
-                (true, true) => x.log_softmax(-1)?,
-                (false, _) => three_pass(x, log)?,
-            }])
-        })
-        .check(move |o| {
-            gate(o, 1, |o| {
-                check::rows(&o[0], r, c, check::budget(r, 6.0 * c as f64), tol, row_ref)
+        ctx.case(
+            Case::new(
+                kernel,
+                if fused { "kernel" } else { "three-pass" },
+                dims(&[r, c]),
+                dtype,
+            )
+            .work(5.0 * numel, 2.0 * numel * size)
+            .sets(sets.len())
+            .baseline(!fused)
+            .chosen(fused)
+            .note(if fused {
+                ""
+            } else {
+                "composed: max, sum of exp, normalise"
             })
-        });
-        if !fused {
-            case = case.note("composed: max, sum of exp, normalise");
-        }
-        if let Some(ms) = peer {
-            case = case
-                .method(Method::EndToEnd)
-                .peer("burn 0.22", ms)
-                .group(format!("vs burn {kernel} {}", dims(&[r, c])));
-        }
-        ctx.case(case);
+            .run(move |i| {
+                let x = &sets.get(i)[0];
+                Ok(vec![match (fused, log) {
+                    (true, false) => x.softmax(-1)?,
+                    (true, true) => x.log_softmax(-1)?,
+                    (false, _) => three_pass(x, log)?,
+                }])
+            })
+            .check(move |o| {
+                gate(o, 1, |o| {
+                    let max = check::budget(r, 6.0 * c as f64);
+                    check::rows(&o[0], r, c, max, tol, row_ref)
+                })
+            }),
+        );
     }
     Ok(())
 }
@@ -258,23 +216,21 @@ fn softmax_grad(ctx: &mut Ctx, [r, c]: [usize; 2]) -> Result<()> {
         set[0].set_requires_grad(true)?;
     }
     let (h, dy) = (&sets.host[0], &sets.host[1]);
-    // dx_i = p_i (dy_i - S), S = sum dy p; its terms are p_i |dy_i| and p_i
-    // times T = sum |dy| p (S's terms). The three passes also send dm, zero
-    // but rounded from two row sums of size T, to the row's max.
+    // dx_i = p_i (dy_i - S), S = sum dy p (the reference's terms). The
+    // three passes also send dm, zero but rounded from two row sums of size
+    // T = sum |dy| p, to the row's max.
     let row_ref = |i: usize, fused: bool| -> Vec<(f64, f64)> {
-        let row: Vec<f64> = h[i * c..(i + 1) * c].iter().map(|&x| x as f64).collect();
-        let g: Vec<f64> = dy[i * c..(i + 1) * c].iter().map(|&x| x as f64).collect();
+        let (row, g) = (&h[i * c..(i + 1) * c], &dy[i * c..(i + 1) * c]);
         let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let z: f64 = row.iter().map(|&x| (x - m).exp()).sum();
-        let p: Vec<f64> = row.iter().map(|&x| (x - m).exp() / z).collect();
-        let s: f64 = p.iter().zip(&g).map(|(p, g)| p * g).sum();
-        let t: f64 = p.iter().zip(&g).map(|(p, g)| p * g.abs()).sum();
-        (0..c)
-            .map(|j| {
-                let dm = if !fused && row[j] == m { 2.0 * t } else { 0.0 };
-                (p[j] * (g[j] - s), p[j] * (g[j].abs() + t) + dm)
-            })
-            .collect()
+        let p = softmax_row(row);
+        let t: f64 = p.iter().zip(g).map(|(p, g)| p.0 * g.abs()).sum();
+        let mut dx = softmax_backward_row(row, g);
+        for (j, d) in dx.iter_mut().enumerate() {
+            if !fused && row[j] == m {
+                d.1 += 2.0 * t;
+            }
+        }
+        dx
     };
     // The exps are a few ulp, like the forward's; the rest is sums.
     let tol = Tol {

@@ -13,16 +13,16 @@ use std::collections::HashMap;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use shadergrad::no_grad;
-use shadergrad::data::{Tagged, peoples_daily};
+use crate::tour::common::{Ctx, Outcome};
+use shadergrad::AttentionMask;
 use shadergrad::Device;
 use shadergrad::Result;
+use shadergrad::Tensor;
+use shadergrad::data::{Tagged, peoples_daily};
 use shadergrad::loss::{CrossEntropy, cross_entropy_with};
 use shadergrad::nn::{Embedding, EncoderBlock, Linear, Module, Positions};
-use shadergrad::AttentionMask;
+use shadergrad::no_grad;
 use shadergrad::optim::Optimizer;
-use shadergrad::Tensor;
-use crate::tour::common::{Ctx, Outcome};
 
 const LEN: usize = 48;
 /// Each character attends to those within 3 places (the notes' local

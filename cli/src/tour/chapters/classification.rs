@@ -1,13 +1,13 @@
 //! 分类问题, 逻辑回归, 多分类: logistic regression (sigmoid + binary
 //! cross-entropy) and softmax regression (softmax + cross-entropy).
 
-use shadergrad::data::{Dataset, Standardizer, breast_cancer, digits, wine};
+use crate::tour::common::{Ctx, Outcome, accuracy, binary_accuracy};
 use shadergrad::Result;
+use shadergrad::Tensor;
+use shadergrad::data::{Dataset, Standardizer, breast_cancer, digits, wine};
 use shadergrad::loss::{bce_with_logits, cross_entropy};
 use shadergrad::nn::{Linear, Module};
 use shadergrad::optim::Optimizer;
-use shadergrad::Tensor;
-use crate::tour::common::{Ctx, Outcome, accuracy, binary_accuracy};
 
 /// How a classifier trains: Adam(W) on shuffled minibatches of cross-entropy.
 #[derive(Clone, Copy)]

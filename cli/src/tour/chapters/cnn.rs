@@ -4,14 +4,16 @@
 
 use rand::{Rng, SeedableRng};
 
-use shadergrad::data::{Dataset, mnist10k};
-use shadergrad::Device;
-use shadergrad::Result;
-use shadergrad::ConvParams;
-use shadergrad::nn::{BatchNorm, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, Relu, Sequential};
-use shadergrad::Tensor;
 use crate::tour::chapters::classification::{Fit, test_accuracy, train_classifier};
 use crate::tour::common::{Ctx, Outcome};
+use shadergrad::ConvParams;
+use shadergrad::Device;
+use shadergrad::Result;
+use shadergrad::Tensor;
+use shadergrad::data::{Dataset, mnist10k};
+use shadergrad::nn::{
+    BatchNorm, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, Relu, Sequential,
+};
 
 /// MNIST normalised, split 8k / 2k with a fixed seed (subsets when quick).
 fn mnist(ctx: &Ctx) -> Result<(Dataset, Dataset)> {

@@ -1,11 +1,11 @@
 //! 逻辑回归的缺陷以及引入神经网络: a problem no line separates, where logistic
 //! regression fails and a two-hidden-layer MLP succeeds; then an MLP on MNIST.
 
-use shadergrad::data::{Dataset, Standardizer, Target, iris, mnist10k};
-use shadergrad::Result;
-use shadergrad::nn::{Dropout, Flatten, Linear, Module, Relu, Sequential, Tanh};
 use crate::tour::chapters::classification::{Fit, test_accuracy, train_classifier};
 use crate::tour::common::{Ctx, Outcome};
+use shadergrad::Result;
+use shadergrad::data::{Dataset, Standardizer, Target, iris, mnist10k};
+use shadergrad::nn::{Dropout, Flatten, Linear, Module, Relu, Sequential, Tanh};
 
 /// Iris, petal length and width only, versicolor against the other two:
 /// versicolor sits between setosa and virginica, so no line separates it.

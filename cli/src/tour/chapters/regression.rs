@@ -1,12 +1,12 @@
 //! 回归 and 正则化: linear regression by gradient descent, and polynomial
 //! features of rising degree that overfit until L2 reins them in.
 
-use shadergrad::data::{Dataset, Standardizer, Target, auto_mpg, diabetes};
+use crate::tour::common::{Ctx, Outcome, predict, tensors};
 use shadergrad::Result;
+use shadergrad::data::{Dataset, Standardizer, Target, auto_mpg, diabetes};
 use shadergrad::loss::{l2_penalty, mse};
 use shadergrad::nn::{Linear, Module};
 use shadergrad::optim::Optimizer;
-use crate::tour::common::{Ctx, Outcome, predict, tensors};
 
 fn values(d: &Dataset) -> Vec<f32> {
     d.values().expect("a regression target").to_vec()
