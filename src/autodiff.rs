@@ -20,6 +20,29 @@ use crate::tensor::Tensor;
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+    static IN_BACKWARD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while `backward` records gradient nodes on this thread: a node
+/// recorded then is marked, so a profile can tell a gradient's fused kernels
+/// from the forward's.
+pub(crate) fn in_backward() -> bool {
+    IN_BACKWARD.with(|b| b.get())
+}
+
+/// Marks the nodes recorded while it lives as the backward's.
+struct BackwardScope(bool);
+
+impl BackwardScope {
+    fn enter() -> BackwardScope {
+        BackwardScope(IN_BACKWARD.with(|b| b.replace(true)))
+    }
+}
+
+impl Drop for BackwardScope {
+    fn drop(&mut self) {
+        IN_BACKWARD.with(|b| b.set(self.0));
+    }
 }
 
 /// True unless a `no_grad` guard is alive on this thread.
@@ -141,6 +164,7 @@ impl Tensor {
             });
         }
         let _guard = no_grad();
+        let _backward = BackwardScope::enter();
         let order = topo_order(self);
         let mut grads: HashMap<*const Node, Tensor> = HashMap::new();
         grads.insert(Arc::as_ptr(&self.0), seed.clone());

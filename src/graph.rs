@@ -301,6 +301,8 @@ pub(crate) struct Node {
     pub readers: Mutex<Vec<Weak<Node>>>,
     /// When it was recorded, in the device's order of recording.
     pub seq: u64,
+    /// Recorded by `backward` (a gradient node).
+    pub backward: bool,
     /// The status words of the realizes that computed its value (or the
     /// values it was computed from) and that no readback has seen yet.
     pub taint: Mutex<Vec<Arc<RunStatus>>>,

@@ -64,6 +64,7 @@ impl Tensor {
             grad: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             seq,
+            backward: crate::autodiff::in_backward(),
             taint: Mutex::new(Vec::new()),
         }));
         // A view aliases its source, as in PyTorch: it sees an update. Any
@@ -110,6 +111,7 @@ impl Tensor {
             grad: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             seq: 0,
+            backward: false,
             taint: Mutex::new(Vec::new()),
         }))
     }

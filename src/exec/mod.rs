@@ -89,6 +89,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct KernelTime {
     /// The op it computes (`conv2d.grad_weight`, `matmul`, `elementwise`...).
     pub op: &'static str,
+    /// The node it computes was recorded by `backward()`: a gradient's own
+    /// kernel (its fused elementwise ones included).
+    pub backward: bool,
     /// The shader family and entry point that ran.
     pub kernel: &'static str,
     pub entry: &'static str,
@@ -426,6 +429,7 @@ fn read_profile(
         .enumerate()
         .map(|(i, s)| KernelTime {
             op: s.op,
+            backward: s.backward,
             kernel: s.name,
             entry: s.entry,
             ms: ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6,

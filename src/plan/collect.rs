@@ -25,6 +25,8 @@ pub(crate) struct GNode {
     pub dtype: DType,
     /// First of this node's runtime scalars in `Graph::scalars`.
     pub scalar: usize,
+    /// Recorded by `backward` (for profiles; not part of the key).
+    pub backward: bool,
 }
 
 impl GNode {
@@ -240,7 +242,10 @@ fn push_node(
 ) {
     let id = g.nodes.len();
     let (shape, dtype) = (t.0.shape.clone(), t.0.dtype);
-    g.key.extend([0xFFFF, dtype.tag(), shape.len() as u64]);
+    // Whether backward recorded it only names its dispatches in a profile,
+    // but a plan must name them rightly.
+    g.key
+        .extend([0xFFFF, dtype.tag(), t.0.backward as u64, shape.len() as u64]);
     g.key.extend(shape.iter().map(|&d| d as u64));
     let scalar = g.scalars.len();
     match &kind {
@@ -259,5 +264,6 @@ fn push_node(
         shape,
         dtype,
         scalar,
+        backward: t.0.backward,
     });
 }

@@ -49,6 +49,8 @@ pub(crate) struct Binding {
 pub(crate) struct Step {
     /// The op this dispatch computes (a kernel's name, or the primitive's).
     pub op: &'static str,
+    /// It computes a node `backward` recorded.
+    pub backward: bool,
     pub name: &'static str,
     pub entry: &'static str,
     pub pipeline: Arc<wgpu::ComputePipeline>,
@@ -478,6 +480,7 @@ pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan>
             .collect();
         steps.push(Step {
             op: d.op,
+            backward: g.nodes[d.node].backward,
             name: l.src.name,
             entry: l.src.entry,
             pipeline: dev.pipelines().get(&l.src)?,

@@ -149,6 +149,16 @@ pub(crate) struct Runner<'c, 'a> {
     pub estimate_ms: f64,
 }
 
+/// Whether profile entry `k` is one of a case's timed ops: `op`, or
+/// `backward:op` for the dispatches of `op` that `backward()` recorded (a
+/// gradient's fused elementwise kernels, told from the forward's).
+fn timed_op(timed: &str, k: &shadergrad::KernelTime) -> bool {
+    match timed.strip_prefix("backward:") {
+        Some(op) => k.backward && k.op == op,
+        None => k.op == timed,
+    }
+}
+
 impl Runner<'_, '_> {
     /// One run on input set `self.next`: (wall ms, GPU ms of the timed ops).
     fn step(&mut self) -> Result<(f64, f64)> {
@@ -174,7 +184,11 @@ impl Runner<'_, '_> {
             let timed: Vec<f64> = dev
                 .last_profile()
                 .iter()
-                .filter(|k| self.case.profile.is_none_or(|ops| ops.contains(&k.op)))
+                .filter(|k| {
+                    self.case
+                        .profile
+                        .is_none_or(|ops| ops.iter().any(|o| timed_op(o, k)))
+                })
                 .map(|k| k.ms)
                 .collect();
             if !timed.is_empty() {

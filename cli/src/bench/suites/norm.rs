@@ -160,9 +160,9 @@ fn backward_cases(
             .baseline(!fused)
             .chosen(fused)
             .profile(if fused {
-                &["batchnorm.grad_sums"]
+                &["batchnorm.grad_sums", "backward:elementwise"]
             } else {
-                &["reduce"]
+                &["reduce", "elementwise"]
             })
             .note(if fused {
                 "backward of batch_norm_train: the sums kernel, then the fused closed-form dx"
