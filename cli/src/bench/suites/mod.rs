@@ -10,6 +10,7 @@
 
 pub(crate) mod attention;
 mod conv;
+mod cumsum;
 mod elementwise;
 mod index;
 mod layernorm;
@@ -32,6 +33,7 @@ pub(crate) fn run_all(ctx: &mut Ctx) -> Result<()> {
         elementwise::run,
         reduce::run,
         reduce::run_softmax,
+        cumsum::run,
         index::run,
         loss::run,
         conv::run,
