@@ -1,7 +1,7 @@
 //! The data loaders against the real files in `data/`, and the split,
 //! standardizer and batch helpers. CPU only.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use shadergrad::Error;
@@ -378,5 +378,54 @@ fn malformed_csv_rows_are_reported_at_their_line() {
     let (_, at, msg) = data_error(auto_mpg(&root));
     assert_eq!(at, "line 3");
     assert!(msg.contains("horsepower") && msg.contains('?'), "{msg}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The first `lines` lines of a data file, written (gzipped when the name
+/// says so) where a loader will look under `root`.
+fn cut(root: &std::path::Path, rel: &str, lines: usize) {
+    let full = std::fs::read(data_dir().join(rel)).unwrap();
+    let text = if rel.ends_with(".gz") {
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(&full[..])
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    } else {
+        String::from_utf8(full).unwrap()
+    };
+    let kept: String = text.lines().take(lines).map(|l| format!("{l}\n")).collect();
+    let bytes = if rel.ends_with(".gz") {
+        gzip(kept.as_bytes())
+    } else {
+        kept.into_bytes()
+    };
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_file_cut_at_a_line_boundary_is_an_error_not_a_smaller_data_set() {
+    let root = temp_root("cut");
+    // Headerless files: their data sets' sizes are what the format implies.
+    cut(&root, "images/digits.csv.gz", 100);
+    let (_, _, msg) = data_error(digits(&root));
+    assert!(msg.contains("100 samples") && msg.contains("1797"), "{msg}");
+    cut(&root, "tabular/diabetes_data_raw.csv.gz", 100);
+    cut(&root, "tabular/diabetes_target.csv.gz", 100);
+    let (_, _, msg) = data_error(diabetes(&root));
+    assert!(msg.contains("100 samples") && msg.contains("442"), "{msg}");
+    cut(&root, "tabular/Auto.csv", 51);
+    let (_, _, msg) = data_error(auto_mpg(&root));
+    assert!(msg.contains("50 cars") && msg.contains("392"), "{msg}");
+    cut(&root, "zh/peoples_daily_1998_bmes.txt.gz", 100);
+    let (_, _, msg) = data_error(data::peoples_daily(&root));
+    assert!(msg.contains("100 lines") && msg.contains("19484"), "{msg}");
+    // A file with a header: the header's count is checked (iris says 150).
+    cut(&root, "tabular/iris.csv", 101);
+    let (_, at, msg) = data_error(iris(&root));
+    assert_eq!(at, "line 1");
+    assert!(msg.contains("150") && msg.contains("100"), "{msg}");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use crate::data::source::{data_error, file_name, read_bytes};
+use crate::data::source::{data_error, expect_count, file_name, read_bytes};
 use crate::error::Error;
 
 /// Tags in class order.
 pub const BMES: [char; 4] = ['B', 'M', 'E', 'S'];
 
 /// One line of text: its characters and their tags (indices into `BMES`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tagged {
     pub chars: Vec<char>,
     pub tags: Vec<u8>,
@@ -23,6 +24,8 @@ pub fn peoples_daily(root: &Path) -> Result<Vec<Tagged>, Error> {
     let bytes = read_bytes(&path)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| data_error(&file, format!("byte {}", e.valid_up_to()), "not UTF-8"))?;
+    // January 1998 of the corpus: 19,484 lines (the file has no header).
+    expect_count(&file, "lines", text.lines().count(), 19_484)?;
     let mut lines = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let mut t = Tagged {

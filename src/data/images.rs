@@ -9,7 +9,7 @@ use super::fields::{
     Separator, data_lines, expect_fields, parse_label, parse_number, split_fields,
 };
 use super::idx::{Idx, read_idx_u8};
-use super::source::{data_error, file_name, read_text};
+use super::source::{data_error, expect_count, file_name, read_text};
 
 const DIGIT_CLASSES: usize = 10;
 
@@ -39,6 +39,8 @@ pub fn digits(root: &Path) -> Result<Dataset, Error> {
         }
         labels.push(parse_label(fields[pixels], DIGIT_CLASSES, &file, line)?);
     }
+    // sklearn's digits: 1,797 images (the file has no header to say so).
+    expect_count(&file, "samples", labels.len(), 1797)?;
     Ok(Dataset {
         name: "digits".into(),
         x,

@@ -6,7 +6,7 @@ use crate::error::Error;
 
 use super::dataset::{Dataset, Target};
 use super::fields::{at_line, data_lines, expect_fields, parse_number};
-use super::source::{data_error, file_name, read_text};
+use super::source::{data_error, expect_count, file_name, read_text};
 
 /// Auto: 392 cars from ISLP's `Auto.csv`. Target: `mpg` as `Target::Values`
 /// with 1 output. Features: every other column except the car's `name`, in
@@ -54,6 +54,8 @@ pub fn auto_mpg(root: &Path) -> Result<Dataset, Error> {
             x.push(parse_number(fields[c], columns[c], &file, line)?);
         }
     }
+    // ISLP's Auto: 392 cars (the header names columns, not a count).
+    expect_count(&file, "cars", values.len(), 392)?;
     Ok(Dataset {
         name: "auto_mpg".into(),
         x,

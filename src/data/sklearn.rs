@@ -14,7 +14,7 @@ use super::dataset::{Dataset, Target};
 use super::fields::{
     Separator, at_line, data_lines, expect_fields, parse_label, parse_number, split_fields,
 };
-use super::source::{data_error, file_name, read_text};
+use super::source::{data_error, expect_count, file_name, read_text};
 
 /// Iris: 150 flowers x 4 measurements, 3 classes of 50.
 pub fn iris(root: &Path) -> Result<Dataset, Error> {
@@ -173,6 +173,8 @@ pub fn diabetes(root: &Path) -> Result<Dataset, Error> {
         }
     }
     let samples = x.len() / names.len();
+    // sklearn's diabetes: 442 patients (neither file has a header).
+    expect_count(&data_file, "samples", samples, 442)?;
 
     let target_text = read_text(&target_path)?;
     let mut values = Vec::with_capacity(samples);

@@ -21,6 +21,22 @@ pub(crate) fn data_error(file: &str, at: impl Into<String>, msg: impl Into<Strin
     }
 }
 
+/// Fails unless a file without a header holds the `want` samples its data set
+/// has: a file cut at a line boundary parses cleanly, and must not load as a
+/// smaller data set without a word.
+pub(crate) fn expect_count(file: &str, what: &str, got: usize, want: usize) -> Result<(), Error> {
+    if got == want {
+        return Ok(());
+    }
+    Err(data_error(
+        file,
+        "end of file",
+        format!(
+            "{got} {what}; the data set has {want} (is the file cut short, or another data set?)"
+        ),
+    ))
+}
+
 /// The file's bytes, decompressed when its name ends in `.gz`.
 pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
     let file = file_name(path);
