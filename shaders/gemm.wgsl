@@ -3,9 +3,10 @@
 // `// #include gemm`, and the includer supplies the GEMM through six hooks:
 //
 //   fn gemm_m() -> u32, gemm_n() -> u32, gemm_k() -> u32   the sizes (M, N, K)
-//   fn gemm_a_row(z, m) -> u32       a handle on row m of A in GEMM z (an offset)
+//   fn gemm_a_row(z, m) -> u32       a handle on row m of A in GEMM z (an offset,
+//                                    affine in m: the cores step it themselves)
 //   fn gemm_a(z, row, k) -> f32      A[m, k], given row m's handle
-//   fn gemm_b_col(z, n) -> u32       a handle on column n of B
+//   fn gemm_b_col(z, n) -> u32       a handle on column n of B (affine in n)
 //   fn gemm_b(z, k, col) -> f32      B[k, n], given column n's handle
 //   fn gemm_store(z, m, n, v)        C[m, n] = v; skips m >= M or n >= N
 //
@@ -35,10 +36,10 @@ fn gemm_lanes(wid: vec3<u32>, l: u32) {
     let nn = gemm_n();
     let kn = gemm_k();
     // Past the edge, rows and columns re-read the last valid one; not stored.
-    var ra: array<u32, ST>;
-    for (var t = 0u; t < ST; t++) {
-        ra[t] = gemm_a_row(z, min(m0 + t, mm - 1u));
-    }
+    // Row t's handle is computed where it is used, not kept in an array: an
+    // array indexed in a loop may live in memory, not registers.
+    let r0 = gemm_a_row(z, 0u);
+    let rs = gemm_a_row(z, 1u) - r0;
     let c0 = gemm_b_col(z, min(n0, nn - 1u));
     let c1 = gemm_b_col(z, min(n1, nn - 1u));
     var acc: array<vec2<f32>, ST>;
@@ -47,7 +48,7 @@ fn gemm_lanes(wid: vec3<u32>, l: u32) {
     for (; k < kmain; k += LANES) {
         var av: array<f32, ST>;
         for (var t = 0u; t < ST; t++) {
-            av[t] = gemm_a(z, ra[t], k + l);
+            av[t] = gemm_a(z, r0 + min(m0 + t, mm - 1u) * rs, k + l);
         }
         for (var kk = 0u; kk < LANES; kk++) {
             let bv = vec2<f32>(gemm_b(z, k + kk, c0), gemm_b(z, k + kk, c1));
@@ -59,7 +60,7 @@ fn gemm_lanes(wid: vec3<u32>, l: u32) {
     for (; k < kn; k++) {
         let bv = vec2<f32>(gemm_b(z, k, c0), gemm_b(z, k, c1));
         for (var t = 0u; t < ST; t++) {
-            acc[t] += gemm_a(z, ra[t], k) * bv;
+            acc[t] += gemm_a(z, r0 + min(m0 + t, mm - 1u) * rs, k) * bv;
         }
     }
     for (var t = 0u; t < ST; t++) {
@@ -82,6 +83,10 @@ fn gemm_tiled(wid: vec3<u32>, lid: vec3<u32>, li: u32) {
     let mm = gemm_m();
     let nn = gemm_n();
     let kn = gemm_k();
+    let r0 = gemm_a_row(z, 0u);
+    let rs = gemm_a_row(z, 1u) - r0;
+    let b0 = gemm_b_col(z, 0u);
+    let bs = gemm_b_col(z, 1u) - b0;
     var acc: array<vec4<f32>, 4>;
     for (var k0 = 0u; k0 < kn; k0 += BK) {
         // 256 invocations stage a 64x16 slab of A and a 16x64 slab of B, four
@@ -90,11 +95,11 @@ fn gemm_tiled(wid: vec3<u32>, lid: vec3<u32>, li: u32) {
             let f = li + e * 256u;
             let r = f / BK;
             let ka = k0 + f % BK;
-            let va = gemm_a(z, gemm_a_row(z, min(tm + r, mm - 1u)), min(ka, kn - 1u));
+            let va = gemm_a(z, r0 + min(tm + r, mm - 1u) * rs, min(ka, kn - 1u));
             sa[f % BK][r] = select(0.0, va, tm + r < mm && ka < kn);
             let kb = k0 + f / TILE;
             let c = f % TILE;
-            let vb = gemm_b(z, min(kb, kn - 1u), gemm_b_col(z, min(tn + c, nn - 1u)));
+            let vb = gemm_b(z, min(kb, kn - 1u), b0 + min(tn + c, nn - 1u) * bs);
             sb[f / TILE][c] = select(0.0, vb, kb < kn && tn + c < nn);
         }
         workgroupBarrier();
