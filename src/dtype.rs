@@ -77,15 +77,22 @@ pub trait Element: bytemuck::Pod + Copy + Send + Sync + 'static {
     fn from_f64(v: f64) -> Self;
 }
 
-impl Element for f32 {
-    const DTYPE: DType = DType::F32;
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
+/// The primitive element types: `as` converts them.
+macro_rules! primitive_elements {
+    ($($t:ty => $dtype:ident),*) => {$(
+        impl Element for $t {
+            const DTYPE: DType = DType::$dtype;
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+        }
+    )*};
 }
+
+primitive_elements!(f32 => F32, i32 => I32, u32 => U32);
 
 impl Element for half::f16 {
     const DTYPE: DType = DType::F16;
@@ -94,26 +101,6 @@ impl Element for half::f16 {
     }
     fn from_f64(v: f64) -> Self {
         half::f16::from_f64(v)
-    }
-}
-
-impl Element for i32 {
-    const DTYPE: DType = DType::I32;
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v as i32
-    }
-}
-
-impl Element for u32 {
-    const DTYPE: DType = DType::U32;
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v as u32
     }
 }
 
