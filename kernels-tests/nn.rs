@@ -110,3 +110,32 @@ fn initialisers_have_their_variances() {
         .unwrap();
     assert!(x.iter().all(|v| v.abs() <= a));
 }
+
+#[test]
+fn modules_are_send_and_sync_and_train_eval_as_in_pytorch() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let d = Device::new().unwrap();
+    let model = Sequential::new()
+        .push(Linear::new(&d, 4, 3).unwrap())
+        .push(Relu)
+        .push(Dropout::new(0.5).unwrap());
+    shareable(&model);
+    let x = Tensor::ones(&d, &[2, 4], DType::F32).unwrap();
+    model.eval();
+    let a = model.forward(&x).unwrap().to_vec::<f32>().unwrap();
+    // On a worker thread: the same weights, evaluation mode kept.
+    let b = std::thread::scope(|s| {
+        s.spawn(|| model.forward(&x).unwrap().to_vec::<f32>().unwrap())
+            .join()
+            .unwrap()
+    });
+    assert_eq!(a, b);
+    model.train();
+    let c = model.forward(&x).unwrap().to_vec::<f32>().unwrap();
+    assert!(c.contains(&0.0) || a.iter().all(|&v| v == 0.0), "{c:?}");
+    // Gradients off inside the closure form, on again after.
+    let w = shadergrad::nn::parameter(Tensor::ones(&d, &[2], DType::F32).unwrap()).unwrap();
+    let y = shadergrad::without_grad(|| w.mul(2.0).unwrap());
+    assert!(!y.requires_grad());
+    assert!(w.mul(2.0).unwrap().requires_grad());
+}

@@ -231,3 +231,53 @@ fn a_read_recorded_before_a_step_sees_the_value_before_it() {
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
+
+#[test]
+fn a_scheduler_drives_the_rate_and_the_plan_still_replays() {
+    use shadergrad::optim::LrScheduler;
+    let d = Device::new().unwrap();
+    let (w0, c) = ([1.0f32, -1.0], [1.0f32, 2.0]);
+    let (w, ct) = setup(&d, &w0, &c);
+    let mut opt = Optimizer::sgd(std::slice::from_ref(&w), 99.0, 0.0).unwrap();
+    let mut sched = LrScheduler::new(
+        StepLr {
+            base: 0.1,
+            every: 2,
+            gamma: 0.5,
+        },
+        &mut opt,
+    );
+    let mut rw: Vec<f64> = w0.iter().map(|&x| x as f64).collect();
+    let mut rates = Vec::new();
+    let mut warm = d.counters();
+    for s in 0..5 {
+        let lr = opt.lr();
+        rates.push(lr);
+        step(&w, &ct, &mut opt);
+        for i in 0..2 {
+            rw[i] -= lr * c[i] as f64;
+        }
+        sched.step(&mut opt);
+        if s == 0 {
+            warm = d.counters();
+        }
+    }
+    assert_eq!(rates, vec![0.1, 0.1, 0.05, 0.05, 0.025]);
+    assert_close("scheduled sgd", &read(&w), &rw, 1e-5, 1e-6);
+    assert_eq!((d.counters() - warm).plans_built, 0);
+}
+
+#[test]
+fn backward_twice_adds_the_gradient_twice() {
+    // The graph is kept, as PyTorch's retain_graph=True: a second backward of
+    // the same loss adds its gradient again (documented on Tensor::backward).
+    let d = Device::new().unwrap();
+    let (w, ct) = setup(&d, &[1.0, 2.0], &[3.0, -1.0]);
+    let loss = w.mul(&ct).unwrap().sum_all().unwrap();
+    loss.backward().unwrap();
+    loss.backward().unwrap();
+    assert_eq!(read(&w.grad().unwrap()), vec![6.0, -2.0]);
+    w.zero_grad();
+    loss.backward().unwrap();
+    assert_eq!(read(&w.grad().unwrap()), vec![3.0, -1.0]);
+}

@@ -57,6 +57,13 @@ pub struct NoGradGuard {
     previous: bool,
 }
 
+/// Runs `f` with gradients off (PyTorch's `with torch.no_grad():`): the
+/// closure form, which no `let _ =` can end early.
+pub fn without_grad<T>(f: impl FnOnce() -> T) -> T {
+    let _guard = no_grad();
+    f()
+}
+
 pub fn no_grad() -> NoGradGuard {
     NoGradGuard {
         previous: GRAD_ENABLED.with(|g| g.replace(false)),
@@ -131,6 +138,11 @@ impl Tensor {
     /// Gradients of this scalar with respect to every leaf that requires them,
     /// added to their `grad()`. Nothing runs now: the loss and the gradients join
     /// the device's next realize (an optimizer step triggers it).
+    ///
+    /// The graph is kept (PyTorch's `retain_graph=True` is the only mode): a
+    /// second `backward` of the same loss adds the same gradients again, as a
+    /// second PyTorch backward with `retain_graph=True` does. Clear them with
+    /// `zero_grad` (or the optimizer's) between steps.
     pub fn backward(&self) -> Result<()> {
         if self.numel() != 1 {
             return Err(Error::InvalidArgument {

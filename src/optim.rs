@@ -36,6 +36,18 @@ enum Rule {
     },
 }
 
+impl Rule {
+    /// Adam with PyTorch's default betas and eps; `decoupled` is AdamW.
+    fn adam(decoupled: bool) -> Rule {
+        Rule::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            decoupled,
+        }
+    }
+}
+
 /// SGD (with momentum), Adam or AdamW over a set of parameters.
 pub struct Optimizer {
     params: Vec<Tensor>,
@@ -113,32 +125,12 @@ impl Optimizer {
 
     /// Adam; `weight_decay` is L2 added to the gradient, as in torch.optim.Adam.
     pub fn adam(params: &[Tensor], lr: f64) -> Result<Optimizer> {
-        Optimizer::new(
-            params,
-            Rule::Adam {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                decoupled: false,
-            },
-            lr,
-            0.0,
-        )
+        Optimizer::new(params, Rule::adam(false), lr, 0.0)
     }
 
     /// AdamW: weight decay applied to the weights directly, not through the gradient.
     pub fn adamw(params: &[Tensor], lr: f64, weight_decay: f64) -> Result<Optimizer> {
-        Optimizer::new(
-            params,
-            Rule::Adam {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                decoupled: true,
-            },
-            lr,
-            weight_decay,
-        )
+        Optimizer::new(params, Rule::adam(true), lr, weight_decay)
     }
 
     pub fn with_weight_decay(mut self, wd: f64) -> Self {
@@ -328,6 +320,37 @@ impl Optimizer {
 /// A learning rate as a function of the step number.
 pub trait Schedule {
     fn lr(&self, step: usize) -> f64;
+}
+
+/// A schedule driving an optimizer's rate, as PyTorch's lr_scheduler:
+/// `sched.step(&mut opt)` after each epoch (or step) moves to the next rate.
+/// The rate is a runtime scalar of the update kernels, so every step still
+/// replays the same plan.
+pub struct LrScheduler {
+    schedule: Box<dyn Schedule + Send + Sync>,
+    step: usize,
+}
+
+impl LrScheduler {
+    /// Starts `opt` at the schedule's first rate.
+    pub fn new(schedule: impl Schedule + Send + Sync + 'static, opt: &mut Optimizer) -> Self {
+        opt.set_lr(schedule.lr(0));
+        LrScheduler {
+            schedule: Box::new(schedule),
+            step: 0,
+        }
+    }
+
+    /// Moves `opt` to the next rate.
+    pub fn step(&mut self, opt: &mut Optimizer) {
+        self.step += 1;
+        opt.set_lr(self.schedule.lr(self.step));
+    }
+
+    /// The rate the schedule gives now.
+    pub fn lr(&self) -> f64 {
+        self.schedule.lr(self.step)
+    }
 }
 
 /// The rate times `gamma` every `every` steps (torch's StepLR).

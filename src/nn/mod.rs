@@ -27,7 +27,9 @@ pub use sequential::Sequential;
 use crate::error::Result;
 use crate::tensor::Tensor;
 
-pub trait Module {
+/// A layer or a model. `Send + Sync`, so a model can move to (or be shared
+/// with) a worker thread.
+pub trait Module: Send + Sync {
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
 
     /// Parameters with their names, e.g. "0.weight" inside a Sequential.
@@ -37,6 +39,16 @@ pub trait Module {
 
     /// Training mode (dropout on, batch statistics) or evaluation mode.
     fn set_training(&self, _on: bool) {}
+
+    /// Training mode, as PyTorch's `model.train()`.
+    fn train(&self) {
+        self.set_training(true);
+    }
+
+    /// Evaluation mode, as PyTorch's `model.eval()`.
+    fn eval(&self) {
+        self.set_training(false);
+    }
 
     fn parameters(&self) -> Vec<Tensor> {
         self.named_parameters()
