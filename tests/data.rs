@@ -149,12 +149,12 @@ fn data_dir_is_the_crate_data_folder_by_default() {
 #[test]
 fn split_is_deterministic_disjoint_and_complete() {
     let d = iris(&data_dir()).unwrap();
-    let (train, test) = d.split(0.2, 7);
+    let (train, test) = d.split(0.2, 7).unwrap();
     assert_eq!((train.len(), test.len()), (120, 30));
-    let (train2, test2) = d.split(0.2, 7);
+    let (train2, test2) = d.split(0.2, 7).unwrap();
     assert_eq!(train, train2);
     assert_eq!(test, test2);
-    let (_, test3) = d.split(0.2, 8);
+    let (_, test3) = d.split(0.2, 8).unwrap();
     assert_ne!(test, test3);
 
     // Every sample lands in exactly one part: tag each sample by its index
@@ -166,7 +166,7 @@ fn split_is_deterministic_disjoint_and_complete() {
         target: d.target.clone(),
         feature_names: vec!["index".into()],
     };
-    let (train, test) = tagged.split(0.2, 7);
+    let (train, test) = tagged.split(0.2, 7).unwrap();
     let mut seen: Vec<usize> = train.x.iter().chain(&test.x).map(|&v| v as usize).collect();
     seen.sort_unstable();
     assert_eq!(seen, (0..d.len()).collect::<Vec<_>>());
@@ -179,12 +179,12 @@ fn split_is_deterministic_disjoint_and_complete() {
 #[test]
 fn standardizer_is_fitted_on_train_only() {
     let d = wine(&data_dir()).unwrap();
-    let (mut train, mut test) = d.split(0.25, 1);
+    let (mut train, mut test) = d.split(0.25, 1).unwrap();
     let s = Standardizer::fit(&train);
     assert_ne!(s, Standardizer::fit(&test));
     let test_before = test.x.clone();
-    s.apply(&mut train);
-    s.apply(&mut test);
+    s.apply(&mut train).unwrap();
+    s.apply(&mut test).unwrap();
     let f = train.features();
     for j in 0..f {
         let col: Vec<f64> = train
@@ -213,11 +213,11 @@ fn standardizer_is_fitted_on_train_only() {
 #[test]
 fn standardizer_leaves_constant_features_finite() {
     let d = mnist10k(&data_dir()).unwrap();
-    let mut d = d.subset(&(0..500).collect::<Vec<_>>());
+    let mut d = d.subset(&(0..500).collect::<Vec<_>>()).unwrap();
     let s = Standardizer::fit(&d);
     // The top-left pixel is blank in every image.
     assert_eq!((s.mean[0], s.std[0]), (0.0, 1.0));
-    s.apply(&mut d);
+    s.apply(&mut d).unwrap();
     assert!(d.x.iter().all(|v| v.is_finite()));
 }
 
@@ -231,7 +231,7 @@ fn batches_cover_every_sample_once_per_epoch() {
         ..d.clone()
     };
     let order = |seed: Option<u64>| -> Vec<usize> {
-        let batches: Vec<_> = tagged.batches(32, seed).collect();
+        let batches: Vec<_> = tagged.batches(32, seed).unwrap().collect();
         assert_eq!(batches.len(), 5);
         assert_eq!(
             batches.iter().map(|b| b.len).collect::<Vec<_>>(),
@@ -267,7 +267,7 @@ fn batches_cover_every_sample_once_per_epoch() {
 fn regression_batches_carry_values() {
     let d = diabetes(&data_dir()).unwrap();
     let mut n = 0;
-    for b in d.batches(100, Some(3)) {
+    for b in d.batches(100, Some(3)).unwrap() {
         let BatchTarget::Values(y) = &b.y else {
             panic!("diabetes batches carry values");
         };
@@ -428,4 +428,20 @@ fn a_file_cut_at_a_line_boundary_is_an_error_not_a_smaller_data_set() {
     assert_eq!(at, "line 1");
     assert!(msg.contains("150") && msg.contains("100"), "{msg}");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn bad_arguments_to_the_data_helpers_are_typed_errors() {
+    let d = iris(&data_dir()).unwrap();
+    let invalid = |r: Result<(), Error>, op: &str| match r {
+        Err(Error::InvalidArgument { op: o, .. }) => assert_eq!(o, op),
+        other => panic!("{op}: expected InvalidArgument, got {other:?}"),
+    };
+    invalid(d.batches(0, None).map(|_| ()), "batches");
+    invalid(d.split(1.5, 0).map(|_| ()), "split");
+    invalid(d.split(-0.1, 0).map(|_| ()), "split");
+    invalid(d.subset(&[0, 150]).map(|_| ()), "subset");
+    let s = Standardizer::fit(&d);
+    let mut other = wine(&data_dir()).unwrap();
+    invalid(s.apply(&mut other), "standardize");
 }

@@ -1,6 +1,8 @@
 //! Mini-batches over a data set, in order or in a seeded shuffled order.
 
 use rand::SeedableRng;
+
+use crate::error::Error;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
@@ -34,21 +36,25 @@ impl Dataset {
     /// One epoch of batches of `batch` samples (the last may be shorter).
     /// With `Some(seed)` the order is a seeded shuffle; pass a different seed
     /// per epoch (e.g. `base + epoch`) for a new order each epoch.
-    ///
-    /// # Panics
-    /// If `batch` is 0.
-    pub fn batches(&self, batch: usize, shuffle_seed: Option<u64>) -> Batches<'_> {
-        assert!(batch > 0, "batch size must be at least 1");
+    /// A batch size of 0 is an error.
+    pub fn batches(&self, batch: usize, shuffle_seed: Option<u64>) -> Result<Batches<'_>, Error> {
+        if batch == 0 {
+            return Err(Error::InvalidArgument {
+                op: "batches",
+                shape: vec![self.len()],
+                msg: "the batch size must be at least 1".into(),
+            });
+        }
         let mut order: Vec<usize> = (0..self.len()).collect();
         if let Some(seed) = shuffle_seed {
             order.shuffle(&mut StdRng::seed_from_u64(seed));
         }
-        Batches {
+        Ok(Batches {
             data: self,
             order,
             batch,
             next: 0,
-        }
+        })
     }
 }
 

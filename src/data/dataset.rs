@@ -1,5 +1,7 @@
 //! An in-memory data set: flat features plus a class or regression target.
 
+use crate::error::Error;
+
 /// What each sample is labelled with.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target {
@@ -70,18 +72,23 @@ impl Dataset {
         self.sample_shape.iter().product()
     }
 
-    /// The samples at `idx`, in that order (an index may repeat).
-    ///
-    /// # Panics
-    /// If an index is not below `len()`.
-    pub fn subset(&self, idx: &[usize]) -> Dataset {
-        Dataset {
+    /// The samples at `idx`, in that order (an index may repeat); an index
+    /// not below `len()` is an error.
+    pub fn subset(&self, idx: &[usize]) -> Result<Dataset, Error> {
+        if let Some(&bad) = idx.iter().find(|&&i| i >= self.len()) {
+            return Err(Error::InvalidArgument {
+                op: "subset",
+                shape: vec![self.len()],
+                msg: format!("sample {bad} is out of range for {} samples", self.len()),
+            });
+        }
+        Ok(Dataset {
             name: self.name.clone(),
             x: self.gather_x(idx),
             sample_shape: self.sample_shape.clone(),
             target: self.target.gather(idx),
             feature_names: self.feature_names.clone(),
-        }
+        })
     }
 
     /// The class labels, if this is a classification set.
@@ -108,16 +115,12 @@ impl Dataset {
         }
     }
 
-    /// The features of the samples at `idx`, concatenated.
+    /// The features of the samples at `idx` (each below `len()`: the callers
+    /// check or build them so), concatenated.
     pub(crate) fn gather_x(&self, idx: &[usize]) -> Vec<f32> {
         let f = self.features();
         let mut x = Vec::with_capacity(idx.len() * f);
         for &i in idx {
-            assert!(
-                i < self.len(),
-                "sample {i} out of range for {} samples",
-                self.len()
-            );
             x.extend_from_slice(&self.x[i * f..(i + 1) * f]);
         }
         x

@@ -1,6 +1,7 @@
 //! Per-feature standardization, fitted on training data only.
 
 use super::dataset::Dataset;
+use crate::error::Error;
 
 /// Per-feature mean and standard deviation. Fit it on the training split and
 /// apply it to both splits, so no test statistics leak into training.
@@ -57,20 +58,19 @@ impl Standardizer {
         }
     }
 
-    /// Replaces every feature `v` with `(v - mean) / std`.
-    ///
-    /// # Panics
-    /// If `d` has a different number of features than the data it was fitted on.
-    pub fn apply(&self, d: &mut Dataset) {
+    /// Replaces every feature `v` with `(v - mean) / std`; data with another
+    /// number of features than it was fitted on is an error.
+    pub fn apply(&self, d: &mut Dataset) -> Result<(), Error> {
         let f = d.features();
-        assert_eq!(
-            f,
-            self.mean.len(),
-            "standardizer fitted on {} features, applied to {f}",
-            self.mean.len()
-        );
+        if f != self.mean.len() {
+            return Err(Error::InvalidArgument {
+                op: "standardize",
+                shape: vec![d.len(), f],
+                msg: format!("fitted on {} features, applied to {f}", self.mean.len()),
+            });
+        }
         if f == 0 {
-            return;
+            return Ok(());
         }
         let inv: Vec<f32> = self.std.iter().map(|s| 1.0 / s).collect();
         for row in d.x.chunks_exact_mut(f) {
@@ -78,5 +78,6 @@ impl Standardizer {
                 *v = (*v - m) * k;
             }
         }
+        Ok(())
     }
 }

@@ -133,7 +133,7 @@ pub fn predict(
 ) -> Result<Vec<f32>> {
     let _g = no_grad();
     let mut out = Vec::new();
-    for b in d.batches(batch, None) {
+    for b in d.batches(batch, None)? {
         let x = Tensor::from_slice(dev, &b.x, &[b.len, d.features()])?;
         out.extend(f(&x)?.to_vec::<f32>()?);
     }

@@ -73,7 +73,7 @@ pub(super) fn train_classifier(
     for epoch in 0..fit.epochs {
         let mut sum = 0.0;
         let mut n = 0;
-        for mut b in train.batches(fit.batch, Some(epoch as u64)) {
+        for mut b in train.batches(fit.batch, Some(epoch as u64))? {
             shape[0] = b.len;
             if fit.augment > 0.0 {
                 let seed = (epoch * 100_003 + steps) as u64;
@@ -143,7 +143,7 @@ pub(super) fn test_accuracy(ctx: &Ctx, model: &dyn Module, test: &Dataset) -> Re
     let mut shape = vec![0];
     shape.extend_from_slice(&test.sample_shape);
     let mut hits = 0.0;
-    for (i, b) in test.batches(500, None).enumerate() {
+    for (i, b) in test.batches(500, None)?.enumerate() {
         shape[0] = b.len;
         let x = Tensor::from_slice(&ctx.dev, &b.x, &shape)?;
         let part = &labels[i * 500..i * 500 + b.len];
@@ -156,10 +156,10 @@ pub(super) fn test_accuracy(ctx: &Ctx, model: &dyn Module, test: &Dataset) -> Re
 /// trained on the binary cross-entropy.
 pub fn logistic(ctx: &Ctx) -> Result<Outcome> {
     let all = breast_cancer(&ctx.data)?;
-    let (mut train, mut test) = all.split(0.2, 3);
+    let (mut train, mut test) = all.split(0.2, 3)?;
     let s = Standardizer::fit(&train);
-    s.apply(&mut train);
-    s.apply(&mut test);
+    s.apply(&mut train)?;
+    s.apply(&mut test)?;
     let as_float = |d: &Dataset| -> Vec<f32> {
         d.labels()
             .expect("labels")
@@ -215,8 +215,8 @@ fn softmax_regression(
 ) -> Result<Outcome> {
     if standardize {
         let s = Standardizer::fit(&train);
-        s.apply(&mut train);
-        s.apply(&mut test);
+        s.apply(&mut train)?;
+        s.apply(&mut test)?;
     }
     // A linear model sees each sample as one flat vector.
     train.sample_shape = vec![train.features()];
@@ -262,10 +262,10 @@ pub fn softmax_wine(ctx: &Ctx) -> Result<Outcome> {
             .copied()
             .filter(|i| !test_idx.contains(i))
             .collect();
-        let (mut train, mut test) = (all.subset(&train_idx), all.subset(&test_idx));
+        let (mut train, mut test) = (all.subset(&train_idx)?, all.subset(&test_idx)?);
         let s = Standardizer::fit(&train);
-        s.apply(&mut train);
-        s.apply(&mut test);
+        s.apply(&mut train)?;
+        s.apply(&mut test)?;
         let model = Linear::new(&ctx.dev, 13, 3)?;
         let fit = Fit {
             weight_decay: 0.1,
@@ -304,11 +304,11 @@ pub fn softmax_digits(ctx: &Ctx) -> Result<Outcome> {
         *v /= 16.0;
     }
     let all = if ctx.quick {
-        all.subset(&(0..900).collect::<Vec<_>>())
+        all.subset(&(0..900).collect::<Vec<_>>())?
     } else {
         all
     };
-    let (train, test) = all.split(0.25, 9);
+    let (train, test) = all.split(0.25, 9)?;
     softmax_regression(
         ctx,
         train,

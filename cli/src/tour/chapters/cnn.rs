@@ -21,11 +21,11 @@ fn mnist(ctx: &Ctx) -> Result<(Dataset, Dataset)> {
     for v in all.x.iter_mut() {
         *v = (*v - 0.1307) / 0.3081;
     }
-    let (train, test) = all.split(0.2, 2024);
+    let (train, test) = all.split(0.2, 2024)?;
     Ok(if ctx.quick {
         (
-            train.subset(&(0..1500).collect::<Vec<_>>()),
-            test.subset(&(0..500).collect::<Vec<_>>()),
+            train.subset(&(0..1500).collect::<Vec<_>>())?,
+            test.subset(&(0..500).collect::<Vec<_>>())?,
         )
     } else {
         (train, test)

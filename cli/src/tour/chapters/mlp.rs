@@ -34,10 +34,10 @@ fn versicolor(ctx: &Ctx) -> Result<Dataset> {
 /// majority-class rate; the MLP separates the middle band.
 pub fn nonlinear(ctx: &Ctx) -> Result<Outcome> {
     let data = versicolor(ctx)?;
-    let (mut train, mut test) = data.split(0.3, 4);
+    let (mut train, mut test) = data.split(0.3, 4)?;
     let s = Standardizer::fit(&train);
-    s.apply(&mut train);
-    s.apply(&mut test);
+    s.apply(&mut train)?;
+    s.apply(&mut test)?;
     let epochs = ctx.pick(150, 80);
     ctx.dev.manual_seed(0);
     let line = Linear::new(&ctx.dev, 2, 2)?;
@@ -89,11 +89,11 @@ pub fn mnist(ctx: &Ctx) -> Result<Outcome> {
     for v in all.x.iter_mut() {
         *v = (*v - 0.1307) / 0.3081;
     }
-    let (train, test) = all.split(0.2, 2024);
+    let (train, test) = all.split(0.2, 2024)?;
     let (train, test) = if ctx.quick {
         (
-            train.subset(&(0..2000).collect::<Vec<_>>()),
-            test.subset(&(0..500).collect::<Vec<_>>()),
+            train.subset(&(0..2000).collect::<Vec<_>>())?,
+            test.subset(&(0..500).collect::<Vec<_>>())?,
         )
     } else {
         (train, test)

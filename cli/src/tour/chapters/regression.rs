@@ -44,10 +44,10 @@ fn mse_units(pred: &[f32], truth: &[f32], std: f64) -> f64 {
 /// gradient descent on the mean squared error; R^2 on a held-out 20%.
 pub fn linear(ctx: &Ctx) -> Result<Outcome> {
     let all = diabetes(&ctx.data)?;
-    let (mut train, mut test) = all.split(0.2, 7);
+    let (mut train, mut test) = all.split(0.2, 7)?;
     let s = Standardizer::fit(&train);
-    s.apply(&mut train);
-    s.apply(&mut test);
+    s.apply(&mut train)?;
+    s.apply(&mut test)?;
     let (_, std) = scale_target(&mut train, &mut [&mut test]);
     let dev = &ctx.dev;
     let model = Linear::new(dev, 10, 1)?;
@@ -183,8 +183,8 @@ pub fn polynomial(ctx: &Ctx) -> Result<Outcome> {
         feature_names: vec!["horsepower".into()],
     };
     // 20 training cars, 100 for choosing lambda, the rest (272) to test.
-    let (rest, train) = one.split(20.0 / 392.0, 11);
-    let (test, val) = rest.split(100.0 / 372.0, 12);
+    let (rest, train) = one.split(20.0 / 392.0, 11)?;
+    let (test, val) = rest.split(100.0 / 372.0, 12)?;
     let (lo, hi) = train
         .x
         .iter()
