@@ -13,6 +13,10 @@
 //! assert_eq!(b.to_vec::<f32>()?, vec![16.0, 36.0]);
 //! # Ok::<(), shadergrad::Error>(())
 //! ```
+//!
+//! A complete training loop (model, optimizer, batches, loss, evaluation) is
+//! in the README, compiled as a doc test here, and `examples/` holds whole
+//! programs.
 
 pub mod autodiff;
 mod counters;
@@ -36,7 +40,7 @@ mod shape;
 mod tensor;
 mod tuning;
 
-pub use autodiff::{NoGradGuard, no_grad};
+pub use autodiff::{NoGradGuard, no_grad, without_grad};
 pub use counters::CounterSnapshot;
 pub use device::{Caps, Device, DeviceOptions, PLAIN_ENV};
 pub use dtype::{DType, Element};
@@ -54,3 +58,8 @@ pub use half::f16;
 
 /// The wgpu this crate is built on, for hosts that embed it.
 pub use wgpu;
+
+/// The README's Rust examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
