@@ -201,3 +201,96 @@ fn many_rows_use_one_invocation_per_row() {
         1e-4,
     );
 }
+
+/// Relative error of a GPU scalar against a float64 value.
+fn rel(gpu: &Tensor, want: f64) -> f64 {
+    let got = gpu.to_scalar::<f32>().unwrap() as f64;
+    ((got - want) / want).abs()
+}
+
+#[test]
+fn long_sums_keep_f32_precision() {
+    let d = dev();
+    // 9M ones: a sum that one f32 accumulator per lane rounds away.
+    let m = Tensor::ones(d, &[3000 * 3000], DType::F32)
+        .unwrap()
+        .mean_all()
+        .unwrap();
+    assert!(rel(&m, 1.0) < 1e-6, "mean of 9M ones: {m}");
+    // 2^31 terms: each lane's plain f32 sum would stop growing at 2^24.
+    let n = 1usize << 31;
+    let ones = Tensor::zeros(d, &[n], DType::F32)
+        .unwrap()
+        .add(1.0)
+        .unwrap();
+    let s = ones.sum_all().unwrap();
+    assert!(rel(&s, n as f64) < 1e-6, "sum of 2^31 ones: {s}");
+    // A mean over a lazy 4000 x 4000 broadcast, against float64.
+    let mut r = rng(12);
+    let (a, b) = (
+        uniform(&mut r, 4000, -1.0, 1.0),
+        uniform(&mut r, 4000, -1.0, 1.0),
+    );
+    let want = a.iter().map(|&x| {
+        b.iter()
+            .map(|&y| (x as f64 - y as f64).powi(2))
+            .sum::<f64>()
+    });
+    let want = want.sum::<f64>() / 16e6;
+    let ta = tensor(&a, &[4000, 1]);
+    let tb = tensor(&b, &[1, 4000]);
+    let got = ta.sub(&tb).unwrap().square().unwrap().mean_all().unwrap();
+    assert!(
+        rel(&got, want) < 1e-6,
+        "mean((a_i - b_j)^2): {got} against {want}"
+    );
+    // Column sums of a tall matrix: long rows in the other orientation.
+    let v = uniform(&mut r, 300_000 * 3, 0.0, 1.0);
+    let col = tensor(&v, &[300_000, 3]).sum(&[0], false).unwrap();
+    let want = reduce_ref(&v, &[300_000, 3], &[0], 0.0, |a, b| a + b);
+    assert_close("column sums of 300000 x 3", &read(&col), &want, 1e-6, 0.0);
+}
+
+#[test]
+fn compensated_sums_keep_infinity_and_nan() {
+    for n in [3usize, 10_000] {
+        let mut v = vec![1.0f32; n];
+        v[n / 2] = f32::INFINITY;
+        assert_eq!(read(&tensor(&v, &[n]).sum_all().unwrap()), [f32::INFINITY]);
+        v[n - 1] = f32::NEG_INFINITY;
+        assert!(read(&tensor(&v, &[n]).sum_all().unwrap())[0].is_nan());
+        // Finite terms whose sum overflows: +inf, not NaN.
+        let big = vec![3e38f32; n];
+        assert_eq!(
+            read(&tensor(&big, &[n]).sum_all().unwrap()),
+            [f32::INFINITY]
+        );
+    }
+}
+
+#[test]
+fn element_counts_past_32_bits_are_typed_errors() {
+    let d = dev();
+    let big = 1usize << 32;
+    let err = |r: shadergrad::Result<Tensor>| match r {
+        Err(e) => e.to_string(),
+        Ok(t) => panic!("a tensor of {:?} recorded", t.shape()),
+    };
+    let e = err(Tensor::ones(d, &[big], DType::F32));
+    assert!(e.contains("ones") || e.contains("full"), "{e}");
+    assert!(e.contains("4294967296"), "{e}");
+    // A count that overflows usize names the shape, not a saturated count.
+    let e = err(Tensor::zeros(d, &[1 << 62, 4], DType::F32));
+    assert!(e.contains("4611686018427387904, 4"), "{e}");
+    let col = Tensor::ones(d, &[1 << 20, 1], DType::F32).unwrap();
+    let row = Tensor::ones(d, &[1, 1 << 12], DType::F32).unwrap();
+    let e = err(col.add(&row));
+    assert!(e.contains("add"), "{e}");
+    let e = err(col.broadcast_to(&[1 << 20, 1 << 12]));
+    assert!(e.contains("broadcast_to"), "{e}");
+    // Just under the limit still records.
+    assert!(
+        col.add(&Tensor::ones(d, &[1, 4095], DType::F32).unwrap())
+            .is_ok()
+    );
+}

@@ -15,6 +15,10 @@ fn sg_isnan(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 
+fn sg_isfinite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
 // tanh with exact sign and no overflow: a series near 0 (where 1 - e^-2|x|
 // would cancel), the exponential form elsewhere.
 fn sg_tanh(x: f32) -> f32 {

@@ -6,17 +6,22 @@
 //   const ROWS: u32, const LEN: u32
 //   out: array<T>                    binding 0, (ROWS)
 //   in0.. , sc, status               as in elementwise.wgsl
-//   fn load_x(row: u32, k: u32) -> V element k of row `row` (the fused prologue)
-//   struct Acc { v: V, i: u32, n: u32 } and fn sg_merge(a: Acc, b: Acc) -> Acc
+//   struct Acc { v: V, i: u32, n: u32, c: V }, fn sg_merge(a: Acc, b: Acc) -> Acc
+//   fn sg_load(row: u32, k: u32) -> Acc  element k of row `row` (the fused
+//                                    prologue), or an empty Acc past a chunk's end
 //   fn store_row(row: u32, a: Acc)
 // Acc carries the index (for argmax) and a count, so an empty partial is its
-// own identity and max needs no -inf constant (which WGSL cannot spell).
+// own identity and max needs no -inf constant (which WGSL cannot spell); and
+// for float sums the compensation c, the low bits each addition rounds away.
 //
 // Two entry points, chosen by the planner from ROWS and LEN:
 //   reduce_rows  one invocation per row, no barrier. Best with many rows, and
 //                on lavapipe, where a barrier suspends and resumes every lane.
 //   reduce_cols  one workgroup per row: lanes stride the row (coalesced), then
 //                a tree in workgroup memory. Best with few, long rows.
+// A float sum of rows longer than a chunk runs twice: first over chunks (each
+// chunk a row of its own, its total stored to a scratch buffer), then over
+// each row's chunk totals.
 
 //@generated
 
@@ -34,7 +39,7 @@ fn reduce_rows(
     }
     var acc = Acc();
     for (var k = 0u; k < LEN; k++) {
-        acc = sg_merge(acc, Acc(load_x(row, k), k, 1u));
+        acc = sg_merge(acc, sg_load(row, k));
     }
     store_row(row, acc);
 }
@@ -53,7 +58,7 @@ fn reduce_cols(
     }
     var acc = Acc();
     for (var k = lid; k < LEN; k += WG) {
-        acc = sg_merge(acc, Acc(load_x(row, k), k, 1u));
+        acc = sg_merge(acc, sg_load(row, k));
     }
     part[lid] = acc;
     workgroupBarrier();

@@ -70,6 +70,15 @@ pub enum Error {
         limit: u64,
     },
 
+    #[error(
+        "{op}: shape {shape:?} has more than {limit} elements, the most a kernel's 32-bit index reaches"
+    )]
+    TooManyElements {
+        op: &'static str,
+        shape: Vec<usize>,
+        limit: u64,
+    },
+
     #[error("{op}: axis {axis} is out of range for a tensor of rank {rank}")]
     InvalidAxis {
         op: &'static str,

@@ -154,6 +154,21 @@ impl Tensor {
         )
     }
 
+    /// Fails with `TooManyElements` when `shape` has more elements than a u32
+    /// index reaches: kernels index in 32 bits, so a lazy tensor of that many
+    /// elements (a constant, a broadcast) could be neither computed nor reduced.
+    pub(crate) fn check_count(op: &'static str, shape: &[usize]) -> Result<()> {
+        let count = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        match count {
+            Some(n) if n <= u32::MAX as u64 => Ok(()),
+            _ => Err(Error::TooManyElements {
+                op,
+                shape: shape.to_vec(),
+                limit: u32::MAX as u64,
+            }),
+        }
+    }
+
     /// Fails with `TooLarge` when a tensor of `shape` cannot be one kernel binding.
     pub(crate) fn check_size(
         device: &Device,
@@ -227,6 +242,7 @@ impl Tensor {
                 why: "",
             });
         }
+        Self::check_count("full", shape)?;
         let c = Tensor::record(device, vec![], dtype, Op::Const(value), vec![]);
         Ok(c.view_unchecked(View::contiguous(&[]).expand(shape)))
     }

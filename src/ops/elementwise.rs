@@ -186,6 +186,7 @@ impl Tensor {
                 rhs: other.shape().to_vec(),
                 detail: " for broadcasting".into(),
             })?;
+        Tensor::check_count(op, &shape)?;
         Ok((
             self.broadcast_to(&shape)?,
             other.broadcast_to(&shape)?,

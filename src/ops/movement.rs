@@ -106,6 +106,7 @@ impl Tensor {
 
     /// Broadcasts to `shape` (numpy rules), with no copy.
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        Tensor::check_count("broadcast_to", shape)?;
         match broadcast_shapes(self.shape(), shape) {
             Some(s) if s == shape => Ok(self.map_view(|v| v.expand(shape))),
             _ => Err(Error::ShapeMismatch {

@@ -167,7 +167,7 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<N
         }
         Op::Reduce { .. } => {
             let (l, inputs) = reduce::launch(g, mat, k);
-            ("reduce", vec![l], inputs)
+            ("reduce", l, inputs)
         }
         Op::Const(_)
         | Op::Rand { .. }

@@ -3,13 +3,25 @@
 
 use crate::dtype::DType;
 use crate::graph::{Op, ReduceOp};
-use crate::kernels::{Launch, fill_template, grid, shader};
+use crate::kernels::{Arg, Launch, fill_template, grid, shader};
+use crate::pipeline::{BindKind, KernelSource};
 use crate::plan::collect::Graph;
 use crate::plan::expr::{ExprGen, store_conv};
 use crate::shape::View;
 
 const WG_ROWS: u32 = 64;
 const WG_COLS: u32 = 64;
+
+/// Float sums carry a compensation `c` (Neumaier's variant of Kahan's
+/// summation, which also holds when the new term is the larger): the low bits
+/// each addition rounds away. A lane's running sum of millions of terms then
+/// stays within a few ulps, where a plain f32 sum stops growing at 2^24 ones.
+const COMPENSATED_SUM: &str = "fn sg_merge(a: Acc, b: Acc) -> Acc {
+    let s = a.v + b.v;
+    let t = select((b.v - s) + a.v, (a.v - s) + b.v, abs(a.v) >= abs(b.v));
+    return Acc(s, 0u, a.n + b.n, a.c + b.c + t);
+}
+";
 
 /// The merge of two partial results, per op (ties in arg ops keep the first index;
 /// NaN wins max and min, as in PyTorch).
@@ -22,7 +34,8 @@ fn merge_fn(op: ReduceOp, float: bool) -> String {
         }
     };
     let pick_b = match op {
-        ReduceOp::Sum => return "fn sg_merge(a: Acc, b: Acc) -> Acc {\n    return Acc(a.v + b.v, 0u, a.n + b.n);\n}\n".into(),
+        ReduceOp::Sum if float => return COMPENSATED_SUM.into(),
+        ReduceOp::Sum => return "fn sg_merge(a: Acc, b: Acc) -> Acc {\n    return Acc(a.v + b.v, 0u, a.n + b.n, a.c);\n}\n".into(),
         ReduceOp::Max => format!("b.v > a.v || ({} && !{})", nan("b.v"), nan("a.v")),
         ReduceOp::Min => format!("b.v < a.v || ({} && !{})", nan("b.v"), nan("a.v")),
         ReduceOp::ArgMax => format!(
@@ -41,8 +54,40 @@ fn merge_fn(op: ReduceOp, float: bool) -> String {
     )
 }
 
-/// The launch computing reduction `root`, and the materialized nodes it reads.
-pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Launch, Vec<usize>) {
+/// A float sum's total: an infinite sum's compensation is NaN (inf - inf),
+/// so then the sum alone.
+const TOTAL: &str = "select(a.v, a.v + a.c, sg_isfinite(a.v) && sg_isfinite(a.c))";
+
+/// Float sums of rows longer than this run in two passes: partial sums of
+/// chunks of this length (every chunk its own workgroup or invocation), then
+/// the sum of each row's partials. That spreads one long row over the whole
+/// GPU, and adds a level of pairwise summation to the compensation.
+const CHUNK: usize = 4096;
+
+/// The entry point, workgroup size and workgroup count for `rows` rows of `len`.
+fn entry_for(rows: usize, len: usize) -> (&'static str, u32, u64) {
+    // Many rows: one invocation each, no barrier. Few long rows: a workgroup each.
+    if rows >= 4096 || len < 256 || rows * 16 >= len {
+        let groups = (rows as u64).div_ceil(WG_ROWS as u64);
+        ("reduce_rows", WG_ROWS, groups)
+    } else {
+        ("reduce_cols", WG_COLS, rows as u64)
+    }
+}
+
+/// The generated part of reduce.wgsl: sizes, bindings, the accumulator, and
+/// `sg_load` (element k of row `row` as an accumulator) from `load`.
+fn generated(rows: usize, len: usize, bindings: &str, vt: &str, merge: &str, load: &str) -> String {
+    format!(
+        "const ROWS: u32 = {rows}u;\nconst LEN: u32 = {len}u;\n{bindings}\n\
+         struct Acc {{ v: {vt}, i: u32, n: u32, c: {vt} }}\n\
+         fn sg_leaf(v: {vt}, k: u32) -> Acc {{\n    return Acc(v, k, 1u, {vt}());\n}}\n\
+         {merge}{load}"
+    )
+}
+
+/// The launches computing reduction `root`, and the materialized nodes they read.
+pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Vec<Launch>, Vec<usize>) {
     let node = &g.nodes[root];
     let Some(Op::Reduce { op, axes }) = node.op() else {
         unreachable!("reduce launch on a reduce node")
@@ -55,6 +100,8 @@ pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Launch, Vec<usize
     let view = View::contiguous(in_shape).permute(&perm);
     let rows: usize = kept.iter().map(|&a| in_shape[a]).product();
     let len: usize = axes.iter().map(|&a| in_shape[a]).product();
+    let float_sum = *op == ReduceOp::Sum && in_dtype.is_float();
+    let split = float_sum && len > CHUNK;
 
     let mut eg = ExprGen::new(g, mat);
     let idx = eg.split_index(&view, kept.len(), "row", "k");
@@ -62,39 +109,82 @@ pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Launch, Vec<usize
     let body = eg.take_code();
     let (decls, _) = eg.declarations(1);
     let vt = in_dtype.wgsl_reg();
+    let merge = merge_fn(*op, in_dtype.is_float());
+    let load_x = format!("fn load_x(row: u32, k: u32) -> {vt} {{\n{body}    return {v};\n}}\n");
+    let f16 = eg.uses_f16 || node.dtype == DType::F16;
+    if split {
+        // Pass 1: chunk j of row r is row r * S + j; past the row's end, nothing.
+        let s = len.div_ceil(CHUNK);
+        let bindings =
+            format!("@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n{decls}");
+        let load = format!(
+            "{load_x}fn sg_load(row: u32, k: u32) -> Acc {{\n    \
+             let kk = (row % {s}u) * LEN + k;\n    \
+             if (kk >= {len}u) {{ return Acc(); }}\n    \
+             return sg_leaf(load_x(row / {s}u, kk), kk);\n}}\n\
+             fn store_row(row: u32, a: Acc) {{\n    out[row] = {TOTAL};\n}}\n"
+        );
+        let code = generated(rows * s, CHUNK, &bindings, vt, &merge, &load);
+        let (entry, wg, groups) = entry_for(rows * s, CHUNK);
+        let mut first = eg.launch(
+            "reduce",
+            fill_template(shader("reduce"), &code, f16),
+            entry,
+            &[("WG", wg as f64)],
+            grid(groups),
+        );
+        let bytes = (rows * s * 4) as u64;
+        first.args[0] = Arg::Scratch(0, bytes);
+        let second = partial_sums(node.dtype, rows, s, bytes);
+        return (vec![first, second], eg.inputs.clone());
+    }
     let store = match op {
         ReduceOp::ArgMax | ReduceOp::ArgMin => "i32(a.i)".to_string(),
+        ReduceOp::Sum if float_sum => store_conv(node.dtype, TOTAL),
         _ => store_conv(node.dtype, "a.v"),
     };
-    let generated = format!(
-        "const ROWS: u32 = {rows}u;\nconst LEN: u32 = {len}u;\n\
-         @group(0) @binding(0) var<storage, read_write> out: array<{out_ty}>;\n\
-         {decls}\n\
-         struct Acc {{ v: {vt}, i: u32, n: u32 }}\n\
-         {merge}\
-         fn load_x(row: u32, k: u32) -> {vt} {{\n{body}    return {v};\n}}\n\
-         fn store_row(row: u32, a: Acc) {{\n    out[row] = {store};\n}}\n",
-        out_ty = node.dtype.wgsl_storage(),
-        merge = merge_fn(*op, in_dtype.is_float()),
+    let bindings = format!(
+        "@group(0) @binding(0) var<storage, read_write> out: array<{}>;\n{decls}",
+        node.dtype.wgsl_storage()
     );
-    let f16 = eg.uses_f16 || node.dtype == DType::F16;
-    // Many rows: one invocation each, no barrier. Few long rows: a workgroup each.
-    let by_rows = rows >= 4096 || len < 256 || rows * 16 >= len;
-    let (entry, wg, groups) = if by_rows {
-        (
-            "reduce_rows",
-            WG_ROWS,
-            (rows as u64).div_ceil(WG_ROWS as u64),
-        )
-    } else {
-        ("reduce_cols", WG_COLS, rows as u64)
-    };
+    let load = format!(
+        "{load_x}fn sg_load(row: u32, k: u32) -> Acc {{\n    return sg_leaf(load_x(row, k), k);\n}}\n\
+         fn store_row(row: u32, a: Acc) {{\n    out[row] = {store};\n}}\n"
+    );
+    let code = generated(rows, len, &bindings, vt, &merge, &load);
+    let (entry, wg, groups) = entry_for(rows, len);
     let launch = eg.launch(
         "reduce",
-        fill_template(shader("reduce"), &generated, f16),
+        fill_template(shader("reduce"), &code, f16),
         entry,
         &[("WG", wg as f64)],
         grid(groups),
     );
-    (launch, eg.inputs.clone())
+    (vec![launch], eg.inputs.clone())
+}
+
+/// Pass 2 of a split sum: each row's `s` partials (scratch 0) summed, with
+/// the same compensation.
+fn partial_sums(out: DType, rows: usize, s: usize, bytes: u64) -> Launch {
+    let bindings = format!(
+        "@group(0) @binding(0) var<storage, read_write> out: array<{}>;\n\
+         @group(0) @binding(1) var<storage, read> partials: array<f32>;\n",
+        out.wgsl_storage()
+    );
+    let load = format!(
+        "fn sg_load(row: u32, k: u32) -> Acc {{\n    return sg_leaf(partials[row * LEN + k], k);\n}}\n\
+         fn store_row(row: u32, a: Acc) {{\n    out[row] = {};\n}}\n",
+        store_conv(out, TOTAL)
+    );
+    let code = generated(rows, s, &bindings, "f32", COMPENSATED_SUM, &load);
+    let (entry, wg, groups) = entry_for(rows, s);
+    let layout = vec![BindKind::ReadWrite, BindKind::Read];
+    let src = KernelSource::new(
+        "reduce",
+        fill_template(shader("reduce"), &code, out == DType::F16),
+        entry,
+        layout,
+    )
+    .with("WG", wg as f64);
+    Launch::new(src, vec![Arg::Out, Arg::Scratch(0, bytes)], grid(groups))
 }
