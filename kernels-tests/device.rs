@@ -86,11 +86,54 @@ fn host_buffers_are_checked() {
         matches!(e, Error::HostBuffer { .. }) && e.to_string().contains("STORAGE"),
         "{e}"
     );
+    // Readbacks copy from it: COPY_SRC is checked up front, not at the read.
+    let b = dev.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: 16,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let e = Tensor::from_wgpu_buffer(&dev, b, &[4], DType::F32).unwrap_err();
+    assert!(e.to_string().contains("lacks COPY_SRC"), "{e}");
+    let all =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
     let small = dev.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: 8,
-        usage: wgpu::BufferUsages::STORAGE,
+        usage: all,
         mapped_at_creation: false,
     });
     assert!(Tensor::from_wgpu_buffer(&dev, small, &[4], DType::F32).is_err());
+    // A handed-out buffer may be larger than the tensor: nbytes says how much is it.
+    let t = Tensor::from_slice(&dev, &[1.0f32, 2.0, 3.0], &[3]).unwrap();
+    assert_eq!(t.nbytes(), 12);
+    assert!(t.to_wgpu_buffer().unwrap().size() >= t.nbytes());
+}
+
+#[test]
+fn a_kernel_over_the_devices_binding_limits_is_a_typed_error_that_loses_nothing() {
+    let opts = shadergrad::DeviceOptions {
+        limits: Some(shadergrad::wgpu::Limits::downlevel_defaults()),
+        ..Default::default()
+    };
+    let d = Device::with_options(&opts).unwrap();
+    let w = Tensor::from_slice(&d, &[1.0f32, 2.0, 3.0], &[3]).unwrap();
+    let w = shadergrad::nn::parameter(w).unwrap();
+    let mut opt = shadergrad::optim::Optimizer::adam(&[w.clone()], 0.1).unwrap();
+    w.square().unwrap().sum_all().unwrap().backward().unwrap();
+    // Adam binds six storage buffers; downlevel devices allow four.
+    match opt.step() {
+        Err(Error::LimitExceeded {
+            kernel,
+            limit,
+            need,
+            have,
+        }) => {
+            assert_eq!(kernel, "optim::adam");
+            assert_eq!(limit, "max_storage_buffers_per_shader_stage");
+            assert_eq!((need, have), (6, 4));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.to_vec::<f32>().unwrap(), [1.0, 2.0, 3.0]);
 }

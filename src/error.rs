@@ -79,6 +79,14 @@ pub enum Error {
         limit: u64,
     },
 
+    #[error("{kernel}: needs {need} of {limit}, over this device's {have}")]
+    LimitExceeded {
+        kernel: String,
+        limit: &'static str,
+        need: u64,
+        have: u64,
+    },
+
     #[error("{op}: axis {axis} is out of range for a tensor of rank {rank}")]
     InvalidAxis {
         op: &'static str,

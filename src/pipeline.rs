@@ -124,6 +124,42 @@ impl PipelineCache {
             .collect()
     }
 
+    /// Fails with `LimitExceeded` when `src` binds more buffers of a kind than
+    /// the device allows: said by name, not as an invalid pipeline layout.
+    fn check_limits(&self, src: &KernelSource) -> Result<()> {
+        let limits = self.device.limits();
+        let count = |f: fn(&BindKind) -> bool| src.layout.iter().filter(|k| f(k)).count() as u64;
+        let storage = count(|k| matches!(k, BindKind::Read | BindKind::ReadWrite));
+        let uniform = count(|k| matches!(k, BindKind::Uniform));
+        for (limit, need, have) in [
+            (
+                "max_storage_buffers_per_shader_stage",
+                storage,
+                limits.max_storage_buffers_per_shader_stage,
+            ),
+            (
+                "max_uniform_buffers_per_shader_stage",
+                uniform,
+                limits.max_uniform_buffers_per_shader_stage,
+            ),
+            (
+                "max_bindings_per_bind_group",
+                storage + uniform,
+                limits.max_bindings_per_bind_group,
+            ),
+        ] {
+            if need > have as u64 {
+                return Err(Error::LimitExceeded {
+                    kernel: format!("{}::{}", src.name, src.entry),
+                    limit,
+                    need,
+                    have: have as u64,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The pipeline for `src`, compiling it on first use. A shader that fails to
     /// compile is an error value carrying the compiler's message, never a panic.
     pub fn get(&self, src: &KernelSource) -> Result<Arc<wgpu::ComputePipeline>> {
@@ -135,6 +171,7 @@ impl PipelineCache {
         {
             return Ok(p.clone());
         }
+        self.check_limits(src)?;
         let layout = self.layout(&src.layout);
         let constants: Vec<(&str, f64)> = src
             .constants

@@ -315,10 +315,12 @@ impl Tensor {
         ))
     }
 
-    /// Wraps a buffer the host program owns, with no copy. It needs STORAGE usage
-    /// (COPY_SRC too, to be read back) and at least shape x dtype bytes, and it
-    /// must come from this device's own `wgpu::Device` (wgpu gives no way to
-    /// check that here; a foreign buffer fails the realize as a GPU error).
+    /// Wraps a buffer the host program owns, with no copy. It needs STORAGE,
+    /// COPY_SRC and COPY_DST usage and at least shape x dtype bytes, and it
+    /// must come from this device's own `wgpu::Device`: wgpu 30 exposes no way
+    /// to tell which device or instance a buffer belongs to, so that one rule
+    /// is the host's to keep (a buffer of another instance may bind an
+    /// unrelated buffer of this one).
     pub fn from_wgpu_buffer(
         device: &Device,
         buffer: wgpu::Buffer,
@@ -326,10 +328,21 @@ impl Tensor {
         dtype: DType,
     ) -> Result<Tensor> {
         let need = (numel(shape) as u64).saturating_mul(dtype.size_bytes() as u64);
-        if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+        // Kernels bind it; readbacks copy from it; uploads and fills copy into it.
+        use wgpu::BufferUsages as U;
+        let missing = (U::STORAGE | U::COPY_SRC | U::COPY_DST) - buffer.usage();
+        if !missing.is_empty() {
             return Err(Error::HostBuffer {
                 op: "from_wgpu_buffer",
-                msg: format!("lacks STORAGE usage (has {:?})", buffer.usage()),
+                msg: format!(
+                    "lacks {} usage (has {:?})",
+                    missing
+                        .iter_names()
+                        .map(|(n, _)| n)
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                    buffer.usage()
+                ),
             });
         }
         if buffer.size() < need {
@@ -358,6 +371,11 @@ impl Tensor {
 
     pub fn rank(&self) -> usize {
         self.0.shape.len()
+    }
+
+    /// The tensor's size in bytes (PyTorch's `nbytes`): numel x element size.
+    pub fn nbytes(&self) -> u64 {
+        self.numel() as u64 * self.dtype().size_bytes() as u64
     }
 
     pub fn numel(&self) -> usize {
@@ -438,6 +456,8 @@ impl Tensor {
 
     /// Realizes the tensor and hands its buffer to the host program, with no copy.
     /// The buffer stays valid while either side holds it and is never recycled.
+    /// It may be larger than the tensor (buffers come in size classes): the
+    /// tensor's bytes are the first `nbytes()`, row-major.
     pub fn to_wgpu_buffer(&self) -> Result<wgpu::Buffer> {
         let t = self.contiguous()?;
         t.realize()?;
