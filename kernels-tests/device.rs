@@ -119,7 +119,7 @@ fn a_kernel_over_the_devices_binding_limits_is_a_typed_error_that_loses_nothing(
     let d = Device::with_options(&opts).unwrap();
     let w = Tensor::from_slice(&d, &[1.0f32, 2.0, 3.0], &[3]).unwrap();
     let w = shadergrad::nn::parameter(w).unwrap();
-    let mut opt = shadergrad::optim::Optimizer::adam(&[w.clone()], 0.1).unwrap();
+    let mut opt = shadergrad::optim::Optimizer::adam(std::slice::from_ref(&w), 0.1).unwrap();
     w.square().unwrap().sum_all().unwrap().backward().unwrap();
     // Adam binds six storage buffers; downlevel devices allow four.
     match opt.step() {
