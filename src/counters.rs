@@ -8,6 +8,8 @@ pub(crate) struct Counters {
     pub submits: AtomicU64,
     pub dispatches: AtomicU64,
     pub pipelines_compiled: AtomicU64,
+    pub pipelines_evicted: AtomicU64,
+    pub plans_evicted: AtomicU64,
     pub buffers_created: AtomicU64,
     pub bytes_allocated: AtomicU64,
     pub bytes_live: AtomicU64,
@@ -24,6 +26,12 @@ pub struct CounterSnapshot {
     pub submits: u64,
     pub dispatches: u64,
     pub pipelines_compiled: u64,
+    /// Pipelines dropped from the cache, least recently used first.
+    pub pipelines_evicted: u64,
+    /// Pipelines cached now.
+    pub pipelines_cached: u64,
+    /// Plans dropped from the plan cache, least recently used first.
+    pub plans_evicted: u64,
     pub buffers_created: u64,
     /// Bytes of every buffer ever created.
     pub bytes_allocated: u64,
@@ -56,6 +64,9 @@ impl Counters {
             submits: self.submits.load(Relaxed),
             dispatches: self.dispatches.load(Relaxed),
             pipelines_compiled: self.pipelines_compiled.load(Relaxed),
+            pipelines_evicted: self.pipelines_evicted.load(Relaxed),
+            pipelines_cached: 0,
+            plans_evicted: self.plans_evicted.load(Relaxed),
             buffers_created: self.buffers_created.load(Relaxed),
             bytes_allocated: self.bytes_allocated.load(Relaxed),
             bytes_live: self.bytes_live.load(Relaxed),
@@ -76,12 +87,16 @@ impl Counters {
 
 impl std::ops::Sub for CounterSnapshot {
     type Output = CounterSnapshot;
-    /// The change between two snapshots (`bytes_live` and the peak are kept from `self`).
+    /// The change between two snapshots (`bytes_live`, the peak and
+    /// `pipelines_cached` are kept from `self`).
     fn sub(self, o: CounterSnapshot) -> CounterSnapshot {
         CounterSnapshot {
             submits: self.submits - o.submits,
             dispatches: self.dispatches - o.dispatches,
             pipelines_compiled: self.pipelines_compiled - o.pipelines_compiled,
+            pipelines_evicted: self.pipelines_evicted - o.pipelines_evicted,
+            pipelines_cached: self.pipelines_cached,
+            plans_evicted: self.plans_evicted - o.plans_evicted,
             buffers_created: self.buffers_created - o.buffers_created,
             bytes_allocated: self.bytes_allocated - o.bytes_allocated,
             bytes_live: self.bytes_live,

@@ -7,6 +7,7 @@
 //! kernel.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::counters::{CounterSnapshot, Counters};
@@ -36,7 +37,15 @@ pub struct Caps {
 pub struct DeviceOptions {
     pub tuning: Tuning,
     pub limits: Option<wgpu::Limits>,
+    /// Compiled pipelines kept, least recently used evicted first (default
+    /// 512).
+    pub pipeline_capacity: Option<usize>,
+    /// Plans kept for replay, least recently used evicted first (default 256).
+    /// A plan holds its pipelines, so this bounds them too.
+    pub plan_capacity: Option<usize>,
 }
+
+const DEFAULT_PLAN_CAPACITY: usize = 256;
 
 struct Inner {
     device: wgpu::Device,
@@ -48,6 +57,8 @@ struct Inner {
     pool: BufferPool,
     pipelines: PipelineCache,
     embedded: bool,
+    /// Plans the executor keeps (see `DeviceOptions::plan_capacity`).
+    plan_capacity: AtomicUsize,
     seed: Mutex<u64>,
     tuning: Mutex<Tuning>,
     /// The executor's per-device state (src/exec.rs), created on first use.
@@ -148,7 +159,14 @@ impl Device {
         device.on_uncaptured_error(Arc::new(|e| {
             eprintln!("shadergrad: uncaptured GPU error: {e}");
         }));
-        Ok(Device::assemble(device, queue, info, false, tuning))
+        let dev = Device::assemble(device, queue, info, false, tuning);
+        if let Some(n) = opts.pipeline_capacity {
+            dev.0.pipelines.set_capacity(n);
+        }
+        if let Some(n) = opts.plan_capacity {
+            dev.0.plan_capacity.store(n.max(1), Ordering::Relaxed);
+        }
+        Ok(dev)
     }
 
     /// Embeds into a host program's own wgpu device: kernels run on its queue,
@@ -179,6 +197,7 @@ impl Device {
             counters,
             pool,
             embedded,
+            plan_capacity: AtomicUsize::new(DEFAULT_PLAN_CAPACITY),
             seed: Mutex::new(0x5EED_5EED_5EED_5EED),
             tuning: Mutex::new(tuning),
             executor: OnceLock::new(),
@@ -216,6 +235,11 @@ impl Device {
     }
 
     /// True when this device was handed over by a host program.
+    /// How many plans the executor keeps.
+    pub(crate) fn plan_capacity(&self) -> usize {
+        self.0.plan_capacity.load(Ordering::Relaxed)
+    }
+
     pub fn is_embedded(&self) -> bool {
         self.0.embedded
     }
@@ -226,7 +250,10 @@ impl Device {
     }
 
     pub fn counters(&self) -> CounterSnapshot {
-        self.0.counters.snapshot()
+        CounterSnapshot {
+            pipelines_cached: self.0.pipelines.len() as u64,
+            ..self.0.counters.snapshot()
+        }
     }
 
     /// Starts a new peak-memory measurement from what is live now.

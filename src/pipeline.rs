@@ -2,6 +2,7 @@
 //! constants), compiled on first use and kept for the life of the device.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::counters::Counters;
@@ -53,10 +54,53 @@ impl KernelSource {
 /// A bind group layout and the pipeline layout made from it.
 pub(crate) type Layout = Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>;
 
+/// Pipelines kept by default. A training loop uses tens; shapes that keep
+/// changing (variable-length text) would otherwise add one per shape forever.
+pub const DEFAULT_PIPELINE_CAPACITY: usize = 512;
+
+/// Compiled pipelines, each with the tick it was last used at: the least
+/// recently used goes first when the cache is full.
+#[derive(Default)]
+struct Pipelines {
+    map: HashMap<KernelSource, (Arc<wgpu::ComputePipeline>, u64)>,
+    tick: u64,
+}
+
+impl Pipelines {
+    fn get(&mut self, src: &KernelSource) -> Option<Arc<wgpu::ComputePipeline>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(src).map(|(p, t)| {
+            *t = tick;
+            p.clone()
+        })
+    }
+
+    /// Inserts `p`, evicting the least recently used first when at `capacity`;
+    /// returns how many it evicted.
+    fn insert(&mut self, src: KernelSource, p: Arc<wgpu::ComputePipeline>, capacity: usize) -> u64 {
+        let mut evicted = 0;
+        while self.map.len() >= capacity.max(1) {
+            let oldest = self
+                .map
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| k.clone());
+            let Some(k) = oldest else { break };
+            self.map.remove(&k);
+            evicted += 1;
+        }
+        self.tick += 1;
+        self.map.insert(src, (p, self.tick));
+        evicted
+    }
+}
+
 pub(crate) struct PipelineCache {
     device: wgpu::Device,
     counters: Arc<Counters>,
-    pipelines: Mutex<HashMap<KernelSource, Arc<wgpu::ComputePipeline>>>,
+    pipelines: Mutex<Pipelines>,
+    capacity: AtomicUsize,
     layouts: Mutex<HashMap<Vec<BindKind>, Layout>>,
 }
 
@@ -65,9 +109,24 @@ impl PipelineCache {
         PipelineCache {
             device,
             counters,
-            pipelines: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(Pipelines::default()),
+            capacity: AtomicUsize::new(DEFAULT_PIPELINE_CAPACITY),
             layouts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// At most `n` pipelines are kept (a plan keeps its own alive regardless).
+    pub fn set_capacity(&self, n: usize) {
+        self.capacity.store(n, Ordering::Relaxed);
+    }
+
+    /// How many pipelines are cached now.
+    pub fn len(&self) -> usize {
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .len()
     }
 
     pub fn layout(&self, kinds: &[BindKind]) -> Layout {
@@ -119,6 +178,7 @@ impl PipelineCache {
         self.pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .map
             .keys()
             .map(|k| (k.name.to_string(), k.entry.to_string(), k.wgsl.to_string()))
             .collect()
@@ -169,7 +229,7 @@ impl PipelineCache {
             .unwrap_or_else(|e| e.into_inner())
             .get(src)
         {
-            return Ok(p.clone());
+            return Ok(p);
         }
         self.check_limits(src)?;
         let layout = self.layout(&src.layout);
@@ -212,10 +272,13 @@ impl PipelineCache {
         }
         self.counters.add(&self.counters.pipelines_compiled, 1);
         let pipeline = Arc::new(pipeline);
-        self.pipelines
+        let capacity = self.capacity.load(Ordering::Relaxed);
+        let evicted = self
+            .pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(src.clone(), pipeline.clone());
+            .insert(src.clone(), pipeline.clone(), capacity);
+        self.counters.add(&self.counters.pipelines_evicted, evicted);
         Ok(pipeline)
     }
 }

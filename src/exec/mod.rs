@@ -22,8 +22,6 @@ use crate::pool::{BufferKind, GpuBuffer};
 use crate::tensor::Tensor;
 use crate::tuning::PlanOptions;
 
-const PLAN_CACHE_CAPACITY: usize = 256;
-
 /// A graph's structure and the settings a plan bakes in.
 type PlanKey = (Vec<u64>, PlanOptions);
 
@@ -44,14 +42,18 @@ impl PlanCache {
         Some(plan)
     }
 
-    fn insert(&mut self, key: PlanKey, plan: Arc<Plan>) {
-        if self.map.len() >= PLAN_CACHE_CAPACITY
+    /// Inserts `plan`; returns whether it evicted the least recently used.
+    fn insert(&mut self, key: PlanKey, plan: Arc<Plan>, capacity: usize) -> bool {
+        let mut evicted = false;
+        if self.map.len() >= capacity
             && let Some(old) = self.order.pop_front()
         {
             self.map.remove(&old);
+            evicted = true;
         }
         self.order.push_back(key.clone());
         self.map.insert(key, plan);
+        evicted
     }
 
     fn clear(&mut self) {
@@ -210,7 +212,9 @@ fn plan_for(dev: &Device, g: &collect::Graph) -> Result<Arc<Plan>> {
     }
     let p = Arc::new(plan::build(dev, g, &opts)?);
     c.add(&c.plans_built, 1);
-    lock(&exec.plans).insert(key, p.clone());
+    if lock(&exec.plans).insert(key, p.clone(), dev.plan_capacity()) {
+        c.add(&c.plans_evicted, 1);
+    }
     Ok(p)
 }
 
