@@ -120,6 +120,11 @@ impl PipelineCache {
         self.capacity.store(n, Ordering::Relaxed);
     }
 
+    /// Drops every cached pipeline (plans still hold their own).
+    pub fn clear(&self) {
+        self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).map.clear();
+    }
+
     /// How many pipelines are cached now.
     pub fn len(&self) -> usize {
         self.pipelines

@@ -120,9 +120,10 @@ impl Device {
         lock(&executor(self).profile).clone()
     }
 
-    /// Frees cached plans and pooled buffers not in use.
+    /// Frees cached plans, pipelines and pooled buffers not in use.
     pub fn trim(&self) {
         lock(&executor(self).plans).clear();
+        self.pipelines().clear();
         self.pool().trim();
     }
 
