@@ -12,6 +12,7 @@ mod cumsum;
 mod device;
 mod elementwise;
 mod errors;
+mod flip;
 mod gather;
 mod grad;
 mod grid_sample;

@@ -25,6 +25,7 @@ pub mod grid_sample;
 pub mod layernorm;
 pub mod matmul;
 pub mod models;
+pub mod movement;
 pub mod optim;
 pub mod pool2d;
 pub mod reduce;

@@ -1,9 +1,9 @@
-//! Movement ops: reshape, permute, expand, slice, concat. All but concat are
-//! zero-copy views; a chain of them folds into one strided view at record time.
+//! Movement ops: reshape, permute, expand, slice, flip, concat. All but concat
+//! are zero-copy views; a chain of them folds into one strided view at record time.
 
 use crate::error::{Error, Result};
 use crate::graph::Op;
-use crate::shape::{View, broadcast_shapes, normalize_axis, numel};
+use crate::shape::{View, broadcast_shapes, normalize_axes, normalize_axis, numel};
 use crate::tensor::Tensor;
 
 /// Inputs one concat kernel reads (WebGPU's default allows 8 storage buffers
@@ -118,6 +118,8 @@ impl Tensor {
     }
 
     /// `start..end` in steps of `step` along `axis` (negative axis counts from the end).
+    /// The step is positive, as in PyTorch (numpy's negative steps are
+    /// `flip(&[axis])` and then a slice: both are views, so no copy either way).
     pub fn slice(&self, axis: isize, start: usize, end: usize, step: usize) -> Result<Tensor> {
         let ax = normalize_axis("slice", axis, self.rank())?;
         let dim = self.shape()[ax];
@@ -135,6 +137,16 @@ impl Tensor {
     /// `len` elements from `start` along `axis`, like `torch.narrow`.
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Tensor> {
         self.slice(axis, start, start.saturating_add(len), 1)
+    }
+
+    /// The elements in reverse order along each of `axes`, like torch.flip
+    /// (an axis given twice is an error, as in PyTorch). A view that reads
+    /// backwards, not a copy as in PyTorch: it folds into other views and the
+    /// kernels that read it compute it inline, and its gradient is the flip of
+    /// the gradient (matmul and gather copy a flipped operand first).
+    pub fn flip(&self, axes: &[isize]) -> Result<Tensor> {
+        let axes = normalize_axes("flip", axes, self.rank())?;
+        Ok(self.map_view(|v| axes.iter().fold(v.clone(), |v, &a| v.flip(a))))
     }
 
     /// Inserts an axis of size 1 at `axis` (which may equal the rank).
@@ -199,22 +211,30 @@ impl Tensor {
     /// The gradient of a view: `g` (the view's shape) placed back into a tensor of
     /// the source's shape, zeros where the view read nothing.
     pub(crate) fn unview(g: &Tensor, view: View, src_shape: &[usize]) -> Result<Tensor> {
+        // Autodiff flips the gradient of a reversed view first.
+        let Some(strides) = view.unsigned_strides() else {
+            return Err(Error::InvalidArgument {
+                op: "backward",
+                shape: view.shape.clone(),
+                msg: "a view read backwards is placed through the flip of its gradient".into(),
+            });
+        };
         // Greedy decoding (largest stride first) inverts a view exactly when no
         // stride can be reached by the smaller dims together.
         let mut dims: Vec<usize> = (0..view.shape.len())
             .filter(|&d| view.shape[d] > 1)
             .collect();
-        dims.sort_by(|&a, &b| view.strides[b].cmp(&view.strides[a]));
+        dims.sort_by(|&a, &b| strides[b].cmp(&strides[a]));
         let mut reach = 0usize;
         for &d in dims.iter().rev() {
-            if view.strides[d] <= reach {
+            if strides[d] <= reach {
                 return Err(Error::InvalidArgument {
                     op: "backward",
                     shape: view.shape.clone(),
                     msg: "a view that reads an element twice has no placement gradient".into(),
                 });
             }
-            reach += (view.shape[d] - 1) * view.strides[d];
+            reach += (view.shape[d] - 1) * strides[d];
         }
         if numel(&view.shape) == 0 {
             return Tensor::zeros(g.device(), src_shape, g.dtype());
