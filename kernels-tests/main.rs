@@ -27,3 +27,4 @@ mod pool2d;
 mod random;
 mod reduce;
 mod softmax;
+mod stack_split;

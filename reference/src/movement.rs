@@ -1,12 +1,92 @@
-//! Ops that move elements without arithmetic, each with its vector-Jacobian
-//! product: every output element is one input element, so each backward
-//! routes the output's gradient back along the same map.
+//! Ops that move elements without arithmetic: stack, split, flip and constant
+//! padding, each with its vector-Jacobian product. Every output element is
+//! one input element (or the padding value), so each backward routes the
+//! output's gradient back along the same map.
 
 use crate::{coords, strides};
 
 /// Flat index of coordinates `c` in a row-major `shape`.
 fn flat(c: &[usize], shape: &[usize]) -> usize {
     c.iter().zip(strides(shape)).map(|(a, s)| a * s).sum()
+}
+
+/// Inputs of one `shape` joined along a new axis `axis` (0..=rank).
+pub fn stack(inputs: &[&[f64]], shape: &[usize], axis: usize) -> Vec<f64> {
+    let mut out_shape = shape.to_vec();
+    out_shape.insert(axis, inputs.len());
+    let n: usize = out_shape.iter().product();
+    (0..n)
+        .map(|i| {
+            let mut c = coords(i, &out_shape);
+            let k = c.remove(axis);
+            inputs[k][flat(&c, shape)]
+        })
+        .collect()
+}
+
+/// stack's backward: the gradient of input k is slice k of `g` along `axis`.
+pub fn stack_backward(g: &[f64], shape: &[usize], count: usize, axis: usize) -> Vec<Vec<f64>> {
+    let mut out_shape = shape.to_vec();
+    out_shape.insert(axis, count);
+    let n: usize = shape.iter().product();
+    (0..count)
+        .map(|k| {
+            (0..n)
+                .map(|i| {
+                    let mut c = coords(i, shape);
+                    c.insert(axis, k);
+                    g[flat(&c, &out_shape)]
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Consecutive pieces of `sizes` elements along `axis`.
+pub fn split(x: &[f64], shape: &[usize], axis: usize, sizes: &[usize]) -> Vec<Vec<f64>> {
+    let mut start = 0;
+    sizes
+        .iter()
+        .map(|&len| {
+            let mut piece = shape.to_vec();
+            piece[axis] = len;
+            let n: usize = piece.iter().product();
+            let out = (0..n)
+                .map(|i| {
+                    let mut c = coords(i, &piece);
+                    c[axis] += start;
+                    x[flat(&c, shape)]
+                })
+                .collect();
+            start += len;
+            out
+        })
+        .collect()
+}
+
+/// split's backward: each piece's gradient put back where the piece was read,
+/// zeros for a piece with no gradient (`None`: it reached no loss).
+pub fn split_backward(
+    grads: &[Option<Vec<f64>>],
+    shape: &[usize],
+    axis: usize,
+    sizes: &[usize],
+) -> Vec<f64> {
+    let mut dx = vec![0.0; shape.iter().product()];
+    let mut start = 0;
+    for (g, &len) in grads.iter().zip(sizes) {
+        let mut piece = shape.to_vec();
+        piece[axis] = len;
+        if let Some(g) = g {
+            for (i, &v) in g.iter().enumerate() {
+                let mut c = coords(i, &piece);
+                c[axis] += start;
+                dx[flat(&c, shape)] += v;
+            }
+        }
+        start += len;
+    }
+    dx
 }
 
 /// The elements in reverse order along each of `axes`. It is its own

@@ -12,6 +12,7 @@ mod operators;
 mod reduce;
 
 pub use attention::AttentionMask;
+pub use movement::SplitSizes;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};

@@ -1,10 +1,43 @@
-//! Movement ops: reshape, permute, expand, slice, flip, concat. All but concat
-//! are zero-copy views; a chain of them folds into one strided view at record time.
+//! Movement ops: reshape, permute, expand, slice, flip, concat, stack, split.
+//! All but concat and stack are zero-copy views; a chain of them folds into one
+//! strided view at record time.
 
 use crate::error::{Error, Result};
 use crate::graph::Op;
 use crate::shape::{View, broadcast_shapes, normalize_axes, normalize_axis, numel};
 use crate::tensor::Tensor;
+
+/// How `split` cuts an axis, as torch.split's int or list: pieces of one size
+/// (the last shorter when it does not divide the axis), or every piece's size.
+#[derive(Clone, Copy, Debug)]
+pub enum SplitSizes<'a> {
+    Each(usize),
+    List(&'a [usize]),
+}
+
+impl From<usize> for SplitSizes<'_> {
+    fn from(size: usize) -> Self {
+        SplitSizes::Each(size)
+    }
+}
+
+impl<'a> From<&'a [usize]> for SplitSizes<'a> {
+    fn from(sizes: &'a [usize]) -> Self {
+        SplitSizes::List(sizes)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [usize; N]> for SplitSizes<'a> {
+    fn from(sizes: &'a [usize; N]) -> Self {
+        SplitSizes::List(sizes)
+    }
+}
+
+impl<'a> From<&'a Vec<usize>> for SplitSizes<'a> {
+    fn from(sizes: &'a Vec<usize>) -> Self {
+        SplitSizes::List(sizes)
+    }
+}
 
 /// Inputs one concat kernel reads (WebGPU's default allows 8 storage buffers
 /// per stage; the output and the status word take two).
@@ -295,5 +328,103 @@ impl Tensor {
             Op::Concat { axis: ax },
             tensors.iter().map(|t| (*t).clone()).collect(),
         ))
+    }
+}
+
+impl Tensor {
+    /// Joins tensors of one shape along a new axis (torch.stack): the result
+    /// has one more axis, and a negative `axis` counts from its end.
+    pub fn stack(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
+        let Some(first) = tensors.first() else {
+            return Err(Error::InvalidArgument {
+                op: "stack",
+                shape: vec![],
+                msg: "needs at least one tensor".into(),
+            });
+        };
+        let ax = normalize_axis("stack", axis, first.rank() + 1)?;
+        first.same_device("stack", tensors)?;
+        for t in tensors {
+            first.require_dtype("stack", t)?;
+            if t.shape() != first.shape() {
+                return Err(Error::ShapeMismatch {
+                    op: "stack",
+                    lhs: first.shape().to_vec(),
+                    rhs: t.shape().to_vec(),
+                    detail: ": stacked tensors must all have one shape".into(),
+                });
+            }
+        }
+        // Each input seen with a new axis of 1 (a view), joined along it.
+        let parts = tensors
+            .iter()
+            .map(|t| t.unsqueeze(ax as isize))
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&parts.iter().collect::<Vec<_>>(), ax as isize)
+    }
+
+    /// Consecutive pieces along `axis`, like torch.split: `size` (a `usize`)
+    /// gives pieces of that size, the last one shorter when it does not divide
+    /// the axis; a list (`&[usize]`) gives every piece's size and must add up
+    /// to the axis. Each piece is a view; a size of 0 can only cut an empty axis.
+    pub fn split<'a>(&self, sizes: impl Into<SplitSizes<'a>>, axis: isize) -> Result<Vec<Tensor>> {
+        let bad = |msg: String| Error::InvalidArgument {
+            op: "split",
+            shape: self.shape().to_vec(),
+            msg,
+        };
+        if self.rank() == 0 {
+            return Err(bad("needs at least one axis".into()));
+        }
+        let ax = normalize_axis("split", axis, self.rank())?;
+        let dim = self.shape()[ax];
+        let sizes: Vec<usize> = match sizes.into() {
+            SplitSizes::Each(0) if dim > 0 => {
+                return Err(bad(format!(
+                    "a size of 0 cannot cut axis {ax} of size {dim}"
+                )));
+            }
+            SplitSizes::Each(0) => vec![0],
+            // At least one piece, as torch.split gives for an empty axis.
+            SplitSizes::Each(size) => (0..dim.div_ceil(size).max(1))
+                .map(|i| size.min(dim - i * size))
+                .collect(),
+            SplitSizes::List(list) => {
+                let total = list.iter().try_fold(0usize, |a, &b| a.checked_add(b));
+                if total != Some(dim) {
+                    return Err(bad(format!(
+                        "sizes {list:?} do not add up to axis {ax}'s {dim} elements"
+                    )));
+                }
+                list.to_vec()
+            }
+        };
+        let mut start = 0;
+        sizes
+            .into_iter()
+            .map(|len| {
+                start += len;
+                self.narrow(ax as isize, start - len, len)
+            })
+            .collect()
+    }
+
+    /// `chunks` pieces along `axis` of ceil(len / chunks) elements each, the
+    /// last one shorter, like torch.chunk: fewer come back when the axis is too
+    /// short for that many (7 in chunks of 3 are 3, 3, 1; 5 in 4 are 2, 2, 1),
+    /// and an empty axis gives `chunks` empty pieces.
+    pub fn chunk(&self, chunks: usize, axis: isize) -> Result<Vec<Tensor>> {
+        if chunks == 0 || self.rank() == 0 {
+            return Err(Error::InvalidArgument {
+                op: "chunk",
+                shape: self.shape().to_vec(),
+                msg: format!("cannot cut {chunks} chunks (needs at least one, and an axis)"),
+            });
+        }
+        let ax = normalize_axis("chunk", axis, self.rank())?;
+        match self.shape()[ax] {
+            0 => self.split(&vec![0; chunks], axis),
+            dim => self.split(dim.div_ceil(chunks), axis),
+        }
     }
 }
