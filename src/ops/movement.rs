@@ -308,8 +308,13 @@ impl Tensor {
             }
             shape[ax] += t.shape()[ax];
         }
-        if tensors.len() == 1 {
-            return Ok((*first).clone());
+        // An empty input adds nothing, and a kernel would decode its empty
+        // shape (dividing by 0): leave it out.
+        let tensors: Vec<&Tensor> = tensors.iter().copied().filter(|t| t.numel() > 0).collect();
+        match tensors.as_slice() {
+            [] => return Tensor::zeros(first.device(), &shape, first.dtype()),
+            [one] => return Ok((*one).clone()),
+            _ => {}
         }
         Tensor::check_size(first.device(), "cat", &shape, first.dtype())?;
         // One kernel binds every input: many inputs join in groups first, so
