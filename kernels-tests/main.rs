@@ -23,6 +23,7 @@ mod naga;
 mod nn;
 mod operators;
 mod optim;
+mod pad;
 mod pool2d;
 mod random;
 mod reduce;

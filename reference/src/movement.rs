@@ -102,3 +102,52 @@ pub fn flip(x: &[f64], shape: &[usize], axes: &[usize]) -> Vec<f64> {
         })
         .collect()
 }
+
+/// The shape `pad` gives: F.pad's order, `pads[0]` for the last axis.
+pub fn padded_shape(shape: &[usize], pads: &[(isize, isize)]) -> Vec<usize> {
+    let mut out = shape.to_vec();
+    for (i, &(before, after)) in pads.iter().enumerate() {
+        let d = shape.len() - 1 - i;
+        out[d] = (shape[d] as isize + before + after) as usize;
+    }
+    out
+}
+
+/// The input coordinate output coordinate `c` reads, if any (else padding).
+fn pad_source(c: &[usize], shape: &[usize], pads: &[(isize, isize)]) -> Option<Vec<usize>> {
+    let mut src = c.to_vec();
+    for (i, &(before, _)) in pads.iter().enumerate() {
+        let d = shape.len() - 1 - i;
+        let s = c[d] as isize - before;
+        if s < 0 || s >= shape[d] as isize {
+            return None;
+        }
+        src[d] = s as usize;
+    }
+    Some(src)
+}
+
+/// Constant padding (negative amounts crop), as F.pad's constant mode.
+pub fn pad(x: &[f64], shape: &[usize], pads: &[(isize, isize)], value: f64) -> Vec<f64> {
+    let out_shape = padded_shape(shape, pads);
+    let n: usize = out_shape.iter().product();
+    (0..n)
+        .map(|i| match pad_source(&coords(i, &out_shape), shape, pads) {
+            Some(src) => x[flat(&src, shape)],
+            None => value,
+        })
+        .collect()
+}
+
+/// pad's backward: each input element's gradient is that of the output
+/// element it became; zero where it was cropped.
+pub fn pad_backward(g: &[f64], shape: &[usize], pads: &[(isize, isize)]) -> Vec<f64> {
+    let out_shape = padded_shape(shape, pads);
+    let mut dx = vec![0.0; shape.iter().product()];
+    for (i, &v) in g.iter().enumerate() {
+        if let Some(src) = pad_source(&coords(i, &out_shape), shape, pads) {
+            dx[flat(&src, shape)] += v;
+        }
+    }
+    dx
+}

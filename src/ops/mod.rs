@@ -9,6 +9,7 @@ mod linalg;
 mod movement;
 mod norm;
 mod operators;
+mod pad;
 mod reduce;
 
 pub use attention::AttentionMask;
