@@ -17,6 +17,7 @@ mod gather;
 mod grad;
 mod grid_sample;
 mod layernorm;
+mod masked_fill;
 mod matmul;
 mod movement;
 mod naga;

@@ -23,6 +23,7 @@ pub mod elementwise;
 pub mod gather;
 pub mod grid_sample;
 pub mod layernorm;
+pub mod masked_fill;
 pub mod matmul;
 pub mod models;
 pub mod movement;
