@@ -3,6 +3,7 @@
 
 mod common;
 
+mod activation;
 mod attention;
 mod batchnorm;
 mod conv2d;

@@ -14,6 +14,7 @@
 //! differences of its forward by kernels-tests, so a reference cannot share
 //! the GPU's mistake.
 
+pub mod activation;
 pub mod attention;
 pub mod batchnorm;
 pub mod conv2d;

@@ -27,8 +27,6 @@ unary_methods! {
     gelu_tanh => GeluTanh,
     /// x * sigmoid(x)
     silu => Silu,
-    /// log(1 + exp(x)), computed without overflow.
-    softplus => Softplus,
     abs => Abs, sign => Sign, sin => Sin, cos => Cos, square => Square,
     /// 1 / x
     recip => Recip,

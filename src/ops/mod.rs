@@ -1,6 +1,7 @@
 //! The op methods of `Tensor`, one file per kind of op. Each checks shapes,
 //! dtypes and devices when recorded and returns a typed error naming the op.
 
+mod activation;
 pub(crate) mod attention;
 mod conv;
 mod elementwise;
