@@ -17,6 +17,7 @@ mod flip;
 mod gather;
 mod grad;
 mod grid_sample;
+mod int64;
 mod layernorm;
 mod masked_fill;
 mod matmul;
