@@ -3,6 +3,7 @@
 
 mod common;
 
+mod activation;
 mod attention;
 mod batchnorm;
 mod conv2d;
@@ -12,17 +13,22 @@ mod cumsum;
 mod device;
 mod elementwise;
 mod errors;
+mod flip;
 mod gather;
 mod grad;
 mod grid_sample;
+mod int64;
 mod layernorm;
+mod masked_fill;
 mod matmul;
 mod movement;
 mod naga;
 mod nn;
 mod operators;
 mod optim;
+mod pad;
 mod pool2d;
 mod random;
 mod reduce;
 mod softmax;
+mod stack_split;

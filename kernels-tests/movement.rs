@@ -122,6 +122,20 @@ fn cat_joins_along_any_axis() {
         })
         .collect();
     assert_close("cat", &read(&y), &want, 0.0, 0.0);
+    // An empty input adds nothing (a kernel decoding its shape would divide by 0).
+    let empty = tb.narrow(1, 2, 0).unwrap();
+    let y = Tensor::cat(&[&ta, &empty, &tc], 1).unwrap();
+    assert_eq!(y.shape(), &[2, 3, 3]);
+    let want: Vec<f64> = (0..18)
+        .map(|i| {
+            let k = coords(i, &[2, 3, 3]);
+            match k[1] {
+                0 => at(&a, &[2, 1, 3], &[k[0], 0, k[2]]),
+                _ => at(&c, &[2, 2, 3], &[k[0], k[1] - 1, k[2]]),
+            }
+        })
+        .collect();
+    assert_close("cat with an empty input", &read(&y), &want, 0.0, 0.0);
     let last = Tensor::cat(&[&ta, &ta], -1).unwrap();
     assert_eq!(last.shape(), &[2, 1, 6]);
     assert_eq!(

@@ -56,7 +56,7 @@ fn generated_kernels_validate() {
             .unwrap()
             .erf()
             .unwrap()
-            .softplus()
+            .softplus(1.0, 20.0)
             .unwrap(),
         x.gt(0.0).unwrap().select(&x, &x.neg().unwrap()).unwrap(),
         Tensor::cat(&[&x, &x.t().unwrap().reshape(&[5, 7]).unwrap()], 0).unwrap(),

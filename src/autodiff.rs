@@ -434,9 +434,19 @@ fn reduce_vjp(
     }
 }
 
-/// The gradient of a view's source from the gradient of the view: sum over
-/// broadcast (stride-0) dims, then place each element back where it was read.
+/// The gradient of a view's source from the gradient of the view: flip the
+/// dims it read backwards (a view of `g`, so the placement reads forwards),
+/// sum over broadcast (stride-0) dims, then place each element back where it
+/// was read.
 fn unview(g: &Tensor, v: &View, src_shape: &[usize]) -> Result<Tensor> {
+    let (v, flipped) = v.forwards();
+    let g = if flipped.is_empty() {
+        g.clone()
+    } else {
+        let axes: Vec<isize> = flipped.iter().map(|&d| d as isize).collect();
+        g.flip(&axes)?
+    };
+    let (g, v) = (&g, &v);
     let broadcast: Vec<isize> = (0..v.shape.len())
         .filter(|&d| v.strides[d] == 0 && v.shape[d] > 1)
         .map(|d| d as isize)

@@ -1,5 +1,6 @@
 //! Element types: how each is stored in a GPU buffer and held in a shader register.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The element type of a tensor.
@@ -71,10 +72,52 @@ impl fmt::Display for DType {
 }
 
 /// A Rust type that can cross to and from a tensor buffer.
+///
+/// Most are stored as themselves. `i64` (how labels and indices usually
+/// arrive) is stored as `DType::I32`, the engine's index type: uploading
+/// narrows it, refusing a value outside i32's range with
+/// `Error::ValueOutOfRange`, and reading an i32 tensor as i64 widens it.
 pub trait Element: bytemuck::Pod + Copy + Send + Sync + 'static {
+    /// The dtype of a tensor holding these values.
     const DTYPE: DType;
     fn to_f64(self) -> f64;
     fn from_f64(v: f64) -> Self;
+
+    /// The bytes a buffer of `DTYPE` holds for `data`, or the index of the
+    /// first value that dtype cannot hold and that value, written out.
+    fn to_storage(data: &[Self]) -> std::result::Result<Cow<'_, [u8]>, (usize, String)> {
+        Ok(Cow::Borrowed(bytemuck::cast_slice(data)))
+    }
+
+    /// `n` values from the bytes of a buffer of `DTYPE`.
+    fn from_storage(bytes: &[u8], n: usize) -> Vec<Self> {
+        bytemuck::pod_collect_to_vec(&bytes[..n * std::mem::size_of::<Self>()])
+    }
+}
+
+/// Stored as i32: labels and indices cross as i64, as PyTorch's do.
+impl Element for i64 {
+    const DTYPE: DType = DType::I32;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as i64
+    }
+    fn to_storage(data: &[Self]) -> std::result::Result<Cow<'_, [u8]>, (usize, String)> {
+        let narrow: Vec<i32> = data
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| i32::try_from(v).map_err(|_| (i, v.to_string())))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(Cow::Owned(bytemuck::cast_slice(&narrow).to_vec()))
+    }
+    fn from_storage(bytes: &[u8], n: usize) -> Vec<Self> {
+        i32::from_storage(bytes, n)
+            .into_iter()
+            .map(i64::from)
+            .collect()
+    }
 }
 
 /// The primitive element types: `as` converts them.

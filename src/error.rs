@@ -109,6 +109,18 @@ pub enum Error {
         expected: usize,
     },
 
+    #[error(
+        "{op}: element {index} (of shape {shape:?}) is {value}, outside the range of {dtype}, \
+         the dtype it is stored as"
+    )]
+    ValueOutOfRange {
+        op: &'static str,
+        shape: Vec<usize>,
+        index: usize,
+        value: String,
+        dtype: DType,
+    },
+
     #[error("{op}: reducing over an empty axis of shape {shape:?} has no identity")]
     EmptyReduction { op: &'static str, shape: Vec<usize> },
 

@@ -49,7 +49,7 @@ pub use graph::{BinaryOp, ReduceOp, UnaryOp};
 pub use kernels::attention::AttnParams;
 pub use kernels::conv2d::ConvParams;
 pub use kernels::pool2d::PoolParams;
-pub use ops::{AttentionMask, Rhs};
+pub use ops::{AttentionMask, Rhs, SplitSizes};
 pub use tensor::Tensor;
 pub use tuning::{ConvVariant, MatmulVariant, Tuning};
 

@@ -5,6 +5,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::graph::UnaryOp;
 use crate::tensor::Tensor;
 
 fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
@@ -34,7 +35,7 @@ pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let x = logits;
     x.relu()?
         .sub(&x.mul(targets)?)?
-        .add(&x.abs()?.neg()?.softplus()?)?
+        .add(&x.abs()?.neg()?.unary(UnaryOp::Softplus)?)?
         .mean_all()
 }
 

@@ -192,7 +192,9 @@ impl Tensor {
 
     // ---- creation -------------------------------------------------------------
 
-    /// Uploads `data` (row-major) as a tensor of `shape`.
+    /// Uploads `data` (row-major) as a tensor of `shape`. `i64` data (labels,
+    /// indices) becomes an i32 tensor, the engine's index type; a value outside
+    /// i32's range is `Error::ValueOutOfRange`, where PyTorch would keep int64.
     pub fn from_slice<T: Element>(device: &Device, data: &[T], shape: &[usize]) -> Result<Tensor> {
         let expected = numel(shape);
         if data.len() != expected {
@@ -211,7 +213,14 @@ impl Tensor {
             });
         }
         Self::check_size(device, "from_slice", shape, T::DTYPE)?;
-        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let bytes = T::to_storage(data).map_err(|(index, value)| Error::ValueOutOfRange {
+            op: "from_slice",
+            shape: shape.to_vec(),
+            index,
+            value,
+            dtype: T::DTYPE,
+        })?;
+        let bytes: &[u8] = &bytes;
         let buf = device
             .pool()
             .acquire(BufferKind::Storage, bytes.len() as u64);
@@ -405,7 +414,8 @@ impl Tensor {
         exec::realize(first.device(), tensors)
     }
 
-    /// Reads the tensor back (realizing it first, in the same submit).
+    /// Reads the tensor back (realizing it first, in the same submit). An i32
+    /// tensor reads as `i64` too (widened), a bool one as `u32`.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         let ok =
             T::DTYPE == self.dtype() || (T::DTYPE == DType::U32 && self.dtype() == DType::Bool);
@@ -417,9 +427,7 @@ impl Tensor {
             });
         }
         let bytes = exec::read(self)?;
-        Ok(bytemuck::pod_collect_to_vec(
-            &bytes[..self.numel() * std::mem::size_of::<T>()],
-        ))
+        Ok(T::from_storage(&bytes, self.numel()))
     }
 
     /// The single value of a one-element tensor, as PyTorch's `item()`.

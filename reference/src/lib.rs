@@ -14,6 +14,7 @@
 //! differences of its forward by kernels-tests, so a reference cannot share
 //! the GPU's mistake.
 
+pub mod activation;
 pub mod attention;
 pub mod batchnorm;
 pub mod conv2d;
@@ -23,8 +24,10 @@ pub mod elementwise;
 pub mod gather;
 pub mod grid_sample;
 pub mod layernorm;
+pub mod masked_fill;
 pub mod matmul;
 pub mod models;
+pub mod movement;
 pub mod optim;
 pub mod pool2d;
 pub mod reduce;

@@ -49,11 +49,19 @@ fn meta(
         values.offset as u32,
         out_numel as u32,
     ];
+    // The planner copies an operand read backwards (a flip) first.
+    let forwards = |v: &View| {
+        v.unsigned_strides().ok_or_else(|| Error::InvalidArgument {
+            op: "gather",
+            shape: v.shape.clone(),
+            msg: "an operand read backwards must be copied first".into(),
+        })
+    };
     m.extend(pad(&contiguous_strides(shape)));
     m.extend(pad(shape));
-    m.extend(pad(&target.strides));
-    m.extend(pad(&idx.strides));
-    m.extend(pad(&values.strides));
+    m.extend(pad(&forwards(target)?));
+    m.extend(pad(&forwards(idx)?));
+    m.extend(pad(&forwards(values)?));
     Ok(m)
 }
 

@@ -145,20 +145,26 @@ impl Gemm {
     fn of(out: Desc, a: &View, b: &View) -> Result<Gemm> {
         let r = out.shape.len();
         let (m, n) = (out.shape[r - 2], out.shape[r - 1]);
-        let (bdims, a_sb, b_sb) = batch_layout(
-            &out.shape[..r - 2],
-            &a.strides[..r - 2],
-            &b.strides[..r - 2],
-        )
-        .ok_or_else(|| Error::InvalidArgument {
-            op: "matmul",
-            shape: out.shape.to_vec(),
-            msg: "more than 4 batch dims that cannot be merged; make an operand contiguous".into(),
-        })?;
-        let side = |v: &View, batch| Side {
+        // The planner copies a reversed (flipped) operand first.
+        let forwards = |v: &View| {
+            v.unsigned_strides().ok_or_else(|| Error::InvalidArgument {
+                op: "matmul",
+                shape: v.shape.clone(),
+                msg: "an operand read backwards must be copied first".into(),
+            })
+        };
+        let (sa, sb) = (forwards(a)?, forwards(b)?);
+        let (bdims, a_sb, b_sb) = batch_layout(&out.shape[..r - 2], &sa[..r - 2], &sb[..r - 2])
+            .ok_or_else(|| Error::InvalidArgument {
+                op: "matmul",
+                shape: out.shape.to_vec(),
+                msg: "more than 4 batch dims that cannot be merged; make an operand contiguous"
+                    .into(),
+            })?;
+        let side = |v: &View, st: &[usize], batch| Side {
             off: v.offset,
-            rows: v.strides[r - 2],
-            cols: v.strides[r - 1],
+            rows: st[r - 2],
+            cols: st[r - 1],
             batch,
         };
         Ok(Gemm {
@@ -167,8 +173,8 @@ impl Gemm {
             k: a.shape[r - 1],
             batch: out.shape[..r - 2].iter().product(),
             bdims,
-            a: side(a, a_sb),
-            b: side(b, b_sb),
+            a: side(a, &sa, a_sb),
+            b: side(b, &sb, b_sb),
             c: (n, 1),
             inputs: [0, 1],
         })

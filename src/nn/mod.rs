@@ -13,7 +13,7 @@ mod norm;
 mod pool;
 mod sequential;
 
-pub use activation::{Gelu, Relu, Sigmoid, Tanh};
+pub use activation::{Elu, Gelu, Relu, Selu, Sigmoid, Softplus, Tanh};
 pub use attention::{DecoderBlock, EncoderBlock, MultiHeadAttention};
 pub use batchnorm::BatchNorm;
 pub use conv::Conv2d;

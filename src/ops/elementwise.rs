@@ -27,8 +27,6 @@ unary_methods! {
     gelu_tanh => GeluTanh,
     /// x * sigmoid(x)
     silu => Silu,
-    /// log(1 + exp(x)), computed without overflow.
-    softplus => Softplus,
     abs => Abs, sign => Sign, sin => Sin, cos => Cos, square => Square,
     /// 1 / x
     recip => Recip,
@@ -270,6 +268,47 @@ impl Tensor {
             Op::Where,
             vec![c, t, f],
         ))
+    }
+
+    /// `value` where `mask` is true, this tensor elsewhere (torch.masked_fill).
+    /// The mask is bool and broadcasts to this tensor's shape, never the other
+    /// way; `value` is a number or a 0-d tensor (cast to this dtype, as PyTorch
+    /// does), whose gradient is the sum of the output's over the filled
+    /// places. The gradient reaching this tensor is zero where it is masked.
+    pub fn masked_fill<'a>(&self, mask: &Tensor, value: impl Into<Rhs<'a>>) -> Result<Tensor> {
+        self.same_device("masked_fill", &[mask])?;
+        if mask.dtype() != DType::Bool {
+            return Err(Error::UnsupportedDType {
+                op: "masked_fill",
+                dtype: mask.dtype(),
+                reason: "the mask must be bool (compare first)",
+            });
+        }
+        let fits = broadcast_shapes(mask.shape(), self.shape()).is_some_and(|s| s == self.shape());
+        if !fits {
+            return Err(Error::ShapeMismatch {
+                op: "masked_fill",
+                lhs: self.shape().to_vec(),
+                rhs: mask.shape().to_vec(),
+                detail: ": the mask must broadcast to the tensor's shape".into(),
+            });
+        }
+        let value = match value.into() {
+            Rhs::Tensor(v) if v.rank() != 0 => {
+                return Err(Error::ShapeMismatch {
+                    op: "masked_fill",
+                    lhs: self.shape().to_vec(),
+                    rhs: v.shape().to_vec(),
+                    detail: ": the value must be a 0-d tensor".into(),
+                });
+            }
+            Rhs::Tensor(v) => {
+                self.same_device("masked_fill", &[v])?;
+                v.cast(self.dtype())?
+            }
+            Rhs::Scalar(x) => Tensor::full(self.device(), &[], x, self.dtype())?,
+        };
+        mask.select(&value, self)
     }
 
     /// Converts to `dtype` (floats to ints truncate toward zero, as in PyTorch).

@@ -1,6 +1,7 @@
 //! The op methods of `Tensor`, one file per kind of op. Each checks shapes,
 //! dtypes and devices when recorded and returns a typed error naming the op.
 
+mod activation;
 pub(crate) mod attention;
 mod conv;
 mod elementwise;
@@ -9,9 +10,11 @@ mod linalg;
 mod movement;
 mod norm;
 mod operators;
+mod pad;
 mod reduce;
 
 pub use attention::AttentionMask;
+pub use movement::SplitSizes;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};

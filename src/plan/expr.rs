@@ -223,18 +223,7 @@ impl<'a> ExprGen<'a> {
             return idx.to_string();
         }
         let terms = decode_terms(&c.shape, &c.strides, idx);
-        let mut expr = if c.offset > 0 || terms.is_empty() {
-            format!("{}u", c.offset)
-        } else {
-            String::new()
-        };
-        for t in terms {
-            if !expr.is_empty() {
-                expr.push_str(" + ");
-            }
-            expr.push_str(&t);
-        }
-        self.bind("i", "u32", expr)
+        self.bind("i", "u32", index_sum(c.offset, terms))
     }
 
     /// Source index for element (row, k) of a tensor seen as (kept dims..., reduced dims...).
@@ -253,10 +242,7 @@ impl<'a> ExprGen<'a> {
         .collapsed();
         let mut terms = decode_terms(&kept.shape, &kept.strides, row);
         terms.extend(decode_terms(&red.shape, &red.strides, k));
-        if view.offset > 0 || terms.is_empty() {
-            terms.insert(0, format!("{}u", view.offset));
-        }
-        self.bind("i", "u32", terms.join(" + "))
+        self.bind("i", "u32", index_sum(view.offset, terms))
     }
 
     /// WGSL expression (usually a variable) holding node `n`'s element `idx`,
@@ -402,10 +388,13 @@ impl<'a> ExprGen<'a> {
     /// it, if any. Decoding is greedy over the strides, largest first, which is
     /// exact for a view that does not overlap itself (checked when recorded).
     fn unview(&mut self, view: &View, g: usize, t: &str, idx: &str) -> String {
+        // Autodiff records an unview of a view read forwards only (a flip's
+        // gradient is the flip of the gradient, a view): strides are >= 0.
+        let strides = view.unsigned_strides().expect("an unview reads forwards");
         let mut dims: Vec<usize> = (0..view.shape.len())
             .filter(|&d| view.shape[d] > 1)
             .collect();
-        dims.sort_by(|&a, &b| view.strides[b].cmp(&view.strides[a]));
+        dims.sort_by(|&a, &b| strides[b].cmp(&strides[a]));
         let inner = contiguous_strides(&view.shape);
         let r = self.fresh("r");
         let ok = self.fresh("ok");
@@ -414,8 +403,8 @@ impl<'a> ExprGen<'a> {
         self.line(&format!("var {ok}: bool = {idx} >= {off}u;"));
         let mut terms = Vec::new();
         for d in dims {
-            let c = self.bind("c", "u32", format!("{r} / {}u", view.strides[d]));
-            self.line(&format!("{r} -= {c} * {}u;", view.strides[d]));
+            let c = self.bind("c", "u32", format!("{r} / {}u", strides[d]));
+            self.line(&format!("{r} -= {c} * {}u;", strides[d]));
             self.line(&format!("{ok} = {ok} && {c} < {}u;", view.shape[d]));
             terms.push(format!("{c} * {}u", inner[d]));
         }
@@ -500,9 +489,25 @@ impl<'a> ExprGen<'a> {
     }
 }
 
-/// Terms `coord_d * stride_d` decoding flat `idx` over `shape` (row-major),
-/// skipping broadcast (stride 0) dims.
-fn decode_terms(shape: &[usize], strides: &[usize], idx: &str) -> Vec<String> {
+/// The source index `offset + sum(terms)`: the terms of reversed dims are
+/// subtracted last, so no partial sum goes below zero.
+fn index_sum(offset: usize, terms: Vec<(bool, String)>) -> String {
+    let (minus, plus): (Vec<_>, Vec<_>) = terms.into_iter().partition(|(neg, _)| *neg);
+    let mut expr: Vec<String> = plus.into_iter().map(|(_, t)| t).collect();
+    if offset > 0 || expr.is_empty() {
+        expr.insert(0, format!("{offset}u"));
+    }
+    let mut expr = expr.join(" + ");
+    for (_, t) in minus {
+        expr = format!("{expr} - {t}");
+    }
+    expr
+}
+
+/// Terms `coord_d * |stride_d|` decoding flat `idx` over `shape` (row-major),
+/// each marked when its stride is negative (to be subtracted), skipping
+/// broadcast (stride 0) dims.
+fn decode_terms(shape: &[usize], strides: &[isize], idx: &str) -> Vec<(bool, String)> {
     let r = shape.len();
     let inner = contiguous_strides(shape);
     let mut terms = Vec::new();
@@ -518,11 +523,11 @@ fn decode_terms(shape: &[usize], strides: &[usize], idx: &str) -> Vec<String> {
         if d > 0 {
             c = format!("({c} % {}u)", shape[d]);
         }
-        terms.push(if strides[d] == 1 {
-            c
-        } else {
-            format!("{c} * {}u", strides[d])
-        });
+        let s = strides[d].unsigned_abs();
+        terms.push((
+            strides[d] < 0,
+            if s == 1 { c } else { format!("{c} * {s}u") },
+        ));
     }
     terms
 }

@@ -23,10 +23,11 @@ pub(crate) fn materialize(g: &Graph, max_inputs: usize, fuse: bool) -> Vec<bool>
     for node in &g.nodes {
         match node.op() {
             // The planner's own hand-written kernels read a buffer through at
-            // most one strided view.
+            // most one strided view, read forwards (a flip is copied).
             Some(Op::Matmul | Op::Gather { .. } | Op::ScatterAdd { .. }) => {
                 for &s in &node.src {
                     match g.nodes[s].op() {
+                        Some(Op::View(v)) if v.is_reversed() => mat[s] = true,
                         Some(Op::View(_)) => {
                             let u = g.nodes[s].src[0];
                             if matches!(g.nodes[u].op(), Some(Op::View(_))) {
