@@ -163,9 +163,11 @@ impl<'a> ExprGen<'a> {
         self.code.push('\n');
     }
 
+    /// A new local's name. The separator keeps `i` + 32 from spelling the
+    /// type `i32` (or `u32`, `f16`...).
     fn fresh(&mut self, prefix: &str) -> String {
         self.next += 1;
-        format!("{prefix}{}", self.next)
+        format!("{prefix}_{}", self.next)
     }
 
     fn bind(&mut self, prefix: &str, ty: &str, expr: String) -> String {
