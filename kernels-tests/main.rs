@@ -31,4 +31,5 @@ mod pool2d;
 mod random;
 mod reduce;
 mod softmax;
+mod sort;
 mod stack_split;

@@ -32,6 +32,7 @@ pub mod optim;
 pub mod pool2d;
 pub mod reduce;
 pub mod softmax;
+pub mod sort;
 
 /// A reference value and the sum of the magnitudes of its terms.
 pub type Scaled = (f64, f64);

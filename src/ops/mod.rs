@@ -12,6 +12,7 @@ mod norm;
 mod operators;
 mod pad;
 mod reduce;
+mod sort;
 
 pub use attention::AttentionMask;
 pub use movement::SplitSizes;
