@@ -122,7 +122,11 @@ impl PipelineCache {
 
     /// Drops every cached pipeline (plans still hold their own).
     pub fn clear(&self) {
-        self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).map.clear();
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .clear();
     }
 
     /// How many pipelines are cached now.
