@@ -294,3 +294,30 @@ fn element_counts_past_32_bits_are_typed_errors() {
             .is_ok()
     );
 }
+
+#[test]
+fn f16_sums_past_a_chunk_accumulate_in_f32() {
+    if !dev().caps().f16 {
+        return; // the adapter has no SHADER_F16: nothing to test
+    }
+    // 10000 halves of 0.5 (and a row of 300 per column): both passes of the
+    // split sum, read from f16 and stored as f16.
+    let h = Tensor::full(dev(), &[10_000], 0.5, DType::F32)
+        .unwrap()
+        .cast(DType::F16)
+        .unwrap();
+    let s = h.sum_all().unwrap();
+    assert_eq!(s.dtype(), DType::F16);
+    assert_eq!(
+        s.cast(DType::F32).unwrap().to_vec::<f32>().unwrap(),
+        [5000.0]
+    );
+    let cols = Tensor::ones(dev(), &[9000, 2], DType::F16)
+        .unwrap()
+        .sum(&[0], false)
+        .unwrap();
+    assert_eq!(
+        cols.cast(DType::F32).unwrap().to_vec::<f32>().unwrap(),
+        [9000.0, 9000.0]
+    );
+}
