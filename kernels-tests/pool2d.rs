@@ -5,8 +5,8 @@ use crate::common::*;
 use shadergrad_reference::pool2d::{Pool2d, Pooled};
 use shadergrad_reference::values;
 
-fn out(n: usize, pl: &Pool2d) -> usize {
-    pl.out(n)
+fn out(axis: usize, n: usize, pl: &Pool2d) -> usize {
+    pl.out(axis, n)
 }
 
 /// (output, the input elements each output came from) for a (B*C, H, W) tensor.
@@ -21,30 +21,10 @@ fn pooling_and_its_gradient() {
     // invocation several outputs (its reference gradient is not re-checked).
     for (b, c, h, w, fd) in [(2, 3, 7, 5, true), (6, 50, 41, 37, false)] {
         for pl in [
-            Pool2d {
-                max: true,
-                kernel: 2,
-                stride: 2,
-                padding: 0,
-            },
-            Pool2d {
-                max: true,
-                kernel: 3,
-                stride: 2,
-                padding: 1,
-            },
-            Pool2d {
-                max: false,
-                kernel: 2,
-                stride: 2,
-                padding: 0,
-            },
-            Pool2d {
-                max: false,
-                kernel: 3,
-                stride: 1,
-                padding: 1,
-            },
+            Pool2d::square(true, 2, 2, 0),
+            Pool2d::square(true, 3, 2, 1),
+            Pool2d::square(false, 2, 2, 0),
+            Pool2d::square(false, 3, 1, 1),
         ] {
             // Distinct values, so a max has one argmax and differences are meaningful.
             let mut x: Vec<f64> = (0..b * c * h * w).map(|i| i as f64 * 0.01).collect();
@@ -81,18 +61,18 @@ fn pooling_and_its_gradient() {
             let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
             let tx = shadergrad::nn::parameter(tensor(&xs, &[b, c, h, w])).unwrap();
             let ty = if pl.max {
-                tx.max_pool2d(pl.kernel, pl.stride, pl.padding)
+                tx.max_pool2d(pl.kernel[0], pl.stride[0], pl.padding[0])
             } else {
-                tx.avg_pool2d(pl.kernel, pl.stride, pl.padding)
+                tx.avg_pool2d(pl.kernel[0], pl.stride[0], pl.padding[0])
             }
             .unwrap();
-            assert_eq!(ty.shape(), &[b, c, out(h, &pl), out(w, &pl)]);
+            assert_eq!(ty.shape(), &[b, c, out(0, h, &pl), out(1, w, &pl)]);
             let label = format!(
                 "{} pool k{} s{} p{}",
                 if pl.max { "max" } else { "avg" },
-                pl.kernel,
-                pl.stride,
-                pl.padding
+                pl.kernel[0],
+                pl.stride[0],
+                pl.padding[0]
             );
             assert_close(&label, &read(&ty), &y, 1e-5, 1e-6);
             let ut = tensor(&u.iter().map(|&v| v as f32).collect::<Vec<_>>(), ty.shape());
