@@ -263,9 +263,14 @@ fn pool_geometry_is_a_typed_error() {
 #[test]
 fn global_average_pool() {
     let x: Vec<f32> = (0..2 * 3 * 4 * 5).map(|i| i as f32).collect();
-    let g = read(&tensor(&x, &[2, 3, 4, 5]).global_avg_pool2d().unwrap());
+    let t = tensor(&x, &[2, 3, 4, 5]);
     let want: Vec<f64> = (0..6)
         .map(|p| (0..20).map(|i| (p * 20 + i) as f64).sum::<f64>() / 20.0)
         .collect();
-    assert_close("global avg", &g, &want, 1e-6, 1e-6);
+    let g = t.global_avg_pool2d().unwrap();
+    assert_eq!(g.shape(), &[2, 3]);
+    assert_close("global avg", &read(&g), &want, 1e-6, 1e-6);
+    let kept = t.global_avg_pool2d_keepdim().unwrap();
+    assert_eq!(kept.shape(), &[2, 3, 1, 1]);
+    assert_close("global avg keepdim", &read(&kept), &want, 1e-6, 1e-6);
 }

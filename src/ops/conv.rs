@@ -85,6 +85,13 @@ impl Tensor {
         self.mean(&[2, 3], false)
     }
 
+    /// Mean over the spatial axes keeping them: (B, C, H, W) -> (B, C, 1, 1),
+    /// as PyTorch's adaptive_avg_pool2d(x, 1) returns it.
+    pub fn global_avg_pool2d_keepdim(&self) -> Result<Tensor> {
+        self.require_f32_rank("global_avg_pool2d", 4)?;
+        self.mean(&[2, 3], true)
+    }
+
     fn check_bn(&self, op: &'static str, gamma: &Tensor, beta: &Tensor) -> Result<usize> {
         self.same_device(op, &[gamma, beta])?;
         if self.dtype() != DType::F32 || self.rank() < 2 {
