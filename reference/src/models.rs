@@ -116,12 +116,7 @@ fn conv_relu_pool(
         .map(|(i, &(v, _))| v + layer.b[(i / plane) % cout])
         .collect();
     relu(&mut y);
-    let pool = Pool2d {
-        max: true,
-        kernel: 2,
-        stride: 2,
-        padding: 0,
-    };
+    let pool = Pool2d::square(true, 2, 2, 0);
     values(&pool.forward(&y, batch * cout, h, w).y)
 }
 

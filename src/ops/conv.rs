@@ -51,27 +51,31 @@ impl Tensor {
         }
     }
 
-    fn pool(&self, p: PoolParams) -> Result<Tensor> {
-        Tensor::apply(Pool2d(p), &[self])
+    /// Max or average pooling with PyTorch's options (rectangular windows,
+    /// stride, padding, dilation, ceil_mode, count_include_pad: see
+    /// [`PoolParams`]), like torch.nn.functional.max_pool2d and avg_pool2d,
+    /// of a (B, C, H, W) tensor. Bad geometry (a zero kernel, stride or
+    /// dilation, padding over half the kernel, dilated average pooling, an
+    /// empty output) is an `InvalidArgument` naming the op and the shape.
+    pub fn pool2d(&self, p: PoolParams) -> Result<Tensor> {
+        Tensor::apply(Pool2d(p.normalised()), &[self])
     }
 
     /// Max pooling with a square window (PyTorch's max_pool2d).
     pub fn max_pool2d(&self, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
-        self.pool(PoolParams {
-            max: true,
-            kernel: [kernel; 2],
+        self.pool2d(PoolParams {
             stride: [stride; 2],
             padding: [padding; 2],
+            ..PoolParams::max_pool([kernel; 2])
         })
     }
 
     /// Average pooling with a square window, padding counted in the divisor.
     pub fn avg_pool2d(&self, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
-        self.pool(PoolParams {
-            max: false,
-            kernel: [kernel; 2],
+        self.pool2d(PoolParams {
             stride: [stride; 2],
             padding: [padding; 2],
+            ..PoolParams::avg_pool([kernel; 2])
         })
     }
 
@@ -79,6 +83,13 @@ impl Tensor {
     pub fn global_avg_pool2d(&self) -> Result<Tensor> {
         self.require_f32_rank("global_avg_pool2d", 4)?;
         self.mean(&[2, 3], false)
+    }
+
+    /// Mean over the spatial axes keeping them: (B, C, H, W) -> (B, C, 1, 1),
+    /// as PyTorch's adaptive_avg_pool2d(x, 1) returns it.
+    pub fn global_avg_pool2d_keepdim(&self) -> Result<Tensor> {
+        self.require_f32_rank("global_avg_pool2d", 4)?;
+        self.mean(&[2, 3], true)
     }
 
     fn check_bn(&self, op: &'static str, gamma: &Tensor, beta: &Tensor) -> Result<usize> {

@@ -376,12 +376,7 @@ fn pool(ctx: &mut Ctx, sets: &Sets, [b, c, hw]: [usize; 3], max: bool) -> Result
     let (nx, ny) = (b * c * hw * hw, b * c * ho * ho);
     let shape = format!("{} k2 s2", dims(&[b, c, hw, hw]));
     let name = if max { "max_pool2d" } else { "avg_pool2d" };
-    let window = Pool2d {
-        max,
-        kernel: k,
-        stride: k,
-        padding: 0,
-    };
+    let window = Pool2d::square(max, k, k, 0);
     let pooled = window.forward(&sets.host[0], b * c, hw, hw);
     let backward = window.backward(&pooled, &sets.host[1], nx);
     let (forward, backward) = (&pooled.y, &backward);
