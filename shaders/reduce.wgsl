@@ -3,16 +3,21 @@
 //
 // The planner views the input as (kept dims..., reduced dims...) and generates,
 // in place of the marker below:
-//   const ROWS: u32, const LEN: u32
+//   const ROWS: u32, const LEN: u32, const BLOCKED: bool
 //   out: array<T>                    binding 0, (ROWS)
 //   in0.. , sc, status               as in elementwise.wgsl
 //   struct Acc { v: V, i: u32, n: u32, c: V }, fn sg_merge(a: Acc, b: Acc) -> Acc
+//   and fn sg_step(a: Acc, b: Acc) -> Acc (within a block: a plain add for sums)
 //   fn sg_load(row: u32, k: u32) -> Acc  element k of row `row` (the fused
 //                                    prologue), or an empty Acc past a chunk's end
 //   fn store_row(row: u32, a: Acc)
 // Acc carries the index (for argmax) and a count, so an empty partial is its
 // own identity and max needs no -inf constant (which WGSL cannot spell); and
 // for float sums the compensation c, the low bits each addition rounds away.
+// A compensated add costs several plain ones, so float sums (BLOCKED) add
+// BLOCK terms plainly (sg_step) and merge each block's total with
+// compensation: a block's own rounding is at most BLOCK ulps, and the
+// compensated running sum adds none as it grows.
 //
 // Two entry points, chosen by the planner from ROWS and LEN:
 //   reduce_rows  one invocation per row, no barrier. Best with many rows, and
@@ -26,6 +31,7 @@
 //@generated
 
 override WG: u32 = 64u;
+const BLOCK: u32 = 16u;
 
 @compute @workgroup_size(WG)
 fn reduce_rows(
@@ -38,8 +44,18 @@ fn reduce_rows(
         return;
     }
     var acc = Acc();
-    for (var k = 0u; k < LEN; k++) {
-        acc = sg_merge(acc, sg_load(row, k));
+    if (BLOCKED) {
+        for (var k0 = 0u; k0 < LEN; k0 += BLOCK) {
+            var block = Acc();
+            for (var k = k0; k < min(k0 + BLOCK, LEN); k++) {
+                block = sg_step(block, sg_load(row, k));
+            }
+            acc = sg_merge(acc, block);
+        }
+    } else {
+        for (var k = 0u; k < LEN; k++) {
+            acc = sg_merge(acc, sg_load(row, k));
+        }
     }
     store_row(row, acc);
 }
@@ -57,8 +73,18 @@ fn reduce_cols(
         return;
     }
     var acc = Acc();
-    for (var k = lid; k < LEN; k += WG) {
-        acc = sg_merge(acc, sg_load(row, k));
+    if (BLOCKED) {
+        for (var k0 = lid; k0 < LEN; k0 += WG * BLOCK) {
+            var block = Acc();
+            for (var k = k0; k < min(k0 + WG * BLOCK, LEN); k += WG) {
+                block = sg_step(block, sg_load(row, k));
+            }
+            acc = sg_merge(acc, block);
+        }
+    } else {
+        for (var k = lid; k < LEN; k += WG) {
+            acc = sg_merge(acc, sg_load(row, k));
+        }
     }
     part[lid] = acc;
     workgroupBarrier();

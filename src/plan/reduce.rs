@@ -78,11 +78,19 @@ fn entry_for(rows: usize, len: usize) -> (&'static str, u32, u64) {
 /// The generated part of reduce.wgsl: sizes, bindings, the accumulator, and
 /// `sg_load` (element k of row `row` as an accumulator) from `load`.
 fn generated(rows: usize, len: usize, bindings: &str, vt: &str, merge: &str, load: &str) -> String {
+    // A compensated merge is a float sum's: its blocks add plainly first.
+    let blocked = merge == COMPENSATED_SUM;
+    let step = if blocked {
+        "Acc(a.v + b.v, 0u, a.n + b.n, a.c + b.c)"
+    } else {
+        "sg_merge(a, b)"
+    };
     format!(
-        "const ROWS: u32 = {rows}u;\nconst LEN: u32 = {len}u;\n{bindings}\n\
+        "const ROWS: u32 = {rows}u;\nconst LEN: u32 = {len}u;\nconst BLOCKED: bool = {blocked};\n\
+         {bindings}\n\
          struct Acc {{ v: {vt}, i: u32, n: u32, c: {vt} }}\n\
          fn sg_leaf(v: {vt}, k: u32) -> Acc {{\n    return Acc(v, k, 1u, {vt}());\n}}\n\
-         {merge}{load}"
+         {merge}fn sg_step(a: Acc, b: Acc) -> Acc {{\n    return {step};\n}}\n{load}"
     )
 }
 
