@@ -11,11 +11,10 @@ use shadergrad_reference::conv2d::Conv2d;
 use shadergrad_reference::matmul::Product;
 use shadergrad_reference::softmax::softmax_row;
 
-use crate::bench::case::{Case, Method};
 use crate::bench::check::{self, Tol};
 use crate::bench::data::Rng;
 use crate::bench::measure::{Ctx, gate};
-use crate::bench::peer::Bench;
+use crate::bench::peer::{Bench, e2e};
 use crate::bench::suites::{attention as attn, dims, reduce};
 
 /// Input sets a workload rotates through, uploaded inside the timed region.
@@ -30,15 +29,6 @@ pub(crate) fn host_sets(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<Vec<f32>> 
 /// Uploads set `i` (mod `SETS`) of `sets` as `shape`.
 pub(crate) fn upload(dev: &Device, sets: &[Vec<f32>], i: usize, shape: &[usize]) -> Result<Tensor> {
     Tensor::from_slice(dev, &sets[i % SETS], shape)
-}
-
-/// A workload case: end to end, the engine's choice, in its own group.
-fn e2e<'a>(workload: &str, kernel: &str, variant: &str, shape: String) -> Case<'a> {
-    Case::new(kernel, variant, shape, DType::F32)
-        .method(Method::EndToEnd)
-        .sets(SETS)
-        .chosen(true)
-        .group(format!("e2e {workload}"))
 }
 
 pub(crate) fn matmul(ctx: &mut Ctx, bench: &mut Bench, n: usize) -> Result<()> {

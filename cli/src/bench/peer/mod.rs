@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use shadergrad::Result;
 
-use crate::bench::case::Case;
+use crate::bench::case::{Case, Method};
 use crate::bench::measure::{Ctx, median};
 use crate::bench::results::{PeerReport, PeerRow};
 
@@ -176,4 +176,13 @@ impl Bench {
             error: theirs.error,
         });
     }
+}
+
+/// A workload case: end to end, the engine's choice, in its own group.
+fn e2e<'a>(workload: &str, kernel: &str, variant: &str, shape: impl Into<String>) -> Case<'a> {
+    Case::new(kernel, variant, shape, shadergrad::DType::F32)
+        .method(Method::EndToEnd)
+        .sets(kernels::SETS)
+        .chosen(true)
+        .group(format!("e2e {workload}"))
 }

@@ -16,16 +16,15 @@ use std::cell::RefCell;
 
 use shadergrad::nn::{Conv2d, Linear, MaxPool2d, Module};
 use shadergrad::optim::Optimizer;
-use shadergrad::{DType, Device, Result, Tensor};
+use shadergrad::{Device, Result, Tensor};
 use shadergrad_reference::models::{ConvLayer, Layer, cnn_loss, mlp_loss, mlp2_grads};
 use shadergrad_reference::widen;
 
-use crate::bench::case::{Case, Method};
-use crate::bench::check::{self, Tol};
 use crate::bench::data::Rng;
-use crate::bench::measure::{Ctx, gate};
-use crate::bench::peer::Bench;
+use crate::bench::measure::Ctx;
 use crate::bench::peer::kernels::{SETS, host_sets, upload};
+use crate::bench::peer::{Bench, e2e};
+use crate::bench::suites::models::{forward, grad, host_layer, loss_gate, mlp_grads_gate};
 
 /// `SETS` label vectors of `n` classes in [0, classes).
 fn label_sets(seed: u64, n: usize, classes: usize) -> Vec<Vec<i32>> {
@@ -40,37 +39,6 @@ fn upload_labels(dev: &Device, sets: &[Vec<i32>], i: usize) -> Result<Tensor> {
     Tensor::from_slice(dev, l, &[l.len()])
 }
 
-/// A linear layer's weights on the CPU.
-fn host_layer(l: &Linear) -> Result<Layer> {
-    Ok(Layer {
-        w: widen(&l.weight.to_vec::<f32>()?),
-        b: widen(&l.bias.as_ref().expect("a bias").to_vec::<f32>()?),
-    })
-}
-
-fn grad(t: &Tensor) -> Result<Tensor> {
-    t.grad()
-        .ok_or_else(|| shadergrad::Error::Gpu("backward left no gradient".into()))
-}
-
-/// The first loss against its float64 value.
-fn loss_gate(o: &[Vec<f32>], loss0: f64) -> crate::bench::results::CheckOutcome {
-    let tol = Tol {
-        rel: 0.0,
-        acc: 1e-4,
-        abs: 1e-6,
-    };
-    gate(o, 1, |o| check::all(&o[0], &[(loss0, loss0.abs())], tol))
-}
-
-fn e2e<'a>(workload: &str, kernel: &str, variant: &str, shape: &str) -> Case<'a> {
-    Case::new(kernel, variant, shape, DType::F32)
-        .method(Method::EndToEnd)
-        .sets(SETS)
-        .chosen(true)
-        .group(format!("e2e {workload}"))
-}
-
 const MLP: (usize, usize, usize, usize) = (256, 64, 256, 10);
 
 pub(crate) fn mlp_grad(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
@@ -79,18 +47,18 @@ pub(crate) fn mlp_grad(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
         return Ok(());
     }
     let (dev, (n, din, hid, dout)) = (ctx.dev, MLP);
-    let (l1, l2) = (Linear::new(dev, din, hid)?, Linear::new(dev, hid, dout)?);
+    let layers = [Linear::new(dev, din, hid)?, Linear::new(dev, hid, dout)?];
     let x = host_sets(111, n * din, -1.0, 1.0);
     let labels = label_sets(112, n, dout);
     let refs = mlp2_grads(
-        &host_layer(&l1)?,
-        &host_layer(&l2)?,
+        &host_layer(&layers[0])?,
+        &host_layer(&layers[1])?,
         &widen(&x[0]),
         &labels[0],
     );
-    let params: Vec<Tensor> = l1.parameters().into_iter().chain(l2.parameters()).collect();
+    let params: Vec<Tensor> = layers.iter().flat_map(Module::parameters).collect();
     let flops = 6.0 * n as f64 * (din * hid + hid * dout) as f64;
-    let (l1, l2, params, refs) = (&l1, &l2, &params, &refs);
+    let (layers, params, refs) = (&layers, &params, &refs);
     let case = e2e(
         workload,
         "mlp_grad",
@@ -101,26 +69,11 @@ pub(crate) fn mlp_grad(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
     .note("x and labels uploaded per run; the four gradients read back")
     .run(move |i| {
         params.iter().for_each(Tensor::zero_grad);
-        let z = l2.forward(&l1.forward(&upload(dev, &x, i, &[n, din])?)?.relu()?)?;
+        let z = forward(layers, &upload(dev, &x, i, &[n, din])?)?;
         shadergrad::loss::cross_entropy(&z, &upload_labels(dev, &labels, i)?)?.backward()?;
         params.iter().map(grad).collect()
     })
-    .check(move |o| {
-        let tol = Tol {
-            rel: 0.0,
-            acc: 2e-5,
-            abs: 1e-7,
-        };
-        let names = ["dW1", "db1", "dW2", "db2"];
-        gate(o, 4, |o| {
-            let parts = names.iter().zip(refs).zip(o);
-            check::combine(
-                parts
-                    .map(|((n, r), out)| (*n, check::all(out, r, tol)))
-                    .collect(),
-            )
-        })
-    });
+    .check(move |o| mlp_grads_gate(o, refs));
     bench.measure(ctx, workload, case);
     Ok(())
 }
@@ -131,25 +84,25 @@ pub(crate) fn mlp_step(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
         return Ok(());
     }
     let (dev, (n, din, hid, dout)) = (ctx.dev, MLP);
-    let (l1, l2) = (Linear::new(dev, din, hid)?, Linear::new(dev, hid, dout)?);
+    let layers = [Linear::new(dev, din, hid)?, Linear::new(dev, hid, dout)?];
     let x = host_sets(121, n * din, -1.0, 1.0);
     let labels = label_sets(122, n, dout);
     let loss0 = mlp_loss(
-        &[host_layer(&l1)?, host_layer(&l2)?],
+        &[host_layer(&layers[0])?, host_layer(&layers[1])?],
         &widen(&x[0]),
         &labels[0],
     );
-    let params: Vec<Tensor> = l1.parameters().into_iter().chain(l2.parameters()).collect();
+    let params: Vec<Tensor> = layers.iter().flat_map(Module::parameters).collect();
     let opt = RefCell::new(Optimizer::adam(&params, 1e-3)?);
     let flops = 6.0 * n as f64 * (din * hid + hid * dout) as f64;
-    let (l1, l2, opt) = (&l1, &l2, &opt);
+    let (layers, opt) = (&layers, &opt);
     let case = e2e(workload, "mlp_step", "adam", "batch 256, 64-256-10")
         .work(flops, 0.0)
         .note("x and labels uploaded per run; forward, backward, Adam; the loss read back")
         .run(move |i| {
             let mut opt = opt.borrow_mut();
             opt.zero_grad();
-            let z = l2.forward(&l1.forward(&upload(dev, &x, i, &[n, din])?)?.relu()?)?;
+            let z = forward(layers, &upload(dev, &x, i, &[n, din])?)?;
             let loss = shadergrad::loss::cross_entropy(&z, &upload_labels(dev, &labels, i)?)?;
             loss.backward()?;
             opt.record()?;

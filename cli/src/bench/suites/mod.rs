@@ -16,7 +16,7 @@ mod index;
 mod layernorm;
 mod loss;
 mod matmul;
-mod models;
+pub(crate) mod models;
 mod norm;
 mod optim;
 pub(crate) mod reduce;

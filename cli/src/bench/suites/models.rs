@@ -20,21 +20,56 @@ use crate::bench::case::{Case, Method};
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
 use crate::bench::measure::{Ctx, gate};
+use crate::bench::results::CheckOutcome;
 
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     mlp_step(ctx)?;
     mlp_grad(ctx)
 }
 
-fn host_layer(l: &Linear) -> Result<Layer> {
+pub(crate) fn host_layer(l: &Linear) -> Result<Layer> {
     Ok(Layer {
         w: widen(&l.weight.to_vec::<f32>()?),
         b: widen(&l.bias.as_ref().expect("a bias").to_vec::<f32>()?),
     })
 }
 
+/// A gradient `backward()` must have left.
+pub(crate) fn grad(t: &Tensor) -> Result<Tensor> {
+    t.grad()
+        .ok_or_else(|| shadergrad::Error::Gpu("backward left no gradient".into()))
+}
+
+/// The first loss against its float64 value.
+pub(crate) fn loss_gate(o: &[Vec<f32>], loss0: f64) -> CheckOutcome {
+    let tol = Tol {
+        rel: 0.0,
+        acc: 1e-4,
+        abs: 1e-6,
+    };
+    gate(o, 1, |o| check::all(&o[0], &[(loss0, loss0.abs())], tol))
+}
+
+/// A 2-layer MLP's four gradients against their float64 values.
+pub(crate) fn mlp_grads_gate(o: &[Vec<f32>], refs: &[Vec<(f64, f64)>]) -> CheckOutcome {
+    let tol = Tol {
+        rel: 0.0,
+        acc: 2e-5,
+        abs: 1e-7,
+    };
+    let names = ["dW1", "db1", "dW2", "db2"];
+    gate(o, 4, |o| {
+        let parts = names.iter().zip(refs).zip(o);
+        check::combine(
+            parts
+                .map(|((n, r), out)| (*n, check::all(out, r, tol)))
+                .collect(),
+        )
+    })
+}
+
 /// An MLP of `sizes` (ReLU between layers).
-fn forward(layers: &[Linear], x: &Tensor) -> Result<Tensor> {
+pub(crate) fn forward(layers: &[Linear], x: &Tensor) -> Result<Tensor> {
     let mut h = x.clone();
     for (i, l) in layers.iter().enumerate() {
         h = l.forward(&h)?;
@@ -125,14 +160,7 @@ fn mlp_step(ctx: &mut Ctx) -> Result<()> {
                 opt.record()?;
                 Ok(vec![loss])
             })
-            .check(move |o| {
-                let tol = Tol {
-                    rel: 0.0,
-                    acc: 1e-4,
-                    abs: 1e-6,
-                };
-                gate(o, 1, |o| check::all(&o[0], &[(loss0, loss0.abs())], tol))
-            }),
+            .check(move |o| loss_gate(o, loss0)),
         );
     }
     Ok(())
@@ -168,28 +196,9 @@ fn mlp_grad(ctx: &mut Ctx) -> Result<()> {
             let s = data.get(i);
             params.iter().for_each(Tensor::zero_grad);
             shadergrad::loss::cross_entropy(&forward(layers, &s[0])?, &s[1])?.backward()?;
-            let grad = |t: &Tensor| {
-                t.grad()
-                    .ok_or_else(|| shadergrad::Error::Gpu("no gradient".into()))
-            };
             params.iter().map(grad).collect()
         })
-        .check(move |o| {
-            let tol = Tol {
-                rel: 0.0,
-                acc: 2e-5,
-                abs: 1e-7,
-            };
-            let names = ["dW1", "db1", "dW2", "db2"];
-            gate(o, 4, |o| {
-                let parts = names.iter().zip(refs).zip(o);
-                check::combine(
-                    parts
-                        .map(|((n, r), out)| (*n, check::all(out, r, tol)))
-                        .collect(),
-                )
-            })
-        }),
+        .check(move |o| mlp_grads_gate(o, refs)),
     );
     Ok(())
 }
