@@ -21,17 +21,18 @@ impl Tensor {
         let last = self.rank() as isize - 1;
         let x = self.transpose(ax as isize, last)?;
         let n = x.shape()[x.rank() - 1];
-        let places = x.places(n, descending)?;
-        // index[p] = the i whose place is p: sum over i of i * (place_i == p).
         let i = Tensor::arange(self.device(), 0.0, n as f64, 1.0, DType::I32)?;
+        let places = x.places(&i, descending)?;
+        // index[p] = the i whose place is p: sum over i of i * (place_i == p).
         let p = i.unsqueeze(-1)?;
         let hit = places.unsqueeze(-2)?.eq(&p)?;
         let index = hit.select(&i, 0.0)?.sum(&[-1], false)?;
         index.transpose(ax as isize, last)
     }
 
-    /// Each element's place in its row (last axis, of `n`) once sorted.
-    fn places(&self, n: usize, descending: bool) -> Result<Tensor> {
+    /// Each element's place in its row (the last axis, numbered by `idx`)
+    /// once sorted.
+    fn places(&self, idx: &Tensor, descending: bool) -> Result<Tensor> {
         let xi = self.unsqueeze(-1)?;
         let xj = self.unsqueeze(-2)?;
         // Whether element j comes before element i: ahead of it, or tied
@@ -47,7 +48,6 @@ impl Tensor {
         } else {
             xj.eq(&xi)?
         };
-        let idx = Tensor::arange(self.device(), 0.0, n as f64, 1.0, DType::I32)?;
         let earlier = idx.lt(&idx.unsqueeze(-1)?)?;
         let before = ahead.logical_or(&tied.logical_and(&earlier)?)?;
         before.cast(DType::I32)?.sum(&[-1], false)
