@@ -120,55 +120,47 @@ pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Vec<Launch>, Vec<
     let merge = merge_fn(*op, in_dtype.is_float());
     let load_x = format!("fn load_x(row: u32, k: u32) -> {vt} {{\n{body}    return {v};\n}}\n");
     let f16 = eg.uses_f16 || node.dtype == DType::F16;
-    if split {
-        // Pass 1: chunk j of row r is row r * S + j; past the row's end, nothing.
-        let s = len.div_ceil(CHUNK);
-        let bindings =
-            format!("@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n{decls}");
+    // Split: pass 1 reduces chunk j of row r as row r * S + j (past the row's
+    // end, nothing) into f32 chunk totals; pass 2 sums each row's totals.
+    let s = if split { len.div_ceil(CHUNK) } else { 1 };
+    let (vrows, vlen, out_ty, load, store) = if split {
         let load = format!(
-            "{load_x}fn sg_load(row: u32, k: u32) -> Acc {{\n    \
-             let kk = (row % {s}u) * LEN + k;\n    \
+            "let kk = (row % {s}u) * LEN + k;\n    \
              if (kk >= {len}u) {{ return Acc(); }}\n    \
-             return sg_leaf(load_x(row / {s}u, kk), kk);\n}}\n\
-             fn store_row(row: u32, a: Acc) {{\n    out[row] = {TOTAL};\n}}\n"
+             return sg_leaf(load_x(row / {s}u, kk), kk);"
         );
-        let code = generated(rows * s, CHUNK, &bindings, vt, &merge, &load);
-        let (entry, wg, groups) = entry_for(rows * s, CHUNK);
-        let mut first = eg.launch(
-            "reduce",
-            fill_template(shader("reduce"), &code, f16),
-            entry,
-            &[("WG", wg as f64)],
-            grid(groups),
-        );
-        let bytes = (rows * s * 4) as u64;
-        first.args[0] = Arg::Scratch(0, bytes);
-        let second = partial_sums(node.dtype, rows, s, bytes);
-        return (vec![first, second], eg.inputs.clone());
-    }
-    let store = match op {
-        ReduceOp::ArgMax | ReduceOp::ArgMin => "i32(a.i)".to_string(),
-        ReduceOp::Sum if float_sum => store_conv(node.dtype, TOTAL),
-        _ => store_conv(node.dtype, "a.v"),
+        (rows * s, CHUNK, "f32", load, TOTAL.to_string())
+    } else {
+        let store = match op {
+            ReduceOp::ArgMax | ReduceOp::ArgMin => "i32(a.i)".to_string(),
+            ReduceOp::Sum if float_sum => store_conv(node.dtype, TOTAL),
+            _ => store_conv(node.dtype, "a.v"),
+        };
+        let load = "return sg_leaf(load_x(row, k), k);".to_string();
+        (rows, len, node.dtype.wgsl_storage(), load, store)
     };
-    let bindings = format!(
-        "@group(0) @binding(0) var<storage, read_write> out: array<{}>;\n{decls}",
-        node.dtype.wgsl_storage()
-    );
+    let bindings =
+        format!("@group(0) @binding(0) var<storage, read_write> out: array<{out_ty}>;\n{decls}");
     let load = format!(
-        "{load_x}fn sg_load(row: u32, k: u32) -> Acc {{\n    return sg_leaf(load_x(row, k), k);\n}}\n\
+        "{load_x}fn sg_load(row: u32, k: u32) -> Acc {{\n    {load}\n}}\n\
          fn store_row(row: u32, a: Acc) {{\n    out[row] = {store};\n}}\n"
     );
-    let code = generated(rows, len, &bindings, vt, &merge, &load);
-    let (entry, wg, groups) = entry_for(rows, len);
-    let launch = eg.launch(
+    let code = generated(vrows, vlen, &bindings, vt, &merge, &load);
+    let (entry, wg, groups) = entry_for(vrows, vlen);
+    let mut launch = eg.launch(
         "reduce",
         fill_template(shader("reduce"), &code, f16),
         entry,
         &[("WG", wg as f64)],
         grid(groups),
     );
-    (vec![launch], eg.inputs.clone())
+    if !split {
+        return (vec![launch], eg.inputs.clone());
+    }
+    let bytes = (rows * s * 4) as u64;
+    launch.args[0] = Arg::Scratch(0, bytes);
+    let second = partial_sums(node.dtype, rows, s, bytes);
+    (vec![launch, second], eg.inputs.clone())
 }
 
 /// Pass 2 of a split sum: each row's `s` partials (scratch 0) summed, with
