@@ -38,6 +38,8 @@ pub struct CounterSnapshot {
     /// Bytes of buffers held by tensors and cached plans now (free pool buffers excluded).
     pub bytes_live: u64,
     pub peak_bytes_live: u64,
+    /// Bytes of free buffers the pool keeps for reuse now.
+    pub bytes_free: u64,
     pub plans_built: u64,
     pub plans_replayed: u64,
     pub bind_groups_created: u64,
@@ -71,6 +73,7 @@ impl Counters {
             bytes_allocated: self.bytes_allocated.load(Relaxed),
             bytes_live: self.bytes_live.load(Relaxed),
             peak_bytes_live: self.peak_bytes_live.load(Relaxed),
+            bytes_free: 0,
             plans_built: self.plans_built.load(Relaxed),
             plans_replayed: self.plans_replayed.load(Relaxed),
             bind_groups_created: self.bind_groups_created.load(Relaxed),
@@ -87,8 +90,8 @@ impl Counters {
 
 impl std::ops::Sub for CounterSnapshot {
     type Output = CounterSnapshot;
-    /// The change between two snapshots (`bytes_live`, the peak and
-    /// `pipelines_cached` are kept from `self`).
+    /// The change between two snapshots (`bytes_live`, the peak,
+    /// `bytes_free` and `pipelines_cached` are kept from `self`).
     fn sub(self, o: CounterSnapshot) -> CounterSnapshot {
         CounterSnapshot {
             submits: self.submits - o.submits,
@@ -101,6 +104,7 @@ impl std::ops::Sub for CounterSnapshot {
             bytes_allocated: self.bytes_allocated - o.bytes_allocated,
             bytes_live: self.bytes_live,
             peak_bytes_live: self.peak_bytes_live,
+            bytes_free: self.bytes_free,
             plans_built: self.plans_built - o.plans_built,
             plans_replayed: self.plans_replayed - o.plans_replayed,
             bind_groups_created: self.bind_groups_created - o.bind_groups_created,

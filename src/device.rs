@@ -43,6 +43,10 @@ pub struct DeviceOptions {
     /// Plans kept for replay, least recently used evicted first (default 256).
     /// A plan holds its pipelines, so this bounds them too.
     pub plan_capacity: Option<usize>,
+    /// Bytes of free buffers the pool keeps for reuse beyond what was ever
+    /// live at once (default 64 MiB); past that the oldest free buffer is
+    /// released.
+    pub pool_free_capacity: Option<u64>,
 }
 
 const DEFAULT_PLAN_CAPACITY: usize = 256;
@@ -166,6 +170,9 @@ impl Device {
         if let Some(n) = opts.plan_capacity {
             dev.0.plan_capacity.store(n.max(1), Ordering::Relaxed);
         }
+        if let Some(n) = opts.pool_free_capacity {
+            dev.0.pool.set_free_capacity(n);
+        }
         Ok(dev)
     }
 
@@ -252,6 +259,7 @@ impl Device {
     pub fn counters(&self) -> CounterSnapshot {
         CounterSnapshot {
             pipelines_cached: self.0.pipelines.len() as u64,
+            bytes_free: self.0.pool.free_bytes(),
             ..self.0.counters.snapshot()
         }
     }

@@ -3,6 +3,11 @@
 //!
 //! Reuse is safe without fences: every use of a buffer is ordered on the one
 //! queue, so work submitted after a buffer returns runs after its last reader.
+//!
+//! Free buffers are bounded: past the larger of the pool's free capacity and
+//! the most bytes ever live at once (what a steady loop reuses), the buffer
+//! freed longest ago is released. A stream of ever-new sizes then holds a
+//! bounded amount, where a training loop still allocates nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,12 +51,57 @@ pub(crate) fn size_class(bytes: u64) -> u64 {
     b.div_ceil(step) * step
 }
 
-type FreeLists = HashMap<(BufferKind, u64), Vec<(wgpu::Buffer, u64)>>;
+/// Free bytes kept by default, beyond which the oldest free buffer goes.
+pub const DEFAULT_FREE_CAPACITY: u64 = 64 << 20;
+
+/// A free buffer, the id it was created with, and the tick it was freed at.
+type Free = (wgpu::Buffer, u64, u64);
+
+/// Free buffers by (kind, size class).
+#[derive(Default)]
+struct FreeLists {
+    lists: HashMap<(BufferKind, u64), Vec<Free>>,
+    bytes: u64,
+    tick: u64,
+}
+
+impl FreeLists {
+    fn pop(&mut self, key: (BufferKind, u64)) -> Option<(wgpu::Buffer, u64)> {
+        let (b, id, _) = self.lists.get_mut(&key)?.pop()?;
+        self.bytes -= key.1;
+        Some((b, id))
+    }
+
+    fn push(&mut self, key: (BufferKind, u64), b: wgpu::Buffer, id: u64) {
+        self.tick += 1;
+        self.bytes += key.1;
+        self.lists.entry(key).or_default().push((b, id, self.tick));
+    }
+
+    /// Releases the buffers freed longest ago until at most `cap` bytes are free.
+    fn shrink(&mut self, cap: u64) {
+        while self.bytes > cap {
+            let oldest = self
+                .lists
+                .iter()
+                .filter_map(|(k, v)| v.first().map(|e| (e.2, *k)))
+                .min_by_key(|&(tick, _)| tick);
+            let Some((_, key)) = oldest else { break };
+            let list = self.lists.get_mut(&key).expect("present");
+            list.remove(0);
+            if list.is_empty() {
+                self.lists.remove(&key);
+            }
+            self.bytes -= key.1;
+        }
+    }
+}
 
 pub(crate) struct PoolInner {
     device: wgpu::Device,
-    /// Free buffers by (kind, size class), each with the id it was created with.
     free: Mutex<FreeLists>,
+    /// Free bytes kept at least (see the module docs).
+    free_capacity: AtomicU64,
     counters: Arc<Counters>,
     next_id: AtomicU64,
 }
@@ -90,10 +140,11 @@ impl Drop for GpuBuffer {
         }
         if let Some(pool) = self.home.as_ref().and_then(Weak::upgrade) {
             pool.counters.live_sub(self.capacity);
+            let cap = (pool.free_capacity.load(Ordering::Relaxed))
+                .max(pool.counters.peak_bytes_live.load(Ordering::Relaxed));
             if let Ok(mut free) = pool.free.lock() {
-                free.entry((self.kind, self.capacity))
-                    .or_default()
-                    .push((self.buffer.clone(), self.id));
+                free.push((self.kind, self.capacity), self.buffer.clone(), self.id);
+                free.shrink(cap);
             }
         }
     }
@@ -103,7 +154,8 @@ impl BufferPool {
     pub fn new(device: wgpu::Device, counters: Arc<Counters>) -> BufferPool {
         BufferPool(Arc::new(PoolInner {
             device,
-            free: Mutex::new(HashMap::new()),
+            free: Mutex::new(FreeLists::default()),
+            free_capacity: AtomicU64::new(DEFAULT_FREE_CAPACITY),
             counters,
             next_id: AtomicU64::new(1),
         }))
@@ -113,11 +165,7 @@ impl BufferPool {
     pub fn acquire(&self, kind: BufferKind, bytes: u64) -> Arc<GpuBuffer> {
         let capacity = size_class(bytes);
         let p = &self.0;
-        let reused = p
-            .free
-            .lock()
-            .ok()
-            .and_then(|mut f| f.get_mut(&(kind, capacity)).and_then(Vec::pop));
+        let reused = p.free.lock().ok().and_then(|mut f| f.pop((kind, capacity)));
         let (buffer, id) = reused.unwrap_or_else(|| {
             p.counters.add(&p.counters.buffers_created, 1);
             p.counters.add(&p.counters.bytes_allocated, capacity);
@@ -155,8 +203,17 @@ impl BufferPool {
     /// Releases every free buffer to the driver.
     pub fn trim(&self) {
         if let Ok(mut f) = self.0.free.lock() {
-            f.clear();
+            f.shrink(0);
         }
+    }
+
+    pub fn set_free_capacity(&self, bytes: u64) {
+        self.0.free_capacity.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes held by free buffers.
+    pub fn free_bytes(&self) -> u64 {
+        self.0.free.lock().map(|f| f.bytes).unwrap_or(0)
     }
 }
 
