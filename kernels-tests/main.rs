@@ -30,6 +30,7 @@ mod pad;
 mod pool2d;
 mod random;
 mod reduce;
+mod shape_uniforms;
 mod softmax;
 mod sort;
 mod stack_split;

@@ -3,11 +3,13 @@
 // Computes out[i] = f(inputs...)[i] for every element of a contiguous output,
 // where f is a whole chain of elementwise ops, broadcasts and views that the
 // planner fused. The planner generates, in place of the marker below:
-//   const NUMEL: u32                      elements of the output
-//   out: array<T>                         binding 0, (NUMEL)
+//   out: array<T>                         binding 0, (sg_numel())
 //   in0.. : array<T>                      one per materialized input, any shape
 //   sc: array<vec4<u32>, K> (uniform)     runtime scalars (constants, seeds)
+//   sh: array<vec4<u32>, K> (uniform)     sizes and strides, in the form that
+//                                         does not bake them in as constants
 //   status (atomic, optional)             bad-index flags
+//   fn sg_numel() -> u32                  elements of the output
 //   fn compute(i: u32)                    computes and stores element i
 //
 // No barrier; PER elements per invocation, WG apart (so neighbouring
@@ -29,9 +31,10 @@ fn elementwise(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let base = (wid.x + wid.y * nwg.x) * WG * PER + lid;
+    let numel = sg_numel();
     for (var k = 0u; k < PER; k++) {
         let i = base + k * WG;
-        if (i >= NUMEL) {
+        if (i >= numel) {
             return;
         }
         compute(i);

@@ -129,3 +129,28 @@ fn sg_randn(s0: u32, s1: u32, i: u32) -> f32 {
     let u2 = f32(sg_rand_bits(s0, s1, 2u * i + 1u) >> 8u) * 5.9604645e-8;
     return sqrt(-2.0 * log(u1)) * cos(6.2831853 * u2);
 }
+
+// Division by a runtime divisor without a division instruction, for kernels
+// whose sizes come from a uniform: on lavapipe a vector integer division is
+// a loop over the lanes, where these are a dozen vector multiplies and adds.
+// `d` is (divisor, magic, shift1, shift2) from the host (Granlund and
+// Montgomery's round-up method), exact for every u32 numerator.
+fn sg_mulhi(a: u32, b: u32) -> u32 {
+    let al = a & 0xffffu;
+    let ah = a >> 16u;
+    let bl = b & 0xffffu;
+    let bh = b >> 16u;
+    let lh = al * bh;
+    let hl = ah * bl;
+    let mid = ((al * bl) >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
+    return ah * bh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+}
+
+fn sg_div(n: u32, d: vec4<u32>) -> u32 {
+    let t = sg_mulhi(d.y, n);
+    return (t + ((n - t) >> d.z)) >> d.w;
+}
+
+fn sg_rem(n: u32, d: vec4<u32>) -> u32 {
+    return n - sg_div(n, d) * d.x;
+}

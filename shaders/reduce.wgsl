@@ -3,9 +3,10 @@
 //
 // The planner views the input as (kept dims..., reduced dims...) and generates,
 // in place of the marker below:
-//   const ROWS: u32, const LEN: u32, const BLOCKED: bool
+//   fn sg_rows() -> u32, fn sg_len() -> u32   ROWS rows of LEN elements
+//   const BLOCKED: bool
 //   out: array<T>                    binding 0, (ROWS)
-//   in0.. , sc, status               as in elementwise.wgsl
+//   in0.. , sc, sh, status           as in elementwise.wgsl
 //   struct Acc { v: V, i: u32, n: u32, c: V }, fn sg_merge(a: Acc, b: Acc) -> Acc
 //   and fn sg_step(a: Acc, b: Acc) -> Acc (within a block: a plain add for sums)
 //   fn sg_load(row: u32, k: u32) -> Acc  element k of row `row` (the fused
@@ -40,20 +41,21 @@ fn reduce_rows(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (row >= ROWS) {
+    let len = sg_len();
+    if (row >= sg_rows()) {
         return;
     }
     var acc = Acc();
     if (BLOCKED) {
-        for (var k0 = 0u; k0 < LEN; k0 += BLOCK) {
+        for (var k0 = 0u; k0 < len; k0 += BLOCK) {
             var block = Acc();
-            for (var k = k0; k < min(k0 + BLOCK, LEN); k++) {
+            for (var k = k0; k < min(k0 + BLOCK, len); k++) {
                 block = sg_step(block, sg_load(row, k));
             }
             acc = sg_merge(acc, block);
         }
     } else {
-        for (var k = 0u; k < LEN; k++) {
+        for (var k = 0u; k < len; k++) {
             acc = sg_merge(acc, sg_load(row, k));
         }
     }
@@ -69,20 +71,21 @@ fn reduce_cols(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = wid.x + wid.y * nwg.x;
-    if (row >= ROWS) {
+    let len = sg_len();
+    if (row >= sg_rows()) {
         return;
     }
     var acc = Acc();
     if (BLOCKED) {
-        for (var k0 = lid; k0 < LEN; k0 += WG * BLOCK) {
+        for (var k0 = lid; k0 < len; k0 += WG * BLOCK) {
             var block = Acc();
-            for (var k = k0; k < min(k0 + WG * BLOCK, LEN); k += WG) {
+            for (var k = k0; k < min(k0 + WG * BLOCK, len); k += WG) {
                 block = sg_step(block, sg_load(row, k));
             }
             acc = sg_merge(acc, block);
         }
     } else {
-        for (var k = lid; k < LEN; k += WG) {
+        for (var k = lid; k < len; k += WG) {
             acc = sg_merge(acc, sg_load(row, k));
         }
     }

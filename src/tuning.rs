@@ -78,6 +78,10 @@ pub struct Tuning {
     pub subgroups: bool,
     /// Replay cached plans (off: every realize plans from scratch).
     pub plan_cache: bool,
+    /// Shapes each generated kernel (fused elementwise, reduction) is compiled
+    /// for with its sizes as constants, before it reads them from a uniform
+    /// and compiles nothing more for new shapes (0: always from a uniform).
+    pub shape_constants: usize,
 }
 
 impl Default for Tuning {
@@ -89,6 +93,7 @@ impl Default for Tuning {
             poison: false,
             subgroups: true,
             plan_cache: true,
+            shape_constants: 4,
         }
     }
 }

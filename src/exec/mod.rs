@@ -66,6 +66,8 @@ impl PlanCache {
 #[derive(Default)]
 struct Executor {
     plans: Mutex<PlanCache>,
+    /// Which shapes the generated kernels bake in.
+    shapes: plan::specialize::Specializer,
     /// Tensors the next realize must include (a loss and its gradients, an
     /// optimizer's in-place updates): so a whole training step is one submit.
     pending: Mutex<Vec<Tensor>>,
@@ -123,6 +125,7 @@ impl Device {
     /// Frees cached plans, pipelines and pooled buffers not in use.
     pub fn trim(&self) {
         lock(&executor(self).plans).clear();
+        executor(self).shapes.clear();
         self.pipelines().clear();
         self.pool().trim();
     }
@@ -211,7 +214,7 @@ fn plan_for(dev: &Device, g: &collect::Graph) -> Result<Arc<Plan>> {
         c.add(&c.plans_replayed, 1);
         return Ok(p);
     }
-    let p = Arc::new(plan::build(dev, g, &opts)?);
+    let p = Arc::new(plan::build(dev, g, &opts, &exec.shapes)?);
     c.add(&c.plans_built, 1);
     if lock(&exec.plans).insert(key, p.clone(), dev.plan_capacity()) {
         c.add(&c.plans_evicted, 1);

@@ -4,27 +4,50 @@
 use crate::kernels::{Launch, fill_template, grid, per_invocation, shader};
 use crate::plan::collect::Graph;
 use crate::plan::expr::{ExprGen, store_conv};
+use crate::plan::specialize::{Specializer, hash_of};
 
 pub(crate) const WG: u32 = 256;
 
-/// The launch computing node `root`, and the materialized nodes it reads.
-pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize, cpu: bool) -> (Launch, Vec<usize>) {
+/// The launch computing node `root`, and the materialized nodes it reads:
+/// the uniform form, or the constant form where `spec` gives it one.
+pub(crate) fn launch(
+    g: &Graph,
+    mat: &[bool],
+    root: usize,
+    cpu: bool,
+    spec: (&Specializer, usize),
+) -> (Launch, Vec<usize>) {
+    let dynamic = generate(g, mat, root, cpu, true);
+    let structure = hash_of(&dynamic.0.src);
+    if spec.0.constants(structure, &dynamic.0.meta, spec.1) {
+        return generate(g, mat, root, cpu, false);
+    }
+    dynamic
+}
+
+fn generate(
+    g: &Graph,
+    mat: &[bool],
+    root: usize,
+    cpu: bool,
+    dynamic: bool,
+) -> (Launch, Vec<usize>) {
     let node = &g.nodes[root];
     // The root itself is computed, not loaded: look through its own materialization.
     let mut inline = mat.to_vec();
     inline[root] = false;
-    let mut eg = ExprGen::new(g, &inline);
+    let mut eg = ExprGen::new(g, &inline, dynamic);
     let v = eg.value(root, "i");
     let store = store_conv(node.dtype, &v);
     let body = eg.take_code();
+    let numel = eg.num(node.numel());
     let out_ty = node.dtype.wgsl_storage();
     let (decls, _) = eg.declarations(1);
     let generated = format!(
-        "const NUMEL: u32 = {}u;\n\
-         @group(0) @binding(0) var<storage, read_write> out: array<{out_ty}>;\n\
+        "@group(0) @binding(0) var<storage, read_write> out: array<{out_ty}>;\n\
          {decls}\n\
-         fn compute(i: u32) {{\n{body}    out[i] = {store};\n}}\n",
-        node.numel()
+         fn sg_numel() -> u32 {{\n    return {numel};\n}}\n\
+         fn compute(i: u32) {{\n{body}    out[i] = {store};\n}}\n"
     );
     let f16 = eg.uses_f16 || node.dtype == crate::DType::F16;
     let per = per_invocation(node.numel(), WG, cpu);

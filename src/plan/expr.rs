@@ -4,9 +4,11 @@
 //!
 //! Every node is evaluated at a flat index into its own (contiguous) shape: an
 //! elementwise node passes the index through, a view maps it to its source's
-//! index, a materialized node loads it. Shapes are baked in as constants, so
-//! index decoding divides by constants (cheap everywhere, vital on lavapipe
-//! where a vector integer division is a per-lane loop).
+//! index, a materialized node loads it. Sizes, strides and offsets are
+//! either WGSL constants, so index decoding divides by constants (cheap
+//! everywhere, vital on lavapipe where a vector integer division is a
+//! per-lane loop), or words of the uniform `sh`, so one pipeline serves every
+//! shape of the same structure: `specialize.rs` chooses.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -31,10 +33,22 @@ pub(crate) struct ExprGen<'a> {
     pub uses_status: bool,
     pub uses_f16: bool,
     pub uses_random: bool,
+    /// Sizes come from the uniform `sh` (these words), not constants.
+    dynamic: bool,
+    pub meta: Vec<u32>,
     code: String,
     indent: usize,
     scopes: Vec<HashMap<(usize, String), String>>,
     next: usize,
+}
+
+/// (d, m, s1, s2) such that n / d = (t + ((n - t) >> s1)) >> s2 with
+/// t = mulhi(m, n), for every u32 n (Granlund and Montgomery, 1994, fig. 4.1).
+pub(crate) fn magic_divisor(d: u32) -> [u32; 4] {
+    let d = d.max(1);
+    let l = 32 - (d - 1).leading_zeros();
+    let m = ((1u64 << 32) * ((1u64 << l) - d as u64) / d as u64 + 1) as u32;
+    [d, m, l.min(1), l.saturating_sub(1)]
 }
 
 /// Converts a value loaded from storage to the register type.
@@ -139,8 +153,10 @@ fn cast_expr(from: DType, to: DType, a: &str) -> String {
 }
 
 impl<'a> ExprGen<'a> {
-    pub fn new(g: &'a Graph, mat: &'a [bool]) -> Self {
+    pub fn new(g: &'a Graph, mat: &'a [bool], dynamic: bool) -> Self {
         ExprGen {
+            dynamic,
+            meta: Vec::new(),
             g,
             mat,
             inputs: Vec::new(),
@@ -179,6 +195,43 @@ impl<'a> ExprGen<'a> {
     fn memo_get(&self, n: usize, idx: &str) -> Option<String> {
         let key = (n, idx.to_string());
         self.scopes.iter().rev().find_map(|s| s.get(&key).cloned())
+    }
+
+    /// A size, stride or offset as a u32 expression: a constant, or (in the
+    /// uniform form) a word of `sh`. Values only decide the form's structure
+    /// where they are 0 or 1 (a term left out), so a stream of shapes shares it.
+    pub fn num(&mut self, v: usize) -> String {
+        if !self.dynamic {
+            return format!("{v}u");
+        }
+        let j = self.meta.len();
+        self.meta.push(v as u32);
+        format!("sh[{}][{}]", j / 4, j % 4)
+    }
+
+    /// `e / v`: by a constant, or (uniform form) by `sg_div` with the
+    /// divisor's magic numbers in a vec4 of `sh`.
+    pub fn div(&mut self, e: &str, v: usize) -> String {
+        if !self.dynamic {
+            return format!("({e} / {v}u)");
+        }
+        format!("sg_div({e}, {})", self.divisor(v))
+    }
+
+    /// `e % v`, as `div` divides.
+    pub fn rem(&mut self, e: &str, v: usize) -> String {
+        if !self.dynamic {
+            return format!("({e} % {v}u)");
+        }
+        format!("sg_rem({e}, {})", self.divisor(v))
+    }
+
+    /// A vec4 of `sh` holding divisor `v` and its magic numbers.
+    fn divisor(&mut self, v: usize) -> String {
+        self.meta.resize(self.meta.len().next_multiple_of(4), 0);
+        let j = self.meta.len() / 4;
+        self.meta.extend(magic_divisor(v as u32));
+        format!("sh[{j}]")
     }
 
     /// Binding name of a materialized node read by this kernel.
@@ -224,8 +277,9 @@ impl<'a> ExprGen<'a> {
         if c.shape.len() == 1 && c.strides[0] == 1 && c.offset == 0 {
             return idx.to_string();
         }
-        let terms = decode_terms(&c.shape, &c.strides, idx);
-        self.bind("i", "u32", index_sum(c.offset, terms))
+        let terms = self.decode_terms(&c.shape, &c.strides, idx);
+        let sum = self.index_sum(c.offset, terms);
+        self.bind("i", "u32", sum)
     }
 
     /// Source index for element (row, k) of a tensor seen as (kept dims..., reduced dims...).
@@ -242,9 +296,10 @@ impl<'a> ExprGen<'a> {
             offset: 0,
         }
         .collapsed();
-        let mut terms = decode_terms(&kept.shape, &kept.strides, row);
-        terms.extend(decode_terms(&red.shape, &red.strides, k));
-        self.bind("i", "u32", index_sum(view.offset, terms))
+        let mut terms = self.decode_terms(&kept.shape, &kept.strides, row);
+        terms.extend(self.decode_terms(&red.shape, &red.strides, k));
+        let sum = self.index_sum(view.offset, terms);
+        self.bind("i", "u32", sum)
     }
 
     /// WGSL expression (usually a variable) holding node `n`'s element `idx`,
@@ -336,10 +391,11 @@ impl<'a> ExprGen<'a> {
     fn check_index(&mut self, s: usize, dtype: DType, limit: usize, idx: &str) -> String {
         let a = self.value(s, idx);
         self.uses_status = true;
+        let lim = self.num(limit);
         let bad = if dtype == DType::I32 {
-            format!("{a} < 0 || {a} >= {limit}")
+            format!("{a} < 0 || u32({a}) >= {lim}")
         } else {
-            format!("{a} >= {limit}u")
+            format!("{a} >= {lim}")
         };
         self.line(&format!(
             "if ({bad}) {{ atomicOr(&status[0], {STATUS_CLASS_INDEX}u); }}"
@@ -355,18 +411,21 @@ impl<'a> ExprGen<'a> {
         let total = shape[axis];
         let out = self.fresh("v");
         self.line(&format!("var {out}: {t};"));
-        let c = self.bind("c", "u32", format!("({idx} / {inner}u) % {total}u"));
-        let outer = self.bind("o", "u32", format!("{idx} / {}u", inner * total));
-        let within = self.bind("w", "u32", format!("{idx} % {inner}u"));
+        let (inner_k, total_k, outer_k) =
+            (self.num(inner), self.num(total), self.num(inner * total));
+        let c = self.bind("c", "u32", format!("({idx} / {inner_k}) % {total_k}"));
+        let outer = self.bind("o", "u32", format!("{idx} / {outer_k}"));
+        let within = self.bind("w", "u32", format!("{idx} % {inner_k}"));
         let mut start = 0usize;
         for (j, &s) in src.iter().enumerate() {
             let len = self.g.nodes[s].shape[axis];
+            let (end_k, len_k, start_k) = (self.num(start + len), self.num(len), self.num(start));
             let cond = if j + 1 == src.len() {
                 "else".to_string()
             } else if j == 0 {
-                format!("if ({c} < {}u)", start + len)
+                format!("if ({c} < {end_k})")
             } else {
-                format!("else if ({c} < {}u)", start + len)
+                format!("else if ({c} < {end_k})")
             };
             self.line(&format!("{cond} {{"));
             self.indent += 1;
@@ -374,7 +433,7 @@ impl<'a> ExprGen<'a> {
             let i = self.bind(
                 "i",
                 "u32",
-                format!("({outer} * {len}u + {c} - {start}u) * {inner}u + {within}"),
+                format!("({outer} * {len_k} + {c} - {start_k}) * {inner_k} + {within}"),
             );
             let v = self.value(s, &i);
             self.line(&format!("{out} = {v};"));
@@ -400,15 +459,21 @@ impl<'a> ExprGen<'a> {
         let inner = contiguous_strides(&view.shape);
         let r = self.fresh("r");
         let ok = self.fresh("ok");
-        let off = view.offset;
-        self.line(&format!("var {r}: u32 = {idx} - min({idx}, {off}u);"));
-        self.line(&format!("var {ok}: bool = {idx} >= {off}u;"));
+        let off = self.num(view.offset);
+        self.line(&format!("var {r}: u32 = {idx} - min({idx}, {off});"));
+        self.line(&format!("var {ok}: bool = {idx} >= {off};"));
         let mut terms = Vec::new();
         for d in dims {
-            let c = self.bind("c", "u32", format!("{r} / {}u", strides[d]));
-            self.line(&format!("{r} -= {c} * {}u;", strides[d]));
-            self.line(&format!("{ok} = {ok} && {c} < {}u;", view.shape[d]));
-            terms.push(format!("{c} * {}u", inner[d]));
+            let (st, size, inn) = (
+                self.num(strides[d]),
+                self.num(view.shape[d]),
+                self.num(inner[d]),
+            );
+            let q = self.div(&r, strides[d]);
+            let c = self.bind("c", "u32", q);
+            self.line(&format!("{r} -= {c} * {st};"));
+            self.line(&format!("{ok} = {ok} && {c} < {size};"));
+            terms.push(format!("{c} * {inn}"));
         }
         self.line(&format!("{ok} = {ok} && {r} == 0u;"));
         let gi = if terms.is_empty() {
@@ -441,6 +506,9 @@ impl<'a> ExprGen<'a> {
         if !self.scalars.is_empty() {
             args.push(Arg::Scalars);
         }
+        if !self.meta.is_empty() {
+            args.push(Arg::Meta);
+        }
         if self.uses_status {
             args.push(Arg::Status);
         }
@@ -448,7 +516,9 @@ impl<'a> ExprGen<'a> {
         for &(c, v) in constants {
             src = src.with(c, v);
         }
-        Launch::new(src, args, workgroups).scalars(self.scalars.clone())
+        Launch::new(src, args, workgroups)
+            .scalars(self.scalars.clone())
+            .meta(self.meta.clone())
     }
 
     /// The statements generated so far (and clears them).
@@ -480,6 +550,15 @@ impl<'a> ExprGen<'a> {
             kinds.push(BindKind::Uniform);
             b += 1;
         }
+        if !self.meta.is_empty() {
+            let _ = writeln!(
+                s,
+                "@group(0) @binding({b}) var<uniform> sh: array<vec4<u32>, {}>;",
+                self.meta.len().div_ceil(4)
+            );
+            kinds.push(BindKind::Uniform);
+            b += 1;
+        }
         if self.uses_status {
             let _ = writeln!(
                 s,
@@ -489,47 +568,95 @@ impl<'a> ExprGen<'a> {
         }
         (s, kinds)
     }
+
+    /// The source index `offset + sum(terms)`: the terms of reversed dims are
+    /// subtracted last, so no partial sum goes below zero.
+    fn index_sum(&mut self, offset: usize, terms: Vec<(bool, String)>) -> String {
+        let (minus, plus): (Vec<_>, Vec<_>) = terms.into_iter().partition(|(neg, _)| *neg);
+        let mut expr: Vec<String> = plus.into_iter().map(|(_, t)| t).collect();
+        if offset > 0 || expr.is_empty() {
+            expr.insert(0, self.num(offset));
+        }
+        let mut expr = expr.join(" + ");
+        for (_, t) in minus {
+            expr = format!("{expr} - {t}");
+        }
+        expr
+    }
+
+    /// Terms `coord_d * |stride_d|` decoding flat `idx` over `shape` (row-major),
+    /// each marked when its stride is negative (to be subtracted), skipping
+    /// broadcast (stride 0) dims.
+    fn decode_terms(
+        &mut self,
+        shape: &[usize],
+        strides: &[isize],
+        idx: &str,
+    ) -> Vec<(bool, String)> {
+        let r = shape.len();
+        let inner = contiguous_strides(shape);
+        let mut terms = Vec::new();
+        for d in 0..r {
+            if strides[d] == 0 {
+                continue;
+            }
+            let mut c = if inner[d] == 1 {
+                idx.to_string()
+            } else {
+                self.div(idx, inner[d])
+            };
+            if d > 0 {
+                c = self.rem(&c, shape[d]);
+            }
+            let s = strides[d].unsigned_abs();
+            terms.push((
+                strides[d] < 0,
+                if s == 1 {
+                    c
+                } else {
+                    format!("{c} * {}", self.num(s))
+                },
+            ));
+        }
+        terms
+    }
 }
 
-/// The source index `offset + sum(terms)`: the terms of reversed dims are
-/// subtracted last, so no partial sum goes below zero.
-fn index_sum(offset: usize, terms: Vec<(bool, String)>) -> String {
-    let (minus, plus): (Vec<_>, Vec<_>) = terms.into_iter().partition(|(neg, _)| *neg);
-    let mut expr: Vec<String> = plus.into_iter().map(|(_, t)| t).collect();
-    if offset > 0 || expr.is_empty() {
-        expr.insert(0, format!("{offset}u"));
-    }
-    let mut expr = expr.join(" + ");
-    for (_, t) in minus {
-        expr = format!("{expr} - {t}");
-    }
-    expr
-}
+#[cfg(test)]
+mod tests {
+    use super::magic_divisor;
 
-/// Terms `coord_d * |stride_d|` decoding flat `idx` over `shape` (row-major),
-/// each marked when its stride is negative (to be subtracted), skipping
-/// broadcast (stride 0) dims.
-fn decode_terms(shape: &[usize], strides: &[isize], idx: &str) -> Vec<(bool, String)> {
-    let r = shape.len();
-    let inner = contiguous_strides(shape);
-    let mut terms = Vec::new();
-    for d in 0..r {
-        if strides[d] == 0 {
-            continue;
-        }
-        let mut c = if inner[d] == 1 {
-            idx.to_string()
-        } else {
-            format!("({idx} / {}u)", inner[d])
-        };
-        if d > 0 {
-            c = format!("({c} % {}u)", shape[d]);
-        }
-        let s = strides[d].unsigned_abs();
-        terms.push((
-            strides[d] < 0,
-            if s == 1 { c } else { format!("{c} * {s}u") },
-        ));
+    /// The shader's `sg_div`, on the host.
+    fn div(n: u32, d: [u32; 4]) -> u32 {
+        let t = ((d[1] as u64 * n as u64) >> 32) as u32;
+        (t + ((n - t) >> d[2])) >> d[3]
     }
-    terms
+
+    #[test]
+    fn magic_division_is_exact() {
+        let ns = [
+            0u32,
+            1,
+            2,
+            3,
+            7,
+            100,
+            65535,
+            65536,
+            1 << 31,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        let mut ds: Vec<u32> = (1..=300).collect();
+        ds.extend([641, 65535, 65536, 65537, 1 << 31, (1 << 31) + 1, u32::MAX]);
+        for &d in &ds {
+            let m = magic_divisor(d);
+            for &n in ns
+                .iter()
+                .chain(&[d - 1, d, d.wrapping_add(1), d.wrapping_mul(7)])
+            {
+                assert_eq!(div(n, m), n / d, "{n} / {d}");
+            }
+        }
+    }
 }

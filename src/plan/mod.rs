@@ -13,6 +13,7 @@ pub(crate) mod elementwise;
 pub(crate) mod expr;
 pub(crate) mod fuse;
 pub(crate) mod reduce;
+pub(crate) mod specialize;
 
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +25,7 @@ use crate::pool::{BufferKind, GpuBuffer};
 use crate::shape::View;
 use crate::tuning::PlanOptions;
 use collect::Graph;
+use specialize::Specializer;
 
 /// Where a binding's buffer comes from when the plan runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +129,14 @@ fn desc(g: &Graph, n: usize) -> Desc<'_> {
 }
 
 /// The dispatches that compute node `k`.
-fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<NodeLaunches> {
+fn launch_for(
+    g: &Graph,
+    mat: &[bool],
+    k: usize,
+    opts: &PlanOptions,
+    spec: &Specializer,
+) -> Result<NodeLaunches> {
+    let spec = (spec, opts.tuning.shape_constants);
     let node = &g.nodes[k];
     let op = node.op().expect("kernels are ops");
     let opd = |i: usize| operand(g, mat, node.src[i]);
@@ -166,7 +175,7 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<N
             ("update", vec![l], node.src.clone())
         }
         Op::Reduce { .. } => {
-            let (l, inputs) = reduce::launch(g, mat, k);
+            let (l, inputs) = reduce::launch(g, mat, k, spec);
             ("reduce", l, inputs)
         }
         Op::Const(_)
@@ -180,7 +189,7 @@ fn launch_for(g: &Graph, mat: &[bool], k: usize, opts: &PlanOptions) -> Result<N
         | Op::Concat { .. }
         | Op::CheckIndex { .. }
         | Op::Unview(_) => {
-            let (l, inputs) = elementwise::launch(g, mat, k, opts.cpu);
+            let (l, inputs) = elementwise::launch(g, mat, k, opts.cpu, spec);
             ("elementwise", vec![l], inputs)
         }
         Op::CustomGrad(_) => unreachable!("collect computes a custom-gradient node's value"),
@@ -206,7 +215,12 @@ struct Dispatch {
 /// Every dispatch in order (topological; in-place updates last: they
 /// overwrite buffers other kernels may still read), with the bytes of each
 /// scratch buffer they declare. Zero-element outputs need none.
-fn dispatches(g: &Graph, mat: &[bool], opts: &PlanOptions) -> Result<(Vec<Dispatch>, Vec<u64>)> {
+fn dispatches(
+    g: &Graph,
+    mat: &[bool],
+    opts: &PlanOptions,
+    spec: &Specializer,
+) -> Result<(Vec<Dispatch>, Vec<u64>)> {
     let is_update = |i: usize| matches!(g.nodes[i].op(), Some(Op::Update { .. }));
     let mut kernels: Vec<usize> = (0..g.nodes.len())
         .filter(|&i| mat[i] && g.nodes[i].op().is_some() && g.nodes[i].numel() > 0)
@@ -216,7 +230,7 @@ fn dispatches(g: &Graph, mat: &[bool], opts: &PlanOptions) -> Result<(Vec<Dispat
     let mut out = Vec::new();
     let mut scratch: Vec<u64> = Vec::new();
     for &k in &kernels {
-        let nl = launch_for(g, mat, k, opts)?;
+        let nl = launch_for(g, mat, k, opts, spec)?;
         // This node's scratch buffer j is buffer n + first + j.
         let first = scratch.len();
         for l in nl.launches {
@@ -406,10 +420,15 @@ fn uniforms(ds: &[Dispatch], ualign: u64) -> Uniforms {
 }
 
 /// Builds the plan for `g`.
-pub(crate) fn build(dev: &Device, g: &Graph, opts: &PlanOptions) -> Result<Plan> {
+pub(crate) fn build(
+    dev: &Device,
+    g: &Graph,
+    opts: &PlanOptions,
+    spec: &Specializer,
+) -> Result<Plan> {
     let max_inputs = (opts.storage_buffers as usize).saturating_sub(2).max(2);
     let mat = fuse::materialize(g, max_inputs, opts.tuning.fusion);
-    let (ds, scratch) = dispatches(g, &mat, opts)?;
+    let (ds, scratch) = dispatches(g, &mat, opts, spec)?;
     let (outputs, output_node, target_output) = outputs(g);
     check_sizes(
         dev,

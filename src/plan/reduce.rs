@@ -7,6 +7,7 @@ use crate::kernels::{Arg, Launch, fill_template, grid, shader};
 use crate::pipeline::{BindKind, KernelSource};
 use crate::plan::collect::Graph;
 use crate::plan::expr::{ExprGen, store_conv};
+use crate::plan::specialize::{Specializer, hash_of};
 use crate::shape::View;
 
 const WG_ROWS: u32 = 64;
@@ -77,7 +78,7 @@ fn entry_for(rows: usize, len: usize) -> (&'static str, u32, u64) {
 
 /// The generated part of reduce.wgsl: sizes, bindings, the accumulator, and
 /// `sg_load` (element k of row `row` as an accumulator) from `load`.
-fn generated(rows: usize, len: usize, bindings: &str, vt: &str, merge: &str, load: &str) -> String {
+fn generated(sizes: [String; 2], bindings: &str, vt: &str, merge: &str, load: &str) -> String {
     // A compensated merge is a float sum's: its blocks add plainly first.
     let blocked = merge == COMPENSATED_SUM;
     let step = if blocked {
@@ -85,8 +86,11 @@ fn generated(rows: usize, len: usize, bindings: &str, vt: &str, merge: &str, loa
     } else {
         "sg_merge(a, b)"
     };
+    let [rows, len] = sizes;
     format!(
-        "const ROWS: u32 = {rows}u;\nconst LEN: u32 = {len}u;\nconst BLOCKED: bool = {blocked};\n\
+        "fn sg_rows() -> u32 {{\n    return {rows};\n}}\n\
+         fn sg_len() -> u32 {{\n    return {len};\n}}\n\
+         const BLOCKED: bool = {blocked};\n\
          {bindings}\n\
          struct Acc {{ v: {vt}, i: u32, n: u32, c: {vt} }}\n\
          fn sg_leaf(v: {vt}, k: u32) -> Acc {{\n    return Acc(v, k, 1u, {vt}());\n}}\n\
@@ -94,8 +98,24 @@ fn generated(rows: usize, len: usize, bindings: &str, vt: &str, merge: &str, loa
     )
 }
 
-/// The launches computing reduction `root`, and the materialized nodes they read.
-pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Vec<Launch>, Vec<usize>) {
+/// The launches computing reduction `root`, and the materialized nodes they
+/// read: the uniform form, or the constant form where `spec` gives it one.
+pub(crate) fn launch(
+    g: &Graph,
+    mat: &[bool],
+    root: usize,
+    spec: (&Specializer, usize),
+) -> (Vec<Launch>, Vec<usize>) {
+    let dynamic = generate(g, mat, root, true);
+    let srcs: Vec<&KernelSource> = dynamic.0.iter().map(|l| &l.src).collect();
+    let words: Vec<&[u32]> = dynamic.0.iter().map(|l| &l.meta[..]).collect();
+    if spec.0.constants(hash_of(&srcs), &words.concat(), spec.1) {
+        return generate(g, mat, root, false);
+    }
+    dynamic
+}
+
+fn generate(g: &Graph, mat: &[bool], root: usize, dynamic: bool) -> (Vec<Launch>, Vec<usize>) {
     let node = &g.nodes[root];
     let Some(Op::Reduce { op, axes }) = node.op() else {
         unreachable!("reduce launch on a reduce node")
@@ -111,11 +131,10 @@ pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Vec<Launch>, Vec<
     let float_sum = *op == ReduceOp::Sum && in_dtype.is_float();
     let split = float_sum && len > CHUNK;
 
-    let mut eg = ExprGen::new(g, mat);
+    let mut eg = ExprGen::new(g, mat, dynamic);
     let idx = eg.split_index(&view, kept.len(), "row", "k");
     let v = eg.value(src, &idx);
     let body = eg.take_code();
-    let (decls, _) = eg.declarations(1);
     let vt = in_dtype.wgsl_reg();
     let merge = merge_fn(*op, in_dtype.is_float());
     let load_x = format!("fn load_x(row: u32, k: u32) -> {vt} {{\n{body}    return {v};\n}}\n");
@@ -123,13 +142,21 @@ pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Vec<Launch>, Vec<
     // Split: pass 1 reduces chunk j of row r as row r * S + j (past the row's
     // end, nothing) into f32 chunk totals; pass 2 sums each row's totals.
     let s = if split { len.div_ceil(CHUNK) } else { 1 };
-    let (vrows, vlen, out_ty, load, store) = if split {
+    let (vrows, vlen) = if split {
+        (rows * s, CHUNK)
+    } else {
+        (rows, len)
+    };
+    let sizes = [eg.num(vrows), eg.num(vlen)];
+    let (out_ty, load, store) = if split {
+        let (chunk, lenk) = (eg.rem("row", s), eg.num(len));
+        let row = eg.div("row", s);
         let load = format!(
-            "let kk = (row % {s}u) * LEN + k;\n    \
-             if (kk >= {len}u) {{ return Acc(); }}\n    \
-             return sg_leaf(load_x(row / {s}u, kk), kk);"
+            "let kk = {chunk} * sg_len() + k;\n    \
+             if (kk >= {lenk}) {{ return Acc(); }}\n    \
+             return sg_leaf(load_x({row}, kk), kk);"
         );
-        (rows * s, CHUNK, "f32", load, TOTAL.to_string())
+        ("f32", load, TOTAL.to_string())
     } else {
         let store = match op {
             ReduceOp::ArgMax | ReduceOp::ArgMin => "i32(a.i)".to_string(),
@@ -137,15 +164,16 @@ pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Vec<Launch>, Vec<
             _ => store_conv(node.dtype, "a.v"),
         };
         let load = "return sg_leaf(load_x(row, k), k);".to_string();
-        (rows, len, node.dtype.wgsl_storage(), load, store)
+        (node.dtype.wgsl_storage(), load, store)
     };
+    let (decls, _) = eg.declarations(1);
     let bindings =
         format!("@group(0) @binding(0) var<storage, read_write> out: array<{out_ty}>;\n{decls}");
     let load = format!(
         "{load_x}fn sg_load(row: u32, k: u32) -> Acc {{\n    {load}\n}}\n\
          fn store_row(row: u32, a: Acc) {{\n    out[row] = {store};\n}}\n"
     );
-    let code = generated(vrows, vlen, &bindings, vt, &merge, &load);
+    let code = generated(sizes, &bindings, vt, &merge, &load);
     let (entry, wg, groups) = entry_for(vrows, vlen);
     let mut launch = eg.launch(
         "reduce",
@@ -159,26 +187,41 @@ pub(crate) fn launch(g: &Graph, mat: &[bool], root: usize) -> (Vec<Launch>, Vec<
     }
     let bytes = (rows * s * 4) as u64;
     launch.args[0] = Arg::Scratch(0, bytes);
-    let second = partial_sums(node.dtype, rows, s, bytes);
+    let second = partial_sums(node.dtype, rows, s, bytes, dynamic);
     (vec![launch, second], eg.inputs.clone())
 }
 
 /// Pass 2 of a split sum: each row's `s` partials (scratch 0) summed, with
 /// the same compensation.
-fn partial_sums(out: DType, rows: usize, s: usize, bytes: u64) -> Launch {
+fn partial_sums(out: DType, rows: usize, s: usize, bytes: u64, dynamic: bool) -> Launch {
+    let (sizes, meta, sh) = if dynamic {
+        let decl = "@group(0) @binding(2) var<uniform> sh: array<vec4<u32>, 1>;\n";
+        (
+            ["sh[0][0]".into(), "sh[0][1]".into()],
+            vec![rows as u32, s as u32],
+            decl,
+        )
+    } else {
+        ([format!("{rows}u"), format!("{s}u")], Vec::new(), "")
+    };
     let bindings = format!(
         "@group(0) @binding(0) var<storage, read_write> out: array<{}>;\n\
-         @group(0) @binding(1) var<storage, read> partials: array<f32>;\n",
+         @group(0) @binding(1) var<storage, read> partials: array<f32>;\n{sh}",
         out.wgsl_storage()
     );
     let load = format!(
-        "fn sg_load(row: u32, k: u32) -> Acc {{\n    return sg_leaf(partials[row * LEN + k], k);\n}}\n\
+        "fn sg_load(row: u32, k: u32) -> Acc {{\n    return sg_leaf(partials[row * sg_len() + k], k);\n}}\n\
          fn store_row(row: u32, a: Acc) {{\n    out[row] = {};\n}}\n",
         store_conv(out, TOTAL)
     );
-    let code = generated(rows, s, &bindings, "f32", COMPENSATED_SUM, &load);
+    let code = generated(sizes, &bindings, "f32", COMPENSATED_SUM, &load);
     let (entry, wg, groups) = entry_for(rows, s);
-    let layout = vec![BindKind::ReadWrite, BindKind::Read];
+    let mut layout = vec![BindKind::ReadWrite, BindKind::Read];
+    let mut args = vec![Arg::Out, Arg::Scratch(0, bytes)];
+    if dynamic {
+        layout.push(BindKind::Uniform);
+        args.push(Arg::Meta);
+    }
     let src = KernelSource::new(
         "reduce",
         fill_template(shader("reduce"), &code, out == DType::F16),
@@ -186,5 +229,5 @@ fn partial_sums(out: DType, rows: usize, s: usize, bytes: u64) -> Launch {
         layout,
     )
     .with("WG", wg as f64);
-    Launch::new(src, vec![Arg::Out, Arg::Scratch(0, bytes)], grid(groups))
+    Launch::new(src, args, grid(groups)).meta(meta)
 }
