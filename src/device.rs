@@ -125,6 +125,24 @@ fn tuning_from_env(base: Tuning) -> Result<Tuning> {
     }
 }
 
+/// The limits to ask for: `opts`', else `SHADERGRAD_LIMITS` (`downlevel`:
+/// wgpu's downlevel defaults, a small device's; `adapter` or unset: the
+/// adapter's own).
+fn limits_from_env(opts: &DeviceOptions, adapter: &wgpu::Adapter) -> Result<wgpu::Limits> {
+    if let Some(l) = &opts.limits {
+        return Ok(l.clone());
+    }
+    match std::env::var("SHADERGRAD_LIMITS").as_deref() {
+        Err(_) | Ok("adapter") => Ok(adapter.limits()),
+        Ok("downlevel") => Ok(wgpu::Limits::downlevel_defaults()),
+        Ok(other) => Err(Error::BadEnv {
+            var: "SHADERGRAD_LIMITS",
+            value: other.to_string(),
+            accepted: "adapter, downlevel",
+        }),
+    }
+}
+
 impl Device {
     /// Picks an adapter headlessly, honouring WGPU_BACKEND, WGPU_ADAPTER_NAME and
     /// WGPU_POWER_PREF as wgpu's own helpers do, and opens a device on it.
@@ -148,7 +166,7 @@ impl Device {
         if plain_forced() {
             features.remove(wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP);
         }
-        let limits = opts.limits.clone().unwrap_or_else(|| adapter.limits());
+        let limits = limits_from_env(opts, &adapter)?;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadergrad"),
             required_features: features,
