@@ -11,6 +11,7 @@ mod conv2d;
 mod counters;
 mod cumsum;
 mod device;
+mod downlevel;
 mod elementwise;
 mod errors;
 mod flip;

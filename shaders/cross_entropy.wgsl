@@ -13,6 +13,8 @@
 // Bindings: out (N) or (N, C) f32, logits (N, C), labels (N) i32,
 // [dloss (N),] smoothing (runtime scalar), cfg {rows, cols}, status.
 // One invocation per row, no barrier (rows are a batch; lavapipe prefers it).
+// Where a stage may bind only four storage buffers, the gradient takes two
+// passes (unscaled, then each row times its dloss).
 
 struct Meta {
     rows: u32,
@@ -101,9 +103,44 @@ fn cross_entropy_backward(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = row_id(wid, nwg, lid);
+    if (row < cfg.rows) {
+        grad_row(row, dloss[row]);
+    }
+}
+
+// dx (rows, C) = (softmax - target) for dloss = 1: what the two-pass form's
+// first pass writes on a device with four storage buffers a stage, where the
+// one-pass form's five do not fit.
+@compute @workgroup_size(WG)
+fn cross_entropy_backward_unscaled(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = row_id(wid, nwg, lid);
+    if (row < cfg.rows) {
+        grad_row(row, 1.0);
+    }
+}
+
+// The second pass: each row of dx times its dloss.
+@compute @workgroup_size(WG)
+fn cross_entropy_scale_rows(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = row_id(wid, nwg, lid);
     if (row >= cfg.rows) {
         return;
     }
+    let d = dloss[row];
+    for (var c = row * cfg.cols; c < (row + 1u) * cfg.cols; c++) {
+        out[c] = d * out[c];
+    }
+}
+
+fn grad_row(row: u32, d: f32) {
     let base = row * cfg.cols;
     let y = label(row);
     if (y < 0) {
@@ -114,7 +151,6 @@ fn cross_entropy_backward(
     }
     let eps = bitcast<f32>(sc[0][0]);
     let lse = row_lse(base).y;
-    let d = dloss[row];
     let floor = eps / f32(cfg.cols);
     for (var c = 0u; c < cfg.cols; c++) {
         var q = floor;

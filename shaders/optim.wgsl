@@ -11,7 +11,8 @@
 //
 // Bindings: p (n) read_write, grad (n), m (n) read_write, [v (n) read_write,]
 // scale (1: the gradient-clipping factor, computed on the GPU from the global
-// norm, so clipping needs no readback), hyperparameters (runtime scalars: a
+// norm, so clipping needs no readback; read as a uniform, as is the status
+// word, so that Adam binds four storage buffers, what a small device allows), hyperparameters (runtime scalars: a
 // learning-rate schedule replays the same plan), cfg {numel}, the realize's
 // status word (nonzero: skip the step).
 // Each invocation updates `per` elements WG apart (1 on a GPU; more on a CPU
@@ -30,12 +31,12 @@ struct Meta {
 
 // Adam's bindings 3..6.
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
-@group(0) @binding(4) var<storage, read> scale: array<f32>;
+@group(0) @binding(4) var<uniform> scale: vec4<f32>;
 @group(0) @binding(5) var<uniform> hyper: array<vec4<u32>, 2>;
 @group(0) @binding(6) var<uniform> cfg: Meta;
 
 // SGD's bindings 3..5 (it has no second moment).
-@group(0) @binding(3) var<storage, read> sgd_scale: array<f32>;
+@group(0) @binding(3) var<uniform> sgd_scale: vec4<f32>;
 @group(0) @binding(4) var<uniform> sgd_hyper: array<vec4<u32>, 2>;
 @group(0) @binding(5) var<uniform> sgd_cfg: Meta;
 
@@ -46,9 +47,9 @@ struct Meta {
 // The status word of this realize, last: a kernel before the update met a bad
 // index (a class label out of range), so the step is not taken and the
 // parameter keeps its value.
-@group(0) @binding(7) var<storage, read> status: array<u32>;
-@group(0) @binding(6) var<storage, read> sgd_status: array<u32>;
-@group(0) @binding(4) var<storage, read> ema_status: array<u32>;
+@group(0) @binding(7) var<uniform> status: vec4<u32>;
+@group(0) @binding(6) var<uniform> sgd_status: vec4<u32>;
+@group(0) @binding(4) var<uniform> ema_status: vec4<u32>;
 
 override WG: u32 = 256u;
 override NESTEROV: bool = false;
@@ -72,7 +73,7 @@ fn sgd(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    if (sgd_status[0] != 0u) {
+    if (sgd_status.x != 0u) {
         return;
     }
     let r = span(wid, nwg, lid, sgd_cfg);
@@ -86,7 +87,7 @@ fn sgd_at(i: u32) {
     let mu = hp(sgd_hyper, 1u);
     let damp = hp(sgd_hyper, 2u);
     let wd = hp(sgd_hyper, 4u);
-    let g = grad[i] * sgd_scale[0] + wd * p[i];
+    let g = grad[i] * sgd_scale.x + wd * p[i];
     let buf = mu * m[i] + (1.0 - damp) * g;
     m[i] = buf;
     var step = buf;
@@ -102,7 +103,7 @@ fn ema(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    if (ema_status[0] != 0u) {
+    if (ema_status.x != 0u) {
         return;
     }
     let r = span(wid, nwg, lid, ema_cfg);
@@ -122,7 +123,7 @@ fn adam(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    if (status[0] != 0u) {
+    if (status.x != 0u) {
         return;
     }
     let r = span(wid, nwg, lid, cfg);
@@ -140,7 +141,7 @@ fn adam_at(i: u32) {
     let bc1 = hp(hyper, 5u);
     let bc2 = hp(hyper, 6u);
     var w = p[i];
-    var g = grad[i] * scale[0];
+    var g = grad[i] * scale.x;
     if (DECOUPLED) {
         w = w - lr * wd * w;
     } else {

@@ -15,6 +15,10 @@ pub(crate) enum BindKind {
     Read,
     ReadWrite,
     Uniform,
+    /// Declared by the module but not read by this entry point: left out of
+    /// the layout and the bind group (so it costs no binding of the device's
+    /// limits), its number kept so the others keep theirs.
+    Unused,
 }
 
 /// Everything that identifies a compiled pipeline.
@@ -146,6 +150,7 @@ impl PipelineCache {
                 let entries: Vec<_> = kinds
                     .iter()
                     .enumerate()
+                    .filter(|(_, k)| **k != BindKind::Unused)
                     .map(|(i, k)| wgpu::BindGroupLayoutEntry {
                         binding: i as u32,
                         visibility: wgpu::ShaderStages::COMPUTE,
@@ -157,7 +162,9 @@ impl PipelineCache {
                                 BindKind::ReadWrite => {
                                     wgpu::BufferBindingType::Storage { read_only: false }
                                 }
-                                BindKind::Uniform => wgpu::BufferBindingType::Uniform,
+                                BindKind::Uniform | BindKind::Unused => {
+                                    wgpu::BufferBindingType::Uniform
+                                }
                             },
                             has_dynamic_offset: false,
                             min_binding_size: None,

@@ -32,7 +32,10 @@ impl BufferKind {
     fn usage(self) -> wgpu::BufferUsages {
         use wgpu::BufferUsages as U;
         match self {
-            BufferKind::Storage => U::STORAGE | U::COPY_SRC | U::COPY_DST,
+            // Uniform too: a one-element tensor (a clipping scale, a loss
+            // gradient) or the status word may be read as a uniform, which
+            // spares a storage binding on a small device.
+            BufferKind::Storage => U::STORAGE | U::UNIFORM | U::COPY_SRC | U::COPY_DST,
             BufferKind::Readback => U::MAP_READ | U::COPY_DST,
             BufferKind::Uniform => U::UNIFORM | U::COPY_DST,
             BufferKind::Query => U::QUERY_RESOLVE | U::COPY_SRC,

@@ -121,13 +121,7 @@ impl Tensor {
     pub(crate) fn apply(kernel: impl Kernel, inputs: &[&Tensor]) -> Result<Tensor> {
         let first = inputs.first().expect("a kernel has inputs");
         first.same_device(kernel.name(), &inputs[1..])?;
-        let descs: Vec<Desc> = inputs
-            .iter()
-            .map(|t| Desc {
-                shape: t.shape(),
-                dtype: t.dtype(),
-            })
-            .collect();
+        let descs: Vec<Desc> = inputs.iter().map(|t| Desc::of(t)).collect();
         let (shape, dtype) = kernel.output(&descs)?;
         Self::check_size(first.device(), kernel.name(), &shape, dtype)?;
         let src = inputs.iter().map(|&t| t.clone()).collect();

@@ -1,12 +1,15 @@
 //! The tour's quick variants, as CI runs them: each entry trains on a subset of
 //! its real data, its loss falls, and its held-out metric meets the quick target.
 
-use shadergrad::Device;
-use shadergrad_cli::tour::run_entry;
+use shadergrad::{Device, DeviceOptions};
+use shadergrad_cli::tour::{entries, run_entry};
 
 fn check(name: &str) {
-    let dev = Device::new().expect("an adapter");
-    let o = run_entry(&dev, name, true).unwrap_or_else(|e| panic!("{name}: {e}"));
+    check_on(&Device::new().expect("an adapter"), name);
+}
+
+fn check_on(dev: &Device, name: &str) {
+    let o = run_entry(dev, name, true).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(
         o.last_loss < o.first_loss,
         "{name}: loss {} -> {}",
@@ -86,4 +89,18 @@ fn depthwise_separable() {
 #[test]
 fn transformer_segmentation() {
     check("transformer_segmentation");
+}
+
+/// Every entry on a device with wgpu's downlevel limits (four storage buffers
+/// a stage): the kernels over it take their smaller forms or are composed.
+#[test]
+fn every_entry_on_a_downlevel_device() {
+    let dev = Device::with_options(&DeviceOptions {
+        limits: Some(shadergrad::wgpu::Limits::downlevel_defaults()),
+        ..Default::default()
+    })
+    .expect("an adapter");
+    for e in entries() {
+        check_on(&dev, e.name);
+    }
 }

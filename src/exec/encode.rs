@@ -120,9 +120,8 @@ fn bind_group<'a>(
     let entries: Vec<wgpu::BindGroupEntry> = step
         .bindings
         .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
+        .map(|b| wgpu::BindGroupEntry {
+            binding: b.index,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                 buffer: &resolve(b.buf).buffer,
                 offset: b.offset,

@@ -15,6 +15,11 @@ const WG: usize = 64;
 
 /// The largest head dimension the kernels' fixed per-lane arrays hold.
 pub(crate) const MAX_HEAD_DIM: usize = 128;
+/// Storage buffers a stage binds: the row forms, and the lanes forms (which
+/// add vec4 views of q, k, v and dO). Below the row forms' count,
+/// `Tensor::attention` records the composed maths instead.
+pub(crate) const ROWS_STORAGE: u32 = 8;
+const LANES_STORAGE: u32 = 12;
 
 /// Dispatches span at most 65535 workgroups per dimension: batch x heads on
 /// one, rows on the other (at least 4 per workgroup in every form).
@@ -73,7 +78,8 @@ fn launch(params: AttnParams, kind: usize, call: &Call) -> Result<Vec<Launch>> {
     let bh = b * h;
     // The lanes forms hold 8 rows x (vec4 slices of D) per lane: for LANES = 8
     // and head dims that are whole vec4s.
-    let use_lanes = lanes == 8 && d % 4 == 0 && dv % 4 == 0;
+    let use_lanes =
+        lanes == 8 && d % 4 == 0 && dv % 4 == 0 && call.opts.storage_buffers >= LANES_STORAGE;
     let (entry, rows) = match (kind, use_lanes) {
         (0, true) => ("attention_lanes", nq),
         (0, false) => ("attention_rows", nq),
@@ -138,7 +144,7 @@ fn launch(params: AttnParams, kind: usize, call: &Call) -> Result<Vec<Launch>> {
 
 /// The record-time checks of q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk,
 /// Dv) and, when padded, the key lengths (B) i32.
-fn check(params: &AttnParams, inputs: &[Desc]) -> Result<()> {
+pub(crate) fn check(params: &AttnParams, inputs: &[Desc]) -> Result<()> {
     let (qs, ks, vs) = (inputs[0].shape, inputs[1].shape, inputs[2].shape);
     let bad = |msg: String| Error::ShapeMismatch {
         op: "attention",

@@ -28,37 +28,60 @@ fn ignore_key(ignore: Option<i32>) -> u64 {
     ignore.map_or(u64::MAX, |i| i as u32 as u64)
 }
 
-/// The launch of either entry point over logits `x` (its grad binds dloss).
-fn launch(entry: &'static str, x: Desc, ignore: Option<i32>, grad: bool) -> Vec<Launch> {
-    use BindKind::{Read, ReadWrite, Uniform};
+/// The launch of `entry` over logits `x`, reading the bindings `uses` marks.
+fn launch_one(entry: &'static str, x: Desc, ignore: Option<i32>, uses: [BindKind; 7]) -> Launch {
     let cols = *x.shape.last().unwrap_or(&1);
     let rows = x.numel() / cols.max(1);
-    let mut args = vec![
+    let args = [
         Arg::Out,
         Arg::In(0),
         Arg::In(1),
         Arg::Scalars,
         Arg::Meta,
         Arg::Status,
+        Arg::In(2),
     ];
-    let mut layout = vec![ReadWrite, Read, Read, Uniform, Uniform, ReadWrite];
-    if grad {
-        args.push(Arg::In(2));
-        layout.push(Read);
-    }
+    // dloss (input 2) only where read: the forward has no such input.
+    let n = if uses[6] == BindKind::Unused { 6 } else { 7 };
     let src = KernelSource::new(
         "cross_entropy",
         shader("cross_entropy").into(),
         entry,
-        layout,
+        uses[..n].to_vec(),
     )
     .with("WG", WG as f64)
     .with("HAS_IGNORE", ignore.is_some() as u8 as f64)
     .with("IGNORE", ignore.unwrap_or(-100) as f64);
+    Launch::new(
+        src,
+        args[..n].to_vec(),
+        grid((rows as u64).div_ceil(WG as u64)),
+    )
+    .meta(vec![rows as u32, cols as u32])
+    .scalars(vec![0])
+}
+
+/// The forward, or the gradient: one pass where five storage buffers fit a
+/// stage, else two (unscaled gradient, then each row times its dloss).
+fn launch(x: Desc, ignore: Option<i32>, grad: bool, storage_buffers: u32) -> Vec<Launch> {
+    use BindKind::{Read, ReadWrite, Uniform, Unused};
+    let body = [ReadWrite, Read, Read, Uniform, Uniform, ReadWrite];
+    let with = |last| {
+        let mut k = [Unused; 7];
+        k[..6].copy_from_slice(&body);
+        k[6] = last;
+        k
+    };
+    if !grad {
+        return vec![launch_one("cross_entropy", x, ignore, with(Unused))];
+    }
+    if storage_buffers >= 5 {
+        return vec![launch_one("cross_entropy_backward", x, ignore, with(Read))];
+    }
+    let scale = [ReadWrite, Unused, Unused, Unused, Uniform, Unused, Read];
     vec![
-        Launch::new(src, args, grid((rows as u64).div_ceil(WG as u64)))
-            .meta(vec![rows as u32, cols as u32])
-            .scalars(vec![0]),
+        launch_one("cross_entropy_backward_unscaled", x, ignore, with(Unused)),
+        launch_one("cross_entropy_scale_rows", x, ignore, scale),
     ]
 }
 
@@ -107,7 +130,12 @@ impl Kernel for CrossEntropy {
     }
 
     fn launch(&self, call: &Call) -> Result<Vec<Launch>> {
-        Ok(launch("cross_entropy", call.inputs[0], self.ignore, false))
+        Ok(launch(
+            call.inputs[0],
+            self.ignore,
+            false,
+            call.opts.storage_buffers,
+        ))
     }
 
     fn backward(&self, inputs: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
@@ -139,10 +167,10 @@ impl Kernel for CrossEntropyGrad {
 
     fn launch(&self, call: &Call) -> Result<Vec<Launch>> {
         Ok(launch(
-            "cross_entropy_backward",
             call.inputs[0],
             self.ignore,
             true,
+            call.opts.storage_buffers,
         ))
     }
 

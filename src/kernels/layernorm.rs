@@ -30,6 +30,10 @@ pub(crate) struct LnStats {
     pub eps: f32,
 }
 
+/// Storage buffers a stage binds in the gradient's element form (out, x,
+/// dy, gamma, stats, sums); below it layer norm is recorded composed.
+pub(crate) const STORAGE: u32 = 6;
+
 /// dx in closed form: inputs [x, dy, gamma, stats].
 pub(crate) struct LayerNormGrad {
     pub rms: bool,

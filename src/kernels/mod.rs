@@ -107,7 +107,14 @@ pub(crate) struct Desc<'a> {
     pub dtype: DType,
 }
 
-impl Desc<'_> {
+impl<'a> Desc<'a> {
+    pub fn of(t: &'a Tensor) -> Desc<'a> {
+        Desc {
+            shape: t.shape(),
+            dtype: t.dtype(),
+        }
+    }
+
     pub fn numel(&self) -> usize {
         crate::shape::numel(self.shape)
     }

@@ -7,11 +7,11 @@ use crate::pipeline::{BindKind, KernelSource};
 const WG: u32 = 256;
 
 /// The update of a parameter of `numel` elements: input 0 the parameter,
-/// 1 its gradient, 2 the clipping scale, then the rule's state. The caller
+/// 1 its gradient, 2 the clipping scale (a uniform), then the rule's state. The caller
 /// adds the eight hyperparameter words. It reads the realize's status word
 /// and writes nothing when a kernel of the realize met a bad index.
 pub(crate) fn launch(rule: UpdateRule, numel: usize, cpu: bool) -> Launch {
-    use BindKind::{Read, ReadWrite};
+    use BindKind::{Read, ReadWrite, Uniform};
     let src = |entry| KernelSource::new("optim", shader("optim").into(), entry, vec![]);
     let (mut args, mut layout, src) = match rule {
         UpdateRule::Ema => (
@@ -21,19 +21,19 @@ pub(crate) fn launch(rule: UpdateRule, numel: usize, cpu: bool) -> Launch {
         ),
         UpdateRule::Sgd { nesterov } => (
             vec![Arg::In(0), Arg::In(1), Arg::In(3), Arg::In(2)],
-            vec![ReadWrite, Read, ReadWrite, Read],
+            vec![ReadWrite, Read, ReadWrite, Uniform],
             src("sgd").with("NESTEROV", nesterov as u8 as f64),
         ),
         UpdateRule::Adam { decoupled } => (
             vec![Arg::In(0), Arg::In(1), Arg::In(3), Arg::In(4), Arg::In(2)],
-            vec![ReadWrite, Read, ReadWrite, ReadWrite, Read],
+            vec![ReadWrite, Read, ReadWrite, ReadWrite, Uniform],
             src("adam").with("DECOUPLED", decoupled as u8 as f64),
         ),
     };
     // The realize's status word last: the update is skipped when a kernel
     // before it met a bad index.
     args.extend([Arg::Scalars, Arg::Meta, Arg::Status]);
-    layout.extend([BindKind::Uniform, BindKind::Uniform, BindKind::Read]);
+    layout.extend([Uniform, Uniform, Uniform]);
     let per = per_invocation(numel, WG, cpu);
     let groups = grid((numel as u64).div_ceil(WG as u64 * per as u64));
     Launch::new(

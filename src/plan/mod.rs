@@ -21,6 +21,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::Op;
 use crate::kernels::{self, Arg, Call, Desc, Launch};
+use crate::pipeline::BindKind;
 use crate::pool::{BufferKind, GpuBuffer};
 use crate::shape::View;
 use crate::tuning::PlanOptions;
@@ -43,6 +44,8 @@ pub(crate) enum BufRef {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Binding {
+    /// The binding number (an entry point's unused bindings have none).
+    pub index: u32,
     pub buf: BufRef,
     pub offset: u64,
     pub size: u64,
@@ -469,29 +472,38 @@ pub(crate) fn build(
             .args
             .iter()
             .zip(&d.buffers)
-            .map(|(a, b)| match (*a, *b) {
+            .zip(&l.src.layout)
+            .enumerate()
+            .filter(|(_, (_, kind))| **kind != BindKind::Unused)
+            .map(|(index, ((a, b), kind))| match (*a, *b) {
                 (Arg::Meta, _) => Binding {
+                    index: index as u32,
                     buf: BufRef::Meta,
                     offset: u.meta_at[s],
                     size: align(l.meta.len() as u64 * 4, 16),
                 },
                 (Arg::Scalars, _) => Binding {
+                    index: index as u32,
                     buf: BufRef::Scalars,
                     offset: u.scalar_at[s],
                     size: align(l.scalars.len() as u64, 4) * 4,
                 },
                 (Arg::Status, _) => Binding {
+                    index: index as u32,
                     buf: BufRef::Status,
                     offset: 0,
                     size: 16,
                 },
                 (_, Some(b)) => Binding {
+                    index: index as u32,
                     buf: role[b].expect("every bound buffer has a role"),
                     offset: 0,
-                    size: if b < n {
-                        binding_bytes(g.nodes[b].bytes())
-                    } else {
-                        scratch[b - n]
+                    size: match (b < n, kind) {
+                        // A one-element input read as a uniform vec4 (the
+                        // optimizers' clipping scale): pooled buffers hold 256 bytes.
+                        (true, BindKind::Uniform) => align(g.nodes[b].bytes(), 16),
+                        (true, _) => binding_bytes(g.nodes[b].bytes()),
+                        (false, _) => scratch[b - n],
                     },
                 },
                 (_, None) => unreachable!("buffer arguments have buffer ids"),
