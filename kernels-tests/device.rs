@@ -141,3 +141,38 @@ fn a_kernel_over_the_devices_binding_limits_is_a_typed_error_that_loses_nothing(
     }
     assert_eq!(w.to_vec::<f32>().unwrap(), [1.0, 2.0, 3.0]);
 }
+
+#[test]
+fn a_failure_the_gpu_reports_is_a_typed_error_naming_the_kernels() {
+    let dev = Device::new().unwrap();
+    let host = dev.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("host"),
+        size: 16,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let x = Tensor::from_wgpu_buffer(&dev, host.clone(), &[4], DType::F32).unwrap();
+    // The host destroys its buffer while the engine still holds it.
+    host.destroy();
+    let err = x
+        .add(1.0)
+        .unwrap()
+        .softmax(-1)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap_err();
+    match &err {
+        Error::GpuFailure { kernel, cause, .. } => {
+            assert_eq!(*cause, shadergrad::GpuCause::Validation, "{err}");
+            // The kernel whose bind group holds the buffer: the fused add.
+            assert!(kernel.starts_with("elementwise"), "{err}");
+            assert!(err.to_string().contains("destroyed"), "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The device still works.
+    let y = Tensor::from_slice(&dev, &[1.0f32, 2.0], &[2]).unwrap();
+    assert_eq!(y.add(1.0).unwrap().to_vec::<f32>().unwrap(), [2.0, 3.0]);
+}

@@ -50,7 +50,14 @@ fn program(d: &Device) -> Vec<(String, Vec<f32>)> {
     let w = Tensor::from_slice(d, &uniform(&mut r, 54, -1.0, 1.0), &[2, 3, 9]).unwrap();
     let ln = h.layer_norm(&gamma, &beta, 1e-5).unwrap();
     let rms = h.rms_norm(&gamma, 1e-6).unwrap();
-    ln.add(&rms).unwrap().mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+    ln.add(&rms)
+        .unwrap()
+        .mul(&w)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     keep("layer_norm", &ln);
     keep("rms_norm", &rms);
     for (name, t) in [("dh", &h), ("dgamma", &gamma), ("dbeta", &beta)] {
@@ -58,9 +65,21 @@ fn program(d: &Device) -> Vec<(String, Vec<f32>)> {
     }
 
     let (b, heads, nq, nk, dim) = (2, 2, 5, 6, 4);
-    let q = param(d, &uniform(&mut r, b * heads * nq * dim, -1.0, 1.0), &[b, heads, nq, dim]);
-    let k = param(d, &uniform(&mut r, b * heads * nk * dim, -1.0, 1.0), &[b, heads, nk, dim]);
-    let v = param(d, &uniform(&mut r, b * heads * nk * dim, -1.0, 1.0), &[b, heads, nk, dim]);
+    let q = param(
+        d,
+        &uniform(&mut r, b * heads * nq * dim, -1.0, 1.0),
+        &[b, heads, nq, dim],
+    );
+    let k = param(
+        d,
+        &uniform(&mut r, b * heads * nk * dim, -1.0, 1.0),
+        &[b, heads, nk, dim],
+    );
+    let v = param(
+        d,
+        &uniform(&mut r, b * heads * nk * dim, -1.0, 1.0),
+        &[b, heads, nk, dim],
+    );
     let lens = Tensor::from_slice(d, &[6i32, 2], &[2]).unwrap();
     let masks = [
         AttentionMask::default(),
@@ -72,7 +91,8 @@ fn program(d: &Device) -> Vec<(String, Vec<f32>)> {
     ];
     for (j, mask) in masks.into_iter().enumerate() {
         let o = Tensor::attention(&q, &k, &v, mask, None).unwrap();
-        let dout = Tensor::from_slice(d, &uniform(&mut r, o.numel(), -1.0, 1.0), o.shape()).unwrap();
+        let dout =
+            Tensor::from_slice(d, &uniform(&mut r, o.numel(), -1.0, 1.0), o.shape()).unwrap();
         o.mul(&dout).unwrap().sum_all().unwrap().backward().unwrap();
         keep(&format!("attention {j}"), &o);
     }
@@ -105,6 +125,12 @@ fn a_downlevel_device_computes_what_a_full_one_does() {
     assert_eq!(small.limits().max_storage_buffers_per_shader_stage, 4);
     for ((name, a), (_, b)) in program(&small).iter().zip(program(dev())) {
         let wide: Vec<f64> = b.iter().map(|&x| x as f64).collect();
-        assert_close(&format!("{name} on a downlevel device"), a, &wide, 1e-4, 1e-5);
+        assert_close(
+            &format!("{name} on a downlevel device"),
+            a,
+            &wide,
+            1e-4,
+            1e-5,
+        );
     }
 }

@@ -144,6 +144,15 @@ pub enum Error {
     #[error("shader {kernel} failed to compile: {message}")]
     ShaderCompile { kernel: String, message: String },
 
+    #[error("{kernel}: the GPU reported {cause}: {message}")]
+    GpuFailure {
+        /// The kernel (`softmax::softmax_lanes`) or, where wgpu's report
+        /// names none, the kernels of the submit that failed.
+        kernel: String,
+        cause: GpuCause,
+        message: String,
+    },
+
     #[error("GPU error: {0}")]
     Gpu(String),
 
@@ -154,6 +163,38 @@ pub enum Error {
         at: String,
         msg: String,
     },
+}
+
+/// What kind of failure the GPU reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpuCause {
+    /// wgpu's validation refused a pipeline or a command (a destroyed buffer,
+    /// a layout the device cannot build).
+    Validation,
+    /// A buffer or pipeline could not be allocated.
+    OutOfMemory,
+    /// The driver failed in a way wgpu cannot classify.
+    Internal,
+}
+
+impl std::fmt::Display for GpuCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GpuCause::Validation => "a validation error",
+            GpuCause::OutOfMemory => "out of memory",
+            GpuCause::Internal => "an internal error",
+        })
+    }
+}
+
+impl GpuCause {
+    pub(crate) fn of(e: &wgpu::Error) -> GpuCause {
+        match e {
+            wgpu::Error::OutOfMemory { .. } => GpuCause::OutOfMemory,
+            wgpu::Error::Validation { .. } => GpuCause::Validation,
+            wgpu::Error::Internal { .. } => GpuCause::Internal,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

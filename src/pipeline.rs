@@ -55,6 +55,20 @@ impl KernelSource {
     }
 }
 
+/// Why `src` got no pipeline: its WGSL does not compile (naga says why), or it
+/// does and the device refused the pipeline (a limit, memory).
+fn pipeline_failure(src: &KernelSource, wgsl: &str, err: &wgpu::Error) -> Error {
+    let kernel = format!("{}::{}", src.name, src.entry);
+    match crate::kernels::validate_wgsl(wgsl) {
+        Err(message) => Error::ShaderCompile { kernel, message },
+        Ok(()) => Error::GpuFailure {
+            kernel,
+            cause: crate::error::GpuCause::of(err),
+            message: format!("the device refused a pipeline of valid WGSL: {err}"),
+        },
+    }
+}
+
 /// A bind group layout and the pipeline layout made from it.
 pub(crate) type Layout = Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>;
 
@@ -254,7 +268,8 @@ impl PipelineCache {
             .iter()
             .map(|&(k, v)| (k, f64::from_bits(v)))
             .collect();
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let wgsl = if self.device.features().contains(wgpu::Features::SUBGROUP) {
             std::borrow::Cow::Borrowed(src.wgsl.as_ref())
         } else {
@@ -264,7 +279,7 @@ impl PipelineCache {
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(src.name),
-                source: wgpu::ShaderSource::Wgsl(wgsl),
+                source: wgpu::ShaderSource::Wgsl(wgsl.clone()),
             });
         let pipeline = self
             .device
@@ -280,11 +295,12 @@ impl PipelineCache {
                 },
                 cache: None,
             });
-        if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(Error::ShaderCompile {
-                kernel: format!("{}::{}", src.name, src.entry),
-                message: err.to_string(),
-            });
+        let failed = [
+            pollster::block_on(oom.pop()),
+            pollster::block_on(validation.pop()),
+        ];
+        if let Some(err) = failed.into_iter().flatten().next() {
+            return Err(pipeline_failure(src, &wgsl, &err));
         }
         self.counters.add(&self.counters.pipelines_compiled, 1);
         let pipeline = Arc::new(pipeline);

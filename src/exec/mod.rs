@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::{Error, GpuCause, Result};
 use crate::graph::RunStatus;
 use crate::plan::{self, Plan, collect};
 use crate::pool::{BufferKind, GpuBuffer};
@@ -247,6 +247,34 @@ fn prepare(dev: &Device, plan: &Plan, g: &collect::Graph) -> Vec<Arc<GpuBuffer>>
     outputs
 }
 
+/// The typed error for what the GPU reported about a submit of `steps`: the
+/// kernel whose label wgpu's report quotes, else every kernel of the submit.
+fn gpu_failure(steps: Option<&[plan::Step]>, e: &wgpu::Error) -> Error {
+    let message = e.to_string();
+    let steps = steps.unwrap_or(&[]);
+    let quoted = steps
+        .iter()
+        .find(|s| message.contains(&format!("'{}'", s.name)));
+    let kernel = match quoted {
+        Some(s) => format!("{} ({}::{})", s.op, s.name, s.entry),
+        None if steps.is_empty() => "readback".to_string(),
+        None => {
+            let mut ops: Vec<&str> = steps.iter().map(|s| s.op).collect();
+            ops.dedup();
+            format!(
+                "a submit of {} dispatches ({})",
+                steps.len(),
+                ops.join(", ")
+            )
+        }
+    };
+    Error::GpuFailure {
+        kernel,
+        cause: GpuCause::of(e),
+        message,
+    }
+}
+
 /// What one realize ran: the collected graph, its plan, its output buffers,
 /// its own status word, and which nodes depend on it.
 struct Ran {
@@ -396,11 +424,12 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
     if let (Some((staging, bytes)), Some(r)) = (stamp_read, &ran) {
         *lock(&exec.profile) = read_profile(dev, &r.plan, &staging, bytes)?;
     }
-    if let Some(e) = pollster::block_on(oom.pop()) {
-        return Err(Error::Gpu(format!("out of memory: {e}")));
-    }
-    if let Some(e) = pollster::block_on(validation.pop()) {
-        return Err(Error::Gpu(e.to_string()));
+    let failed = [
+        pollster::block_on(oom.pop()),
+        pollster::block_on(validation.pop()),
+    ];
+    if let Some(e) = failed.into_iter().flatten().next() {
+        return Err(gpu_failure(ran.as_ref().map(|r| &r.plan.steps[..]), &e));
     }
     // The targets now hold their outputs; their recorded ops (and the graph
     // under them) are dropped.
