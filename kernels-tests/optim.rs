@@ -228,6 +228,43 @@ fn a_read_recorded_before_a_step_sees_the_value_before_it() {
     );
 }
 
+#[test]
+fn a_read_recorded_after_a_recorded_step_sees_the_value_after_it() {
+    let d = Device::new().unwrap();
+    let (w0, c) = ([0.5f32, -1.0, 2.0], [1.0f32, -2.0, 0.5]);
+    let (w, ct) = setup(&d, &w0, &c);
+    let mut opt = Optimizer::sgd(std::slice::from_ref(&w), 0.1, 0.0).unwrap();
+    let step = |k: f32| -> Vec<f64> {
+        w0.iter()
+            .zip(&c)
+            .map(|(w, c)| (w - k * 0.1 * c) as f64)
+            .collect()
+    };
+    // Recorded after the (lazy) update and realized in the same readback: the
+    // updated value, not the one the update overwrites later in the submit.
+    w.mul(&ct).unwrap().sum_all().unwrap().backward().unwrap();
+    opt.record().unwrap();
+    let later = w.add(0.0).unwrap();
+    assert_close("read after record", &read(&later), &step(1.0), 1e-6, 1e-7);
+    // Two recorded steps with no read between them: the second applies to
+    // the first's result, and its forward pass read the updated weights.
+    opt.zero_grad();
+    w.mul(&ct).unwrap().sum_all().unwrap().backward().unwrap();
+    opt.record().unwrap();
+    let loss = w.mul(&ct).unwrap().sum_all().unwrap();
+    loss.backward().unwrap();
+    opt.record().unwrap();
+    let want: f64 = step(2.0).iter().zip(&c).map(|(w, c)| w * *c as f64).sum();
+    assert_close("second loss", &read(&loss), &[want], 1e-6, 1e-6);
+    // The second step's gradient accumulated on the first's (no zero_grad).
+    let w3: Vec<f64> = step(2.0)
+        .iter()
+        .zip(&c)
+        .map(|(w, c)| w - 0.2 * *c as f64)
+        .collect();
+    assert_close("w", &read(&w), &w3, 1e-6, 1e-7);
+}
+
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }

@@ -346,6 +346,16 @@ impl Node {
             .collect()
     }
 
+    /// The earliest live reader recorded after `seq` and still lazy.
+    pub fn first_reader_after(&self, seq: u64) -> Option<u64> {
+        let r = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        r.iter()
+            .filter_map(Weak::upgrade)
+            .filter(|n| n.seq > seq && n.state().buf.is_none())
+            .map(|n| n.seq)
+            .min()
+    }
+
     /// Stores the realized value, computed under the status words `taint`;
     /// the history goes unless gradients need it.
     pub fn set_realized(&self, buf: Arc<GpuBuffer>, taint: &[Arc<RunStatus>]) {

@@ -221,7 +221,9 @@ impl Optimizer {
         })
     }
 
-    /// Records the updates; they run with the next realize or readback.
+    /// Records the updates; they run with the next realize or readback (the
+    /// loss read, or the next forward pass's first read of a parameter, which
+    /// sees the updated value: reads keep record order).
     pub fn record(&mut self) -> Result<()> {
         self.check_settings()?;
         let _guard = no_grad();
@@ -310,7 +312,9 @@ impl Optimizer {
     }
 
     /// Records the updates and realizes the whole step (loss, gradients,
-    /// updates) in one submit.
+    /// updates) in one submit, reporting its errors here. Reading the loss
+    /// after it costs a second submit: `record()` and then the read is the
+    /// one-submit step.
     pub fn step(&mut self) -> Result<()> {
         self.record()?;
         self.device().realize_pending()

@@ -81,7 +81,12 @@ impl Tensor {
 
     /// The node whose buffer this tensor reads: itself when realized, the
     /// realized source of a lazy view.
-    fn buffer_node(&self) -> Option<Arc<Node>> {
+    /// A pending in-place update (an optimizer's or a running statistic's).
+    pub(crate) fn is_update(&self) -> bool {
+        matches!(self.0.state().op, Some(Op::Update { .. }))
+    }
+
+    pub(crate) fn buffer_node(&self) -> Option<Arc<Node>> {
         let state = self.0.state();
         if state.buf.is_some() {
             return Some(self.0.clone());

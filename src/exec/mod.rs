@@ -159,16 +159,9 @@ fn buffer_of(t: &Tensor) -> Option<Arc<GpuBuffer>> {
     t.0.state().buf.clone()
 }
 
-/// The tensors a realize computes: those asked for, then what backward and
-/// optimizer steps left pending (so `readback.target` still indexes the
-/// first). Lazy targets with no elements get an empty buffer here.
-fn targets(dev: &Device, asked: &[Tensor]) -> Result<Vec<Tensor>> {
-    let mut targets = asked.to_vec();
-    for p in std::mem::take(&mut *lock(&executor(dev).pending)) {
-        if !targets.iter().any(|t| Arc::ptr_eq(&t.0, &p.0)) {
-            targets.push(p);
-        }
-    }
+/// The tensors a realize computes, all on `dev`; lazy targets with no
+/// elements get an empty buffer here.
+fn targets_checked(dev: &Device, targets: Vec<Tensor>) -> Result<Vec<Tensor>> {
     for t in &targets {
         if t.device() != dev {
             return Err(Error::DeviceMismatch { op: "realize" });
@@ -371,7 +364,61 @@ fn launch(
 fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Option<Vec<u8>>> {
     let exec = executor(dev);
     let _turn = lock(&exec.realize_lock);
-    let targets = targets(dev, asked)?;
+    loop {
+        let first = updates_before_late_reads(&lock(&exec.pending));
+        if first.is_empty() {
+            break;
+        }
+        lock(&exec.pending).retain(|p| !first.iter().any(|u| Arc::ptr_eq(&u.0, &p.0)));
+        submit(dev, first, None)?;
+    }
+    let mut targets = asked.to_vec();
+    for p in std::mem::take(&mut *lock(&exec.pending)) {
+        if !targets.iter().any(|t| Arc::ptr_eq(&t.0, &p.0)) {
+            targets.push(p);
+        }
+    }
+    submit(dev, targets, readback)
+}
+
+/// The pending in-place updates that must run before the rest: a lazy node
+/// recorded after an update reads a buffer it writes (a new forward pass
+/// after `record()`, the next step's update), so the updates recorded before
+/// that node's first such read run first, in a submit of their own, and it
+/// reads what they wrote. (The planner runs a submit's updates last.)
+fn updates_before_late_reads(pending: &[Tensor]) -> Vec<Tensor> {
+    let Some(first_late) = pending.iter().filter_map(late_read).min() else {
+        return Vec::new();
+    };
+    pending
+        .iter()
+        .filter(|u| u.is_update() && u.0.seq < first_late)
+        .cloned()
+        .collect()
+}
+
+/// When a lazy node recorded after update `u` first reads a buffer `u` writes.
+fn late_read(u: &Tensor) -> Option<u64> {
+    let st = u.0.state();
+    let Some(crate::graph::Op::Update { .. }) = &st.op else {
+        return None;
+    };
+    // The parameter, then the rule's state (after gradient and scale).
+    let written = st.src[..1].iter().chain(st.src.iter().skip(3));
+    written
+        .filter_map(|w| w.buffer_node()?.first_reader_after(u.0.seq))
+        .min()
+}
+
+/// Realizes `targets` (the asked ones first) in one submit, reading back
+/// `readback`'s.
+fn submit(
+    dev: &Device,
+    targets: Vec<Tensor>,
+    readback: Option<Readback>,
+) -> Result<Option<Vec<u8>>> {
+    let exec = executor(dev);
+    let targets = targets_checked(dev, targets)?;
     let lazy: Vec<Tensor> = targets
         .iter()
         .filter(|t| !t.is_realized())
