@@ -274,3 +274,30 @@ fn global_average_pool() {
     assert_eq!(kept.shape(), &[2, 3, 1, 1]);
     assert_close("global avg keepdim", &read(&kept), &want, 1e-6, 1e-6);
 }
+
+#[test]
+fn the_pooling_modules_take_every_option() {
+    use shadergrad::nn::{AvgPool2d, MaxPool2d, Module};
+    let max = MaxPool2d::rect([3, 2])
+        .with_stride([2, 3])
+        .with_padding([1, 1])
+        .with_dilation([2, 3]);
+    assert_eq!(max.params, named("max k3x2 s2x3 p1 d2x3"));
+    let label = "nn::MaxPool2d k3x2 s2x3 p1 d2x3";
+    check(label, [2, 3, 11, 10], &reference(&max.params), true, |x| {
+        max.forward(x)
+    });
+    let avg = AvgPool2d::rect([3, 2])
+        .with_stride([1, 2])
+        .with_padding([1, 1])
+        .with_ceil_mode(true)
+        .with_count_include_pad(false);
+    assert_eq!(avg.params, named("avg k3x2 s1x2 p1 ceil nopad"));
+    let label = "nn::AvgPool2d k3x2 s1x2 p1 ceil nopad";
+    check(label, [2, 4, 19, 23], &reference(&avg.params), true, |x| {
+        avg.forward(x)
+    });
+    // The square form keeps PyTorch's defaults.
+    assert_eq!(MaxPool2d::new(2).params, PoolParams::max_pool([2, 2]));
+    assert_eq!(AvgPool2d::new(3).params, PoolParams::avg_pool([3, 3]));
+}
