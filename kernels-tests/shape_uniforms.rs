@@ -9,13 +9,53 @@ use shadergrad::{Device, Tensor, Tuning};
 
 /// A device whose generated kernels bake `constants` shapes each.
 fn device(constants: usize) -> Device {
+    device_with(constants, true)
+}
+
+fn device_with(constants: usize, subgroups: bool) -> Device {
     let d = Device::new().unwrap();
     d.set_tuning(Tuning {
         poison: true,
         shape_constants: constants,
+        subgroups,
         ..d.tuning()
     });
     d
+}
+
+/// Hand-written kernels with size overrides (attention's lengths, the norms'
+/// and cumsum's rows), forward and backward, at sequence length `n`.
+fn sized_kernels(d: &Device, n: usize) -> Vec<Vec<f32>> {
+    let mut r = rng(950 + n as u64);
+    let mut p = |shape: &[usize]| {
+        let v = uniform(&mut r, shape.iter().product(), -1.0, 1.0);
+        shadergrad::nn::parameter(Tensor::from_slice(d, &v, shape).unwrap()).unwrap()
+    };
+    let (q, k, v) = (p(&[2, 2, n, 4]), p(&[2, 2, n + 1, 4]), p(&[2, 2, n + 1, 4]));
+    let (gamma, beta, h) = (p(&[6]), p(&[6]), p(&[2, n, 6]));
+    let lens = Tensor::from_slice(d, &[n as i32, 1], &[2]).unwrap();
+    let mask = shadergrad::AttentionMask {
+        causal: true,
+        key_lengths: Some(&lens),
+        ..Default::default()
+    };
+    let o = Tensor::attention(&q, &k, &v, mask, None).unwrap();
+    let ln = h.layer_norm(&gamma, &beta, 1e-5).unwrap();
+    let rms = h.rms_norm(&gamma, 1e-6).unwrap();
+    let cs = h.cumsum(1).unwrap();
+    let loss = [&o, &ln, &rms, &cs]
+        .iter()
+        .map(|t| t.square().unwrap().sum_all().unwrap())
+        .reduce(|a, b| a.add(&b).unwrap())
+        .unwrap();
+    loss.backward().unwrap();
+    let mut out: Vec<Vec<f32>> = [&o, &ln, &rms, &cs].iter().map(|t| read(t)).collect();
+    out.extend(
+        [&q, &k, &v, &gamma, &beta, &h]
+            .iter()
+            .map(|t| read(&t.grad().unwrap())),
+    );
+    out
 }
 
 /// Results of a program touching every index form the codegen emits, at row
@@ -79,6 +119,32 @@ fn uniform_sizes_compute_what_constant_sizes_do() {
                 "result {j} at n = {n}: uniform form {a:?}, constant form {b:?}"
             );
         }
+    }
+}
+
+#[test]
+fn sized_hand_written_kernels_read_their_sizes_from_a_uniform_alike() {
+    for subgroups in [true, false] {
+        let (a_dev, b_dev) = (
+            device_with(0, subgroups),
+            device_with(usize::MAX, subgroups),
+        );
+        for n in [1, 3, 6, 9] {
+            let (a, b) = (sized_kernels(&a_dev, n), sized_kernels(&b_dev, n));
+            for (j, (a, b)) in a.iter().zip(&b).enumerate() {
+                // Equal values (a zero's sign may differ where the constant
+                // form folds an expression).
+                let same = a.iter().zip(b).all(|(x, y)| x == y);
+                assert!(
+                    same,
+                    "result {j} at n = {n}, subgroups {subgroups}: {a:?} vs {b:?}"
+                );
+            }
+        }
+        // The uniform form compiled its kernels once for the four lengths.
+        let warm = a_dev.counters();
+        sized_kernels(&a_dev, 13);
+        assert_eq!((a_dev.counters() - warm).pipelines_compiled, 0);
     }
 }
 

@@ -32,10 +32,9 @@
 //            loads of one key row are one broadcast).
 // Vectors live in fixed arrays of 128: D and DV are at most 128.
 
-override BH: u32 = 1u;
 override H: u32 = 1u;
-override NQ: u32 = 1u;
-override NK: u32 = 1u;
+override NQ: u32 = 0u;
+override NK: u32 = 0u;
 override D: u32 = 64u;
 override DV: u32 = 64u;
 override CAUSAL: bool = false;
@@ -67,6 +66,18 @@ const LOWEST: f32 = -3.4028235e38;
 @group(0) @binding(11) var<storage, read> v4: array<vec4<f32>>;
 @group(0) @binding(12) var<storage, read> do4: array<vec4<f32>>;
 
+// NQ and NK: override constants for a structure's first shapes, else 0 and
+// read from `dims` (nq, nk), so one pipeline serves every sequence length.
+@group(0) @binding(13) var<uniform> dims: vec4<u32>;
+
+fn nq() -> u32 {
+    return select(dims.x, NQ, NQ != 0u);
+}
+
+fn nk() -> u32 {
+    return select(dims.y, NK, NK != 0u);
+}
+
 fn scale() -> f32 {
     return bitcast<f32>(sc[0][0]);
 }
@@ -74,13 +85,13 @@ fn scale() -> f32 {
 // How many keys of batch b are real.
 fn key_len(bh: u32) -> u32 {
     if (PADDED) {
-        return u32(clamp(lens[bh / H], 0, i32(NK)));
+        return u32(clamp(lens[bh / H], 0, i32(nk())));
     }
-    return NK;
+    return nk();
 }
 
 fn visible(i: u32, j: u32, klen: u32) -> bool {
-    var ok = i < NQ && j < klen;
+    var ok = i < nq() && j < klen;
     if (CAUSAL) {
         ok = ok && j <= i;
     }
@@ -107,7 +118,7 @@ fn key_range(i0: u32, i1: u32, klen: u32) -> vec2<u32> {
 // Queries [lo, hi) that keys [j0, j1] are seen by at all.
 fn query_range(j0: u32, j1: u32) -> vec2<u32> {
     var lo = 0u;
-    var hi = NQ;
+    var hi = nq();
     if (CAUSAL) {
         lo = j0;
     }
@@ -119,27 +130,27 @@ fn query_range(j0: u32, j1: u32) -> vec2<u32> {
 }
 
 fn load_q(bh: u32, i: u32, c: u32) -> f32 {
-    return select(0.0, q[(bh * NQ + min(i, NQ - 1u)) * D + min(c, D - 1u)], c < D);
+    return select(0.0, q[(bh * nq() + min(i, nq() - 1u)) * D + min(c, D - 1u)], c < D);
 }
 
 fn load_k(bh: u32, j: u32, c: u32) -> f32 {
-    return select(0.0, k[(bh * NK + min(j, NK - 1u)) * D + min(c, D - 1u)], c < D);
+    return select(0.0, k[(bh * nk() + min(j, nk() - 1u)) * D + min(c, D - 1u)], c < D);
 }
 
 fn load_v(bh: u32, j: u32, c: u32) -> f32 {
-    return select(0.0, v[(bh * NK + min(j, NK - 1u)) * DV + min(c, DV - 1u)], c < DV);
+    return select(0.0, v[(bh * nk() + min(j, nk() - 1u)) * DV + min(c, DV - 1u)], c < DV);
 }
 
 fn load_do(bh: u32, i: u32, c: u32) -> f32 {
-    return select(0.0, dout[(bh * NQ + min(i, NQ - 1u)) * DV + min(c, DV - 1u)], c < DV);
+    return select(0.0, dout[(bh * nq() + min(i, nq() - 1u)) * DV + min(c, DV - 1u)], c < DV);
 }
 
 fn load_lse(bh: u32, i: u32) -> f32 {
-    return fwd[(bh * NQ + min(i, NQ - 1u)) * (DV + 1u) + DV];
+    return fwd[(bh * nq() + min(i, nq() - 1u)) * (DV + 1u) + DV];
 }
 
 fn load_drow(bh: u32, i: u32) -> f32 {
-    return drow[bh * NQ + min(i, NQ - 1u)];
+    return drow[bh * nq() + min(i, nq() - 1u)];
 }
 
 // ---- forward -------------------------------------------------------------------
@@ -183,11 +194,11 @@ fn store_chunk(base: u32, n: u32, l: u32, w: u32, x: vec4<f32>) {
 
 // Clamped row indices (a block's rows past the end re-read the last one).
 fn q_at(bh: u32, i: u32) -> u32 {
-    return bh * NQ + min(i, NQ - 1u);
+    return bh * nq() + min(i, nq() - 1u);
 }
 
 fn k_at(bh: u32, j: u32) -> u32 {
-    return bh * NK + min(j, NK - 1u);
+    return bh * nk() + min(j, nk() - 1u);
 }
 
 // Element c of row r of q (0), k (1), v (2) or dO (3); zero past the width.
@@ -266,7 +277,7 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         m[t] = LOWEST;
     }
     let span = 2u * LANES;
-    let range = key_range(i0, min(i0 + TQ, NQ) - 1u, klen);
+    let range = key_range(i0, min(i0 + TQ, nq()) - 1u, klen);
     for (var j0 = range.x - range.x % span; j0 < range.y; j0 += span) {
         let ja = j0 + l;
         let jb = ja + LANES;
@@ -292,10 +303,10 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     }
     for (var t = 0u; t < TQ; t++) {
         let i = i0 + t;
-        if (i >= NQ) {
+        if (i >= nq()) {
             continue;
         }
-        let row = (bh * NQ + i) * (DV + 1u);
+        let row = (bh * nq() + i) * (DV + 1u);
         let inv = select(0.0, 1.0 / ls[t], ls[t] > 0.0);
         for (var w = 0u; w < DV4; w++) {
             store_chunk(row, DV, l, w, o[t * DV4 + w] * inv);
@@ -311,7 +322,7 @@ fn attention_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
     let bh = gid.y;
-    if (i >= NQ) {
+    if (i >= nq()) {
         return;
     }
     let klen = key_len(bh);
@@ -340,7 +351,7 @@ fn attention_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
             o[c] = o[c] * alpha + p * load_v(bh, j, c);
         }
     }
-    let row = (bh * NQ + i) * (DV + 1u);
+    let row = (bh * nq() + i) * (DV + 1u);
     let inv = select(0.0, 1.0 / ls, ls > 0.0);
     for (var c = 0u; c < DV; c++) {
         out[row + c] = o[c] * inv;
@@ -360,7 +371,7 @@ fn attention_grad_kv_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
     var dk: array<vec4<f32>, 32>; // key t, chunk w at t * D4 + w
     var dv: array<vec4<f32>, 32>; // key t, chunk w at t * DV4 + w
     let span = 2u * LANES;
-    let range = query_range(j0, min(j0 + TK, NK) - 1u);
+    let range = query_range(j0, min(j0 + TK, nk()) - 1u);
     for (var i0 = range.x - range.x % span; i0 < range.y; i0 += span) {
         let ia = i0 + l;
         let ib = ia + LANES;
@@ -380,10 +391,10 @@ fn attention_grad_kv_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
     }
     for (var t = 0u; t < TK; t++) {
         let j = j0 + t;
-        if (j >= NK) {
+        if (j >= nk()) {
             continue;
         }
-        let row = (bh * NK + j) * (D + DV);
+        let row = (bh * nk() + j) * (D + DV);
         for (var w = 0u; w < D4; w++) {
             store_chunk(row, D, l, w, dk[t * D4 + w] * scale());
         }
@@ -398,7 +409,7 @@ fn attention_grad_kv_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local
 fn attention_grad_kv_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x;
     let bh = gid.y;
-    if (j >= NK) {
+    if (j >= nk()) {
         return;
     }
     let klen = key_len(bh);
@@ -425,7 +436,7 @@ fn attention_grad_kv_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
             dk[c] += ds * load_q(bh, i, c);
         }
     }
-    let row = (bh * NK + j) * (D + DV);
+    let row = (bh * nk() + j) * (D + DV);
     for (var c = 0u; c < D; c++) {
         out[row + c] = dk[c] * scale();
     }
@@ -451,7 +462,7 @@ fn attention_grad_q_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
     }
     var dq: array<vec4<f32>, 32>; // row t, chunk w at t * D4 + w
     let span = 2u * LANES;
-    let range = key_range(i0, min(i0 + TQ, NQ) - 1u, klen);
+    let range = key_range(i0, min(i0 + TQ, nq()) - 1u, klen);
     for (var j0 = range.x - range.x % span; j0 < range.y; j0 += span) {
         let ja = j0 + l;
         let jb = ja + LANES;
@@ -467,11 +478,11 @@ fn attention_grad_q_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
     }
     for (var t = 0u; t < TQ; t++) {
         let i = i0 + t;
-        if (i >= NQ) {
+        if (i >= nq()) {
             continue;
         }
         for (var w = 0u; w < D4; w++) {
-            store_chunk((bh * NQ + i) * D, D, l, w, dq[t * D4 + w] * scale());
+            store_chunk((bh * nq() + i) * D, D, l, w, dq[t * D4 + w] * scale());
         }
     }
 }
@@ -481,7 +492,7 @@ fn attention_grad_q_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
 fn attention_grad_q_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
     let bh = gid.y;
-    if (i >= NQ) {
+    if (i >= nq()) {
         return;
     }
     let klen = key_len(bh);
@@ -508,6 +519,6 @@ fn attention_grad_q_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     for (var c = 0u; c < D; c++) {
-        out[(bh * NQ + i) * D + c] = dq[c] * scale();
+        out[(bh * nq() + i) * D + c] = dq[c] * scale();
     }
 }

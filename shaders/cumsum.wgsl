@@ -12,19 +12,30 @@
 //                memory (log2(WG) steps), then each lane rescans its chunk
 //                from its offset: two reads of the row, WG-way parallel.
 
-override ROWS: u32 = 1u;
-override C: u32 = 1u;
+override ROWS: u32 = 0u;
+override C: u32 = 0u;
 override REVERSE: bool = false;
 override WG: u32 = 64u;
 
 @group(0) @binding(0) var<storage, read_write> out: array<elem>;
 @group(0) @binding(1) var<storage, read> x: array<elem>;
+// ROWS and C: override constants for a structure's first shapes, else 0 and
+// read from `dims`, so one pipeline serves every shape.
+@group(0) @binding(2) var<uniform> dims: vec4<u32>;
+
+fn rows() -> u32 {
+    return select(dims.x, ROWS, ROWS != 0u);
+}
+
+fn cols() -> u32 {
+    return select(dims.y, C, C != 0u);
+}
 
 var<workgroup> part: array<elem, WG>;
 
 // Element j of row r in scan order.
 fn at(r: u32, j: u32) -> u32 {
-    return r * C + select(j, C - 1u - j, REVERSE);
+    return r * cols() + select(j, cols() - 1u - j, REVERSE);
 }
 
 @compute @workgroup_size(WG)
@@ -34,11 +45,11 @@ fn cumsum_rows(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let r = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (r >= ROWS) {
+    if (r >= rows()) {
         return;
     }
     var s = elem(0);
-    for (var j = 0u; j < C; j++) {
+    for (var j = 0u; j < cols(); j++) {
         s += x[at(r, j)];
         out[at(r, j)] = s;
     }
@@ -51,9 +62,9 @@ fn cumsum_cols(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let r = wid.x + wid.y * nwg.x;
-    let chunk = (C + WG - 1u) / WG;
-    let lo = min(lid * chunk, C);
-    let hi = min(lo + chunk, C);
+    let chunk = (cols() + WG - 1u) / WG;
+    let lo = min(lid * chunk, cols());
+    let hi = min(lo + chunk, cols());
     var s = elem(0);
     for (var j = lo; j < hi; j++) {
         s += x[at(r, j)];

@@ -19,7 +19,7 @@
 // (rows, C), x (rows, C), dy (or beta for the forward), gamma (C), stats
 // (rows, 2), eps (or, for ln_grad_input, the sums (rows, 2)).
 
-override ROWS: u32 = 1u;
+override ROWS: u32 = 0u;
 override C: u32 = 1u;
 override RMS: bool = false;
 override WG: u32 = 64u;
@@ -32,6 +32,13 @@ override RPW: u32 = 1u;
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> stats: array<f32>;
 @group(0) @binding(5) var<uniform> sc: array<vec4<u32>, 1>;
+// ROWS: an override constant for a structure's first shapes, else 0 and
+// read from `dims`, so one pipeline serves every batch x sequence length.
+@group(0) @binding(6) var<uniform> dims: vec4<u32>;
+
+fn rows() -> u32 {
+    return select(dims.x, ROWS, ROWS != 0u);
+}
 
 fn row_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
@@ -107,7 +114,7 @@ fn ln_stats(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let r = row_id(wid, nwg, lid);
-    if (r >= ROWS) {
+    if (r >= rows()) {
         return;
     }
     let st = row_stats(r * C, stat_sums(r * C, 0u, 1u));
@@ -122,7 +129,7 @@ fn ln_grad_reduce(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let r = row_id(wid, nwg, lid);
-    if (r >= ROWS) {
+    if (r >= rows()) {
         return;
     }
     let s = grad_sums(r, 0u, 1u);
@@ -141,7 +148,7 @@ fn ln_forward_lanes(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let r0 = (wid.x + wid.y * nwg.x) * RPW;
-    for (var r = r0; r < min(r0 + RPW, ROWS); r++) {
+    for (var r = r0; r < min(r0 + RPW, rows()); r++) {
         let base = r * C;
         write_y(base, lid, LANES, row_stats(base, subgroupAdd(stat_sums(base, lid, LANES))));
     }
@@ -154,7 +161,7 @@ fn ln_grad_lanes(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let r0 = (wid.x + wid.y * nwg.x) * RPW;
-    for (var r = r0; r < min(r0 + RPW, ROWS); r++) {
+    for (var r = r0; r < min(r0 + RPW, rows()); r++) {
         write_dx(r, lid, LANES, subgroupAdd(grad_sums(r, lid, LANES)));
     }
 }
@@ -171,7 +178,7 @@ fn ln_apply(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = row_id(wid, nwg, lid);
-    if (i >= ROWS * C) {
+    if (i >= rows() * C) {
         return;
     }
     let r = i / C;
@@ -190,7 +197,7 @@ fn ln_grad_input(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = row_id(wid, nwg, lid);
-    if (i >= ROWS * C) {
+    if (i >= rows() * C) {
         return;
     }
     let r = i / C;

@@ -120,13 +120,16 @@ fn launch(params: AttnParams, kind: usize, call: &Call) -> Result<Vec<Launch>> {
         let dout = if kind > 0 { Arg::In(4) } else { q };
         layout.extend([BindKind::Read; 4]);
         args.extend([q, k, v, dout]);
+    } else {
+        layout.extend([BindKind::Unused; 4]);
+        args.extend([q; 4]);
     }
+    // The lengths, where the pipeline does not bake them in.
+    layout.push(BindKind::Uniform);
+    args.push(Arg::Meta);
     let mut s = KernelSource::new("attention", shader("attention").into(), entry, layout);
     for (name, value) in [
-        ("BH", bh),
         ("H", h),
-        ("NQ", nq),
-        ("NK", nk),
         ("D", d),
         ("DV", dv),
         ("CAUSAL", params.causal as usize),
@@ -139,7 +142,12 @@ fn launch(params: AttnParams, kind: usize, call: &Call) -> Result<Vec<Launch>> {
         s = s.with(name, value as f64);
     }
     let workgroups = dispatch_limit("attention", qs, [rows.div_ceil(per), bh, 1])?;
-    Ok(vec![Launch::new(s, args, workgroups).scalars(vec![0])])
+    Ok(vec![
+        Launch::new(s, args, workgroups)
+            .scalars(vec![0])
+            .meta(vec![nq as u32, nk as u32])
+            .shape_overrides(&[("NQ", nq), ("NK", nk)]),
+    ])
 }
 
 /// The record-time checks of q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk,

@@ -57,19 +57,14 @@ impl Kernel for Cumsum {
         } else {
             "cumsum_rows"
         };
-        let layout = vec![BindKind::ReadWrite, BindKind::Read];
+        let layout = vec![BindKind::ReadWrite, BindKind::Read, BindKind::Uniform];
         let mut src = KernelSource::new(
             "cumsum",
             with_prelude(shader("cumsum"), out.dtype),
             entry,
             layout,
         );
-        for (name, v) in [
-            ("ROWS", rows),
-            ("C", cols),
-            ("REVERSE", self.reverse as usize),
-            ("WG", WG as usize),
-        ] {
+        for (name, v) in [("REVERSE", self.reverse as usize), ("WG", WG as usize)] {
             src = src.with(name, v as f64);
         }
         let groups = if per_row {
@@ -77,11 +72,11 @@ impl Kernel for Cumsum {
         } else {
             (rows as u64).div_ceil(WG as u64)
         };
-        Ok(vec![Launch::new(
-            src,
-            vec![Arg::Out, Arg::In(0)],
-            grid(groups),
-        )])
+        Ok(vec![
+            Launch::new(src, vec![Arg::Out, Arg::In(0), Arg::Meta], grid(groups))
+                .meta(vec![rows as u32, cols as u32])
+                .shape_overrides(&[("ROWS", rows), ("C", cols)]),
+        ])
     }
 
     fn backward(&self, _: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {

@@ -44,19 +44,17 @@ fn name(rms: bool) -> &'static str {
 }
 
 /// The pipeline of `entry` for x of `rows` rows of `c`; `layout` its bindings.
-fn source(entry: &'static str, rows: usize, c: usize, rms: bool, layout: usize) -> KernelSource {
+fn source(entry: &'static str, c: usize, rms: bool, layout: usize) -> KernelSource {
     let mut kinds = vec![BindKind::ReadWrite];
     kinds.extend(std::iter::repeat_n(BindKind::Read, layout - 1));
     if entry.contains("stats") || entry.contains("forward") {
         kinds.push(BindKind::Uniform);
     }
+    // Binding 6: the row count, where the pipeline does not bake it in.
+    kinds.resize(6, BindKind::Unused);
+    kinds.push(BindKind::Uniform);
     let mut src = KernelSource::new("layernorm", shader("layernorm").into(), entry, kinds);
-    for (n, v) in [
-        ("ROWS", rows),
-        ("C", c),
-        ("RMS", rms as usize),
-        ("WG", WG as usize),
-    ] {
+    for (n, v) in [("C", c), ("RMS", rms as usize), ("WG", WG as usize)] {
         src = src.with(n, v as f64);
     }
     src
@@ -67,9 +65,19 @@ fn rows_cols(x: &[usize]) -> (usize, usize) {
     (crate::shape::numel(x) / c.max(1), c)
 }
 
+/// A launch of `src` binding `args` (then the row count, binding 6) over
+/// `groups` workgroups, for x of `rows` rows.
+fn with_rows(src: KernelSource, mut args: Vec<Arg>, groups: [u32; 3], rows: usize) -> Launch {
+    args.resize(6, Arg::In(0));
+    args.push(Arg::Meta);
+    Launch::new(src, args, groups)
+        .meta(vec![rows as u32])
+        .shape_overrides(&[("ROWS", rows)])
+}
+
 /// A launch of `entry` with a row per invocation (`per_row`) or an element.
-fn plain(src: KernelSource, args: Vec<Arg>, work: usize) -> Launch {
-    Launch::new(src, args, grid((work as u64).div_ceil(WG as u64)))
+fn plain(src: KernelSource, args: Vec<Arg>, work: usize, rows: usize) -> Launch {
+    with_rows(src, args, grid((work as u64).div_ceil(WG as u64)), rows)
 }
 
 impl Kernel for LayerNorm {
@@ -114,7 +122,7 @@ impl Kernel for LayerNorm {
         let beta = if call.inputs.len() > 2 { 2 } else { 0 };
         let lanes = call.opts.lanes;
         if lanes > 0 {
-            let src = source("ln_forward_lanes", rows, c, self.rms, 5);
+            let src = source("ln_forward_lanes", c, self.rms, 5);
             let (src, groups) = subgroup_rows(src, rows, lanes);
             let args = vec![
                 Arg::Out,
@@ -124,21 +132,25 @@ impl Kernel for LayerNorm {
                 Arg::In(0),
                 Arg::Scalars,
             ];
-            return Ok(vec![Launch::new(src, args, grid(groups)).scalars(vec![0])]);
+            return Ok(vec![
+                with_rows(src, args, grid(groups), rows).scalars(vec![0]),
+            ]);
         }
         let stats = Arg::Scratch(0, (rows * 8) as u64);
         let x = Arg::In(0);
         Ok(vec![
             plain(
-                source("ln_stats", rows, c, self.rms, 5),
+                source("ln_stats", c, self.rms, 5),
                 vec![stats, x, x, x, x, Arg::Scalars],
+                rows,
                 rows,
             )
             .scalars(vec![0]),
             plain(
-                source("ln_apply", rows, c, self.rms, 5),
+                source("ln_apply", c, self.rms, 5),
                 vec![Arg::Out, x, Arg::In(beta), Arg::In(1), stats],
                 rows * c,
+                rows,
             ),
         ])
     }
@@ -194,7 +206,7 @@ impl Kernel for LnStats {
         let x = Arg::In(0);
         let args = vec![Arg::Out, x, x, x, x, Arg::Scalars];
         Ok(vec![
-            plain(source("ln_stats", rows, c, self.rms, 5), args, rows).scalars(vec![0]),
+            plain(source("ln_stats", c, self.rms, 5), args, rows, rows).scalars(vec![0]),
         ])
     }
 
@@ -230,11 +242,11 @@ impl Kernel for LayerNormGrad {
         let ins = [Arg::In(0), Arg::In(1), Arg::In(2), Arg::In(3)];
         let lanes = call.opts.lanes;
         if lanes > 0 {
-            let src = source("ln_grad_lanes", rows, c, self.rms, 5);
+            let src = source("ln_grad_lanes", c, self.rms, 5);
             let (src, groups) = subgroup_rows(src, rows, lanes);
             let mut args = vec![Arg::Out];
             args.extend(ins);
-            return Ok(vec![Launch::new(src, args, grid(groups))]);
+            return Ok(vec![with_rows(src, args, grid(groups), rows)]);
         }
         let sums = Arg::Scratch(0, (rows * 8) as u64);
         let mut reduce = vec![sums];
@@ -243,11 +255,12 @@ impl Kernel for LayerNormGrad {
         apply.extend(ins);
         apply.push(sums);
         Ok(vec![
-            plain(source("ln_grad_reduce", rows, c, self.rms, 5), reduce, rows),
+            plain(source("ln_grad_reduce", c, self.rms, 5), reduce, rows, rows),
             plain(
-                source("ln_grad_input", rows, c, self.rms, 6),
+                source("ln_grad_input", c, self.rms, 6),
                 apply,
                 rows * c,
+                rows,
             ),
         ])
     }

@@ -212,6 +212,11 @@ pub(crate) struct Launch {
     /// Scalar words, in the order the kernel reads them: for a kernel, indices
     /// into its own `scalars()`.
     pub scalars: Vec<usize>,
+    /// Sizes the shader takes as `override` constants that read 0 as "from
+    /// the launch's meta words instead": the planner bakes them in for a
+    /// kernel structure's first shapes and passes 0 after, so one pipeline
+    /// serves every shape (see plan/specialize.rs).
+    pub shapes: Vec<(&'static str, u32)>,
     pub workgroups: [u32; 3],
 }
 
@@ -223,6 +228,7 @@ impl Launch {
             args,
             meta: Vec::new(),
             scalars: Vec::new(),
+            shapes: Vec::new(),
             workgroups,
         }
     }
@@ -234,6 +240,11 @@ impl Launch {
 
     pub fn scalars(mut self, words: Vec<usize>) -> Launch {
         self.scalars = words;
+        self
+    }
+
+    pub fn shape_overrides(mut self, shapes: &[(&'static str, usize)]) -> Launch {
+        self.shapes = shapes.iter().map(|&(n, v)| (n, v as u32)).collect();
         self
     }
 }

@@ -154,6 +154,7 @@ fn launch_for(
             // A kernel numbers its scalars from 0; the graph's start at the node's.
             for l in &mut launches {
                 l.scalars.iter_mut().for_each(|w| *w += node.scalar);
+                specialize::shape_overrides(l, spec);
             }
             (kernel.name(), launches, node.src.clone())
         }

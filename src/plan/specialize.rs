@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
+use crate::kernels::Launch;
+
 /// Structures remembered before the record starts over (forgetting costs at
 /// most a few constant-form compiles again).
 const STRUCTURES: usize = 4096;
@@ -59,6 +61,26 @@ impl Specializer {
     pub fn clear(&self) {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
+}
+
+/// Sets a hand-written kernel's size overrides (`Launch::shapes`): their
+/// values for the structure's first shapes, else 0 (read from the meta words).
+pub(crate) fn shape_overrides(l: &mut Launch, spec: (&Specializer, usize)) {
+    if l.shapes.is_empty() {
+        return;
+    }
+    let generic = l
+        .shapes
+        .iter()
+        .fold(l.src.clone(), |s, &(name, _)| s.with(name, 0.0));
+    let words: Vec<u32> = l.shapes.iter().map(|&(_, v)| v).collect();
+    l.src = if spec.0.constants(hash_of(&generic), &words, spec.1) {
+        l.shapes
+            .iter()
+            .fold(l.src.clone(), |s, &(name, v)| s.with(name, v as f64))
+    } else {
+        generic
+    };
 }
 
 #[cfg(test)]
