@@ -8,6 +8,10 @@
 //!   memory: 2 flops, 4 values moved per element. f32 and f16.
 //! - `elementwise.gelu_tanh`: a transcendental-heavy unary; 9 flops per
 //!   element (x^2, x^3, two scalings, an add, tanh, +1, two products).
+//! - `elementwise.permuted_add`: x (64, 96, 130) permuted to (130, 64, 96)
+//!   plus a broadcast (64, 1): index decoding by division, with the sizes as
+//!   constants (a structure's first shapes) or from a uniform (every shape
+//!   after: see src/plan/specialize.rs). One flop, 2 values moved per element.
 
 use shadergrad::{DType, Device, Result, Tuning};
 use shadergrad_reference::elementwise::{chain as chain_ref, gelu_tanh_scaled, mul_add};
@@ -30,6 +34,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
         "elementwise.chain",
         "elementwise.add_mul",
         "elementwise.gelu_tanh",
+        "elementwise.permuted_add",
     ]) {
         return Ok(());
     }
@@ -40,6 +45,67 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
         add_mul(ctx, n, DType::F16)?;
     }
     gelu(ctx, n)?;
+    permuted_add(ctx)?;
+    Ok(())
+}
+
+fn permuted_add(ctx: &mut Ctx) -> Result<()> {
+    if !ctx.wants(&["elementwise.permuted_add"]) {
+        return Ok(());
+    }
+    let [a, b, c] = if ctx.quick() {
+        [16, 24, 33]
+    } else {
+        [64, 96, 130]
+    };
+    let specs = [
+        Spec::new(&[a, b, c], -1.0, 1.0),
+        Spec::new(&[a, 1], -1.0, 1.0),
+    ];
+    let sets = Sets::rotating(ctx.dev, 14, &specs)?;
+    let (x, y) = (&sets.host[0], &sets.host[1]);
+    let n = a * b * c;
+    // out (c, a, b) [k, i, j] = x[i, j, k] + y[i].
+    let reference = |e: usize| {
+        let (k, i, j) = (e / (a * b), e / b % a, e % b);
+        let (u, v) = (x[(i * b + j) * c + k], y[i]);
+        (u + v, u.abs() + v.abs())
+    };
+    for uniform in [false, true] {
+        let (sets, reference) = (&sets, &reference);
+        ctx.case(
+            Case::new(
+                "elementwise.permuted_add",
+                if uniform {
+                    "uniform sizes"
+                } else {
+                    "constant sizes"
+                },
+                format!("{a}x{b}x{c}"),
+                DType::F32,
+            )
+            .work(n as f64, (2 * n * 4) as f64)
+            .sets(sets.len())
+            .baseline(!uniform)
+            .chosen(!uniform)
+            .note(if uniform {
+                "sizes read from a uniform: what every shape of a structure after its 4th runs"
+            } else {
+                ""
+            })
+            .setup(move |d| {
+                d.set_tuning(Tuning {
+                    shape_constants: if uniform { 0 } else { usize::MAX },
+                    ..d.tuning()
+                })
+            })
+            .run(move |i| {
+                let s = sets.get(i);
+                Ok(vec![s[0].permute(&[2, 0, 1])?.add(&s[1])?])
+            })
+            .check(move |o| gate(o, 1, |o| check::elements(&o[0], n, n, Tol::F32, reference))),
+        );
+    }
     Ok(())
 }
 
