@@ -19,6 +19,7 @@
 //! programs.
 
 pub mod autodiff;
+pub mod checkpoint;
 mod counters;
 pub mod data;
 mod device;

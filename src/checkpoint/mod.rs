@@ -1,0 +1,125 @@
+//! Tensors to and from safetensors files, the format PyTorch's
+//! `safetensors.torch` reads and writes. Writing is atomic (`atomic.rs`);
+//! reading takes the file in one read and checks its header before trusting
+//! any of it (`header.rs`): a fault is `Error::Data` naming the file and the
+//! byte offset.
+
+mod atomic;
+mod header;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::Dtype;
+use safetensors::tensor::TensorView;
+
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// What `load` read: the tensors in file order, and the file's metadata.
+pub struct Loaded {
+    pub tensors: Vec<(String, Tensor)>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Writes `tensors` (f32, f16 or i32) with `metadata` to `path` as a
+/// safetensors file, replacing it atomically.
+pub fn save(
+    path: impl AsRef<Path>,
+    tensors: &[(&str, &Tensor)],
+    metadata: &[(&str, &str)],
+) -> Result<()> {
+    let path = path.as_ref();
+    let mut data: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    for &(name, t) in tensors {
+        let (dtype, bytes) = match t.dtype() {
+            DType::F32 => (
+                Dtype::F32,
+                bytemuck::cast_slice(&t.to_vec::<f32>()?).to_vec(),
+            ),
+            DType::F16 => (
+                Dtype::F16,
+                bytemuck::cast_slice(&t.to_vec::<half::f16>()?).to_vec(),
+            ),
+            DType::I32 => (
+                Dtype::I32,
+                bytemuck::cast_slice(&t.to_vec::<i32>()?).to_vec(),
+            ),
+            other => {
+                return Err(Error::UnsupportedDType {
+                    op: "checkpoint::save",
+                    dtype: other,
+                    reason: "checkpoints hold f32, f16 and i32 tensors",
+                });
+            }
+        };
+        data.push((name.to_string(), dtype, t.shape().to_vec(), bytes));
+    }
+    let bad = |msg: String| Error::Data {
+        file: path.display().to_string(),
+        at: "write".into(),
+        msg,
+    };
+    let views = data
+        .iter()
+        .map(|(n, d, s, b)| {
+            Ok((
+                n.clone(),
+                TensorView::new(*d, s.clone(), b).map_err(|e| bad(e.to_string()))?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let meta: HashMap<String, String> = metadata
+        .iter()
+        .map(|&(k, v)| (k.into(), v.into()))
+        .collect();
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| bad(e.to_string()))?;
+    atomic::write(path, &bytes)
+}
+
+/// Reads the safetensors file at `path` onto `device`: f32, f16, i32, and i64
+/// (stored as i32; a value outside i32 is `ValueOutOfRange`).
+pub fn load(device: &Device, path: impl AsRef<Path>) -> Result<Loaded> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error::Data {
+        file: file.clone(),
+        at: "open".into(),
+        msg: e.to_string(),
+    })?;
+    let h = header::read(&file, &bytes)?;
+    let start = bytes.len() - h.entries.iter().map(|e| e.end - e.begin).sum::<usize>();
+    let mut tensors = Vec::with_capacity(h.entries.len());
+    for e in &h.entries {
+        let raw = &bytes[start + e.begin..start + e.end];
+        let t = match e.dtype.as_str() {
+            "F32" => {
+                Tensor::from_slice(device, &words::<f32, 4>(raw, f32::from_le_bytes), &e.shape)
+            }
+            "F16" => Tensor::from_slice(
+                device,
+                &words::<half::f16, 2>(raw, half::f16::from_le_bytes),
+                &e.shape,
+            ),
+            "I32" => {
+                Tensor::from_slice(device, &words::<i32, 4>(raw, i32::from_le_bytes), &e.shape)
+            }
+            _ => Tensor::from_slice(device, &words::<i64, 8>(raw, i64::from_le_bytes), &e.shape),
+        };
+        tensors.push((e.name.clone(), t?));
+    }
+    Ok(Loaded {
+        tensors,
+        metadata: h.metadata,
+    })
+}
+
+/// Little-endian words of `raw` (whose length the header check made a multiple
+/// of N); the file's offsets need not be aligned for a cast.
+fn words<T, const N: usize>(raw: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
+    raw.chunks_exact(N)
+        .map(|c| f(c.try_into().expect("N bytes")))
+        .collect()
+}
