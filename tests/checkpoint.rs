@@ -169,3 +169,127 @@ fn a_failed_write_keeps_the_previous_checkpoint() {
     let left: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
     assert_eq!(left.len(), 1);
 }
+
+/// Mutates valid checkpoints (bit flips, byte overwrites, truncation,
+/// insertions, header-length rewrites) and feeds random bytes to the reader:
+/// every input is a value or a typed error, never a panic. Inputs: 20,000,
+/// or `SHADERGRAD_FUZZ` of them.
+#[test]
+fn the_loader_survives_mutated_and_random_files() {
+    use rand::{Rng, SeedableRng};
+    let d = Device::new().unwrap();
+    let root = dir("fuzz");
+    let a = Tensor::from_slice(&d, &[1.0f32, 2.0, 3.0], &[3]).unwrap();
+    let b = Tensor::from_slice(&d, &[4i32, 5], &[1, 2]).unwrap();
+    let h = a.cast(shadergrad::DType::F16).unwrap();
+    let seed_path = root.join("seed.safetensors");
+    checkpoint::save(
+        &seed_path,
+        &[("a", &a), ("b", &b), ("h", &h)],
+        &[("step", "3")],
+    )
+    .unwrap();
+    let seed = std::fs::read(&seed_path).unwrap();
+    let n: usize = std::env::var("SHADERGRAD_FUZZ")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let mut r = rand::rngs::StdRng::seed_from_u64(77);
+    let (mut accepted, mut loaded) = (0, 0);
+    for i in 0..n {
+        let mut x = if i % 10 == 9 {
+            (0..r.random_range(0..64)).map(|_| r.random()).collect()
+        } else {
+            seed.clone()
+        };
+        for _ in 0..r.random_range(1..4) {
+            if x.is_empty() {
+                break;
+            }
+            let at = r.random_range(0..x.len());
+            match r.random_range(0..6) {
+                0 => x[at] ^= 1 << r.random_range(0..8),
+                1 => x[at] = r.random(),
+                2 => x.truncate(at),
+                3 => x.insert(at, r.random()),
+                4 => {
+                    let k = 8.min(x.len());
+                    x[..k].copy_from_slice(&r.random::<u64>().to_le_bytes()[..k]);
+                }
+                _ => x[at] = b"{}[]\",:0123456789"[r.random_range(0..17)],
+            }
+        }
+        if checkpoint::inspect("fuzz", &x).is_ok() {
+            accepted += 1;
+            // What passes the header check loads: a value, or a typed error.
+            if i % 16 == 0 {
+                let p = root.join("case.safetensors");
+                std::fs::write(&p, &x).unwrap();
+                if checkpoint::load(&d, &p).is_ok() {
+                    loaded += 1;
+                }
+            }
+        }
+    }
+    eprintln!("{n} inputs: {accepted} headers accepted, {loaded} of those sampled loaded");
+    assert!(accepted > 0, "the mutations never kept a valid file");
+}
+
+/// The writer the kill test runs as a child process: checkpoints in a loop,
+/// version k holding 1M values all k, until it is killed.
+#[test]
+fn checkpoint_writer_child() {
+    let Ok(path) = std::env::var("SHADERGRAD_CKPT_WRITER") else {
+        return;
+    };
+    let d = Device::new().unwrap();
+    for k in 0.. {
+        let t = Tensor::full(&d, &[1 << 20], k as f64, shadergrad::DType::F32).unwrap();
+        let step = k.to_string();
+        checkpoint::save(&path, &[("w", &t)], &[("step", &step)]).unwrap();
+    }
+}
+
+/// A process killed (SIGKILL) while it writes checkpoints, at 12 random
+/// moments: the file on disk is always a whole checkpoint, its values the
+/// ones its step says.
+#[test]
+fn a_writer_killed_mid_write_leaves_a_whole_checkpoint() {
+    use rand::{Rng, SeedableRng};
+    let d = Device::new().unwrap();
+    let root = dir("kill");
+    let path = root.join("ckpt.safetensors");
+    let mut r = rand::rngs::StdRng::seed_from_u64(5);
+    let mut seen = 0;
+    for _ in 0..12 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["checkpoint_writer_child", "--exact", "--test-threads", "1"])
+            .env("SHADERGRAD_CKPT_WRITER", &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(r.random_range(300..900)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if !path.exists() {
+            continue;
+        }
+        let back = checkpoint::load(&d, &path).expect("a whole checkpoint");
+        let step: f32 = back.metadata["step"].parse().unwrap();
+        let w = back.tensors[0].1.to_vec::<f32>().unwrap();
+        assert_eq!(w.len(), 1 << 20);
+        assert!(
+            w.iter().all(|&v| v == step),
+            "values of another step than {step}"
+        );
+        seen += 1;
+    }
+    assert!(
+        seen >= 6,
+        "only {seen} of 12 runs got to write a checkpoint"
+    );
+    let left = std::fs::read_dir(&root).unwrap().count();
+    // The killed writer may leave its temporary file; never a torn target.
+    assert!(left <= 2, "{left} files");
+}

@@ -23,7 +23,9 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // One temporary name per target: what a killed writer leaves is
+    // overwritten by the next save, not accumulated.
+    let tmp = dir.join(format!(".{name}.tmp"));
     let written = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(|e| fail("create", e))?;
         f.write_all(bytes).map_err(|e| fail("write", e))?;

@@ -116,6 +116,31 @@ pub fn load(device: &Device, path: impl AsRef<Path>) -> Result<Loaded> {
     })
 }
 
+/// One tensor a file holds, as its header describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// safetensors' dtype name (F32, F16, I32, I64).
+    pub dtype: String,
+    pub shape: Vec<usize>,
+}
+
+/// The tensors and metadata the bytes of a safetensors file `file` hold,
+/// checked as `load` checks them, without reading any tensor.
+pub fn inspect(file: &str, bytes: &[u8]) -> Result<(Vec<TensorInfo>, BTreeMap<String, String>)> {
+    let h = header::read(file, bytes)?;
+    let infos = h
+        .entries
+        .into_iter()
+        .map(|e| TensorInfo {
+            name: e.name,
+            dtype: e.dtype,
+            shape: e.shape,
+        })
+        .collect();
+    Ok((infos, h.metadata))
+}
+
 /// Little-endian words of `raw` (whose length the header check made a multiple
 /// of N); the file's offsets need not be aligned for a cast.
 fn words<T, const N: usize>(raw: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
