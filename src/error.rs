@@ -153,6 +153,9 @@ pub enum Error {
         message: String,
     },
 
+    #[error("load_state_dict: {0}")]
+    StateDict(StateDictFault),
+
     #[error("GPU error: {0}")]
     Gpu(String),
 
@@ -163,6 +166,40 @@ pub enum Error {
         at: String,
         msg: String,
     },
+}
+
+/// Everything a state dict did not match, as PyTorch's `load_state_dict`
+/// lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateDictFault {
+    /// The model's keys the state lacks.
+    pub missing: Vec<String>,
+    /// The state's keys the model lacks.
+    pub unexpected: Vec<String>,
+    /// "name: given dtype and shape, expected ..." per key whose tensor differs.
+    pub mismatched: Vec<String>,
+}
+
+impl StateDictFault {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.mismatched.is_empty()
+    }
+}
+
+impl std::fmt::Display for StateDictFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        for (what, keys) in [
+            ("missing keys", &self.missing),
+            ("unexpected keys", &self.unexpected),
+            ("size mismatches", &self.mismatched),
+        ] {
+            if !keys.is_empty() {
+                parts.push(format!("{what}: {}", keys.join(", ")));
+            }
+        }
+        f.write_str(&parts.join("; "))
+    }
 }
 
 /// What kind of failure the GPU reported.

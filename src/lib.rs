@@ -45,7 +45,7 @@ pub use autodiff::{NoGradGuard, no_grad, without_grad};
 pub use counters::CounterSnapshot;
 pub use device::{Caps, Device, DeviceOptions, PLAIN_ENV};
 pub use dtype::{DType, Element};
-pub use error::{Error, GpuCause, Result};
+pub use error::{Error, GpuCause, Result, StateDictFault};
 pub use graph::{BinaryOp, ReduceOp, UnaryOp};
 pub use kernels::attention::AttnParams;
 pub use kernels::conv2d::ConvParams;

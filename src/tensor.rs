@@ -405,6 +405,28 @@ impl Tensor {
         Ok(self)
     }
 
+    /// Overwrites this realized tensor's values with `src`'s, in place, as
+    /// PyTorch's `copy_`: every holder of this tensor (an optimizer, a
+    /// module) sees them; anything recorded before reads the old values.
+    pub fn copy_from(&self, src: &Tensor) -> Result<()> {
+        if src.shape() != self.shape() {
+            return Err(Error::ShapeMismatch {
+                op: "copy_from",
+                lhs: self.shape().to_vec(),
+                rhs: src.shape().to_vec(),
+                detail: String::new(),
+            });
+        }
+        if src.dtype() != self.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: "copy_from",
+                lhs: self.dtype(),
+                rhs: src.dtype(),
+            });
+        }
+        exec::copy_into(self, src)
+    }
+
     /// Realizes several tensors in one plan and one submit.
     pub fn realize_all(tensors: &[&Tensor]) -> Result<()> {
         let Some(first) = tensors.first() else {

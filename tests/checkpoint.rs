@@ -293,3 +293,110 @@ fn a_writer_killed_mid_write_leaves_a_whole_checkpoint() {
     // The killed writer may leave its temporary file; never a torn target.
     assert!(left <= 2, "{left} files");
 }
+
+/// A small CNN with batch norm, as the tour builds them.
+fn cnn(d: &Device) -> shadergrad::nn::Sequential {
+    use shadergrad::nn::{BatchNorm, Conv2d, Flatten, Linear, Relu, Sequential};
+    let p = shadergrad::ConvParams {
+        padding: [1, 1],
+        ..Default::default()
+    };
+    Sequential::new()
+        .push(Conv2d::new(d, 1, 4, 3, p).unwrap())
+        .push(BatchNorm::new(d, 4).unwrap())
+        .push(Relu)
+        .push(Flatten)
+        .push(Linear::new(d, 4 * 5 * 5, 3).unwrap())
+}
+
+#[test]
+fn a_state_dict_saved_and_loaded_gives_the_same_model() {
+    use shadergrad::nn::Module;
+    let d = Device::new().unwrap();
+    d.manual_seed(1);
+    let a = cnn(&d);
+    let x = Tensor::randn(&d, &[2, 1, 5, 5]).unwrap();
+    // A training step moves the running statistics off their start.
+    a.forward(&x)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let names: Vec<String> = a.state_dict().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "1.weight",
+            "1.bias",
+            "4.weight",
+            "4.bias",
+            "1.running_mean",
+            "1.running_var"
+        ]
+    );
+    let path = dir("state").join("cnn.safetensors");
+    let state = a.state_dict();
+    let refs: Vec<(&str, &Tensor)> = state.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    checkpoint::save(&path, &refs, &[("model", "cnn")]).unwrap();
+    d.manual_seed(2);
+    let b = cnn(&d);
+    let mut opt = shadergrad::optim::Optimizer::sgd(&b.parameters(), 0.1, 0.0).unwrap();
+    b.load_state_dict(&checkpoint::load(&d, &path).unwrap().tensors, true)
+        .unwrap();
+    a.eval();
+    b.eval();
+    let (ya, yb) = (a.forward(&x).unwrap(), b.forward(&x).unwrap());
+    assert_eq!(ya.to_vec::<f32>().unwrap(), yb.to_vec::<f32>().unwrap());
+    // Loaded in place: the optimizer made before the load still trains b.
+    b.train();
+    b.forward(&x)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    opt.step().unwrap();
+    b.eval();
+    assert_ne!(
+        b.forward(&x).unwrap().to_vec::<f32>().unwrap(),
+        ya.to_vec::<f32>().unwrap()
+    );
+}
+
+#[test]
+fn a_state_dict_that_does_not_match_lists_every_fault() {
+    use shadergrad::nn::Module;
+    let d = Device::new().unwrap();
+    let m = cnn(&d);
+    let mut state = m.state_dict();
+    state.retain(|(n, _)| n != "1.running_var");
+    state[0].1 = Tensor::zeros(&d, &[4, 1, 5, 5], shadergrad::DType::F32).unwrap();
+    state.push((
+        "9.weight".into(),
+        Tensor::zeros(&d, &[1], shadergrad::DType::F32).unwrap(),
+    ));
+    let before = m.state_dict()[1].1.to_vec::<f32>().unwrap();
+    match m.load_state_dict(&state, true) {
+        Err(Error::StateDict(f)) => {
+            assert_eq!(f.missing, ["1.running_var"]);
+            assert_eq!(f.unexpected, ["9.weight"]);
+            assert_eq!(f.mismatched.len(), 1);
+            assert!(
+                f.mismatched[0].starts_with("0.weight: f32 [4, 1, 5, 5] given"),
+                "{f}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing was copied; non-strict loading still refuses the mismatch.
+    assert_eq!(m.state_dict()[1].1.to_vec::<f32>().unwrap(), before);
+    assert!(matches!(
+        m.load_state_dict(&state, false),
+        Err(Error::StateDict(_))
+    ));
+    state[0].1 = m.state_dict()[0].1.copy().unwrap();
+    m.load_state_dict(&state, false).unwrap();
+}

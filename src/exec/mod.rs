@@ -381,6 +381,37 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
     submit(dev, targets, readback)
 }
 
+/// Overwrites realized `dst` with `src`'s values, in place (its buffer, so
+/// every holder of `dst` sees them). Everything recorded before reads `dst`
+/// as it was: pending work and `dst`'s lazy readers run first.
+pub(crate) fn copy_into(dst: &Tensor, src: &Tensor) -> Result<()> {
+    let dev = dst.device();
+    src.same_device("copy_from", &[dst])?;
+    let readers = dst.0.lazy_readers(u64::MAX);
+    let mut first: Vec<Tensor> = readers;
+    first.push(src.clone());
+    run(dev, &first, None)?;
+    let (Some(to), Some(from)) = (buffer_of(dst), buffer_of(src)) else {
+        return Err(Error::InvalidArgument {
+            op: "copy_from",
+            shape: dst.shape().to_vec(),
+            msg: "the target must be realized (a parameter or a loaded value)".into(),
+        });
+    };
+    let _turn = lock(&executor(dev).realize_lock);
+    let bytes = dst.nbytes().div_ceil(4) * 4;
+    let mut encoder = dev
+        .wgpu_device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("shadergrad copy"),
+        });
+    encoder.copy_buffer_to_buffer(&from.buffer, 0, &to.buffer, 0, bytes);
+    dev.queue().submit([encoder.finish()]);
+    let c = dev.counter_set();
+    c.add(&c.submits, 1);
+    Ok(())
+}
+
 /// The pending in-place updates that must run before the rest: a lazy node
 /// recorded after an update reads a buffer it writes (a new forward pass
 /// after `record()`, the next step's update), so the updates recorded before

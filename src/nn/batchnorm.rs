@@ -93,6 +93,13 @@ impl Module for BatchNorm {
         ]
     }
 
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        vec![
+            ("running_mean".into(), self.running_mean.clone()),
+            ("running_var".into(), self.running_var.clone()),
+        ]
+    }
+
     fn set_training(&self, on: bool) {
         self.training.store(on, Ordering::Relaxed);
     }

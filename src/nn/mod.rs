@@ -37,6 +37,29 @@ pub trait Module: Send + Sync {
         Vec::new()
     }
 
+    /// State that is not a parameter (batch norm's running statistics), with
+    /// names, as PyTorch's buffers.
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// Parameters, then buffers, by name: PyTorch's `state_dict()`. The
+    /// tensors are the module's own (realized; reading one reads the model).
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut s = self.named_parameters();
+        s.extend(self.named_buffers());
+        s
+    }
+
+    /// Copies `state` into the module's own tensors, in place (an optimizer
+    /// holding them sees the loaded values), as PyTorch's `load_state_dict`.
+    /// A shape or dtype mismatch is always an error; with `strict`, so is a
+    /// key of either side the other lacks. Every fault is listed in one
+    /// `Error::StateDict`, and nothing is copied unless all of it loads.
+    fn load_state_dict(&self, state: &[(String, Tensor)], strict: bool) -> Result<()> {
+        load_state(&self.state_dict(), state, strict)
+    }
+
     /// Training mode (dropout on, batch statistics) or evaluation mode.
     fn set_training(&self, _on: bool) {}
 
@@ -61,6 +84,46 @@ pub trait Module: Send + Sync {
     fn parameter_count(&self) -> usize {
         self.parameters().iter().map(Tensor::numel).sum()
     }
+}
+
+/// Matches `state` to `own` by name, checks all of it, then copies.
+fn load_state(own: &[(String, Tensor)], state: &[(String, Tensor)], strict: bool) -> Result<()> {
+    let find = |set: &[(String, Tensor)], n: &str| {
+        set.iter().find(|(k, _)| k == n).map(|(_, t)| t.clone())
+    };
+    let mut fault = crate::error::StateDictFault::default();
+    let mut copies = Vec::new();
+    for (name, target) in own {
+        match find(state, name) {
+            None => fault.missing.push(name.clone()),
+            Some(t) if t.shape() != target.shape() || t.dtype() != target.dtype() => {
+                fault.mismatched.push(format!(
+                    "{name}: {} {:?} given, {} {:?} expected",
+                    t.dtype(),
+                    t.shape(),
+                    target.dtype(),
+                    target.shape()
+                ))
+            }
+            Some(t) => copies.push((target.clone(), t)),
+        }
+    }
+    fault.unexpected = state
+        .iter()
+        .filter(|(k, _)| find(own, k).is_none())
+        .map(|(k, _)| k.clone())
+        .collect();
+    if !strict {
+        fault.missing.clear();
+        fault.unexpected.clear();
+    }
+    if !fault.is_empty() {
+        return Err(crate::error::Error::StateDict(fault));
+    }
+    for (target, t) in copies {
+        target.copy_from(&t)?;
+    }
+    Ok(())
 }
 
 /// Makes a realized tensor a parameter: a leaf that requires gradients.

@@ -49,6 +49,18 @@ impl Module for Sequential {
             .collect()
     }
 
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                l.named_buffers()
+                    .into_iter()
+                    .map(move |(n, t)| (format!("{i}.{n}"), t))
+            })
+            .collect()
+    }
+
     fn set_training(&self, on: bool) {
         for l in &self.layers {
             l.set_training(on);
