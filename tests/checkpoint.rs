@@ -334,7 +334,8 @@ fn a_state_dict_saved_and_loaded_gives_the_same_model() {
             "4.weight",
             "4.bias",
             "1.running_mean",
-            "1.running_var"
+            "1.running_var",
+            "1.num_batches_tracked"
         ]
     );
     let path = dir("state").join("cnn.safetensors");
@@ -348,6 +349,9 @@ fn a_state_dict_saved_and_loaded_gives_the_same_model() {
         .unwrap();
     a.eval();
     b.eval();
+    let count = |m: &dyn Module| m.state_dict()[8].1.to_vec::<f32>().unwrap();
+    assert_eq!(count(&a), [1.0]);
+    assert_eq!(count(&b), [1.0]);
     let (ya, yb) = (a.forward(&x).unwrap(), b.forward(&x).unwrap());
     assert_eq!(ya.to_vec::<f32>().unwrap(), yb.to_vec::<f32>().unwrap());
     // Loaded in place: the optimizer made before the load still trains b.
@@ -399,4 +403,28 @@ fn a_state_dict_that_does_not_match_lists_every_fault() {
     ));
     state[0].1 = m.state_dict()[0].1.copy().unwrap();
     m.load_state_dict(&state, false).unwrap();
+}
+
+/// A file the reference writer made (`scripts/make-safetensors-fixture.py`,
+/// safetensors with numpy): every dtype the engine reads, and the metadata.
+#[test]
+fn a_file_the_reference_writer_made_loads() {
+    let d = Device::new().unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/numpy-written.safetensors"
+    );
+    let got = checkpoint::load(&d, path).unwrap();
+    assert_eq!(got.metadata["step"], "5");
+    let get = |n: &str| &got.tensors.iter().find(|(k, _)| k == n).unwrap().1;
+    assert_eq!(get("w").shape(), [2, 3]);
+    assert_eq!(
+        get("w").to_vec::<f32>().unwrap(),
+        [0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
+    );
+    let h = get("h").cast(shadergrad::DType::F32).unwrap();
+    assert_eq!(h.to_vec::<f32>().unwrap(), [0.5, -1.25, 3.0]);
+    assert_eq!(get("n").shape(), [] as [usize; 0]);
+    assert_eq!(get("n").to_vec::<i32>().unwrap(), [7]);
+    assert_eq!(get("idx").to_vec::<i32>().unwrap(), [3, -2]);
 }

@@ -19,6 +19,9 @@ pub struct BatchNorm {
     pub beta: Tensor,
     pub running_mean: Tensor,
     pub running_var: Tensor,
+    /// Training batches seen, as PyTorch's buffer of that name (kept in f32,
+    /// exact to 2^24 batches; PyTorch's load casts it to its i64).
+    pub num_batches_tracked: Tensor,
     pub momentum: f64,
     pub eps: f64,
     training: AtomicBool,
@@ -29,12 +32,14 @@ impl BatchNorm {
     pub fn new(dev: &Device, channels: usize) -> Result<BatchNorm> {
         let running_mean = Tensor::zeros(dev, &[channels], DType::F32)?;
         let running_var = Tensor::ones(dev, &[channels], DType::F32)?;
-        Tensor::realize_all(&[&running_mean, &running_var])?;
+        let num_batches_tracked = Tensor::zeros(dev, &[], DType::F32)?;
+        Tensor::realize_all(&[&running_mean, &running_var, &num_batches_tracked])?;
         Ok(BatchNorm {
             gamma: parameter(Tensor::ones(dev, &[channels], DType::F32)?)?,
             beta: parameter(Tensor::zeros(dev, &[channels], DType::F32)?)?,
             running_mean,
             running_var,
+            num_batches_tracked,
             momentum: 0.1,
             eps: 1e-5,
             training: AtomicBool::new(true),
@@ -42,9 +47,9 @@ impl BatchNorm {
     }
 
     /// Records running = (1 - momentum) * running + momentum * value, in place.
-    fn ema(&self, running: &Tensor, value: Tensor) {
+    fn ema(&self, running: &Tensor, value: Tensor, momentum: f64) {
         let mut hyper = [0f32; 8];
-        hyper[1] = self.momentum as f32;
+        hyper[1] = momentum as f32;
         let update = Tensor::record(
             running.device(),
             running.shape().to_vec(),
@@ -78,11 +83,16 @@ impl Module for BatchNorm {
         self.ema(
             &self.running_mean,
             stats.narrow(0, 0, 1)?.reshape(&[c])?.contiguous()?,
+            self.momentum,
         );
         self.ema(
             &self.running_var,
             stats.narrow(0, 1, 1)?.reshape(&[c])?.mul(n / (n - 1.0))?,
+            self.momentum,
         );
+        // Momentum 1: the count becomes count + 1.
+        let counted = self.num_batches_tracked.add(1.0)?;
+        self.ema(&self.num_batches_tracked, counted, 1.0);
         Ok(y)
     }
 
@@ -97,6 +107,10 @@ impl Module for BatchNorm {
         vec![
             ("running_mean".into(), self.running_mean.clone()),
             ("running_var".into(), self.running_var.clone()),
+            (
+                "num_batches_tracked".into(),
+                self.num_batches_tracked.clone(),
+            ),
         ]
     }
 

@@ -53,8 +53,9 @@ pub trait Module: Send + Sync {
 
     /// Copies `state` into the module's own tensors, in place (an optimizer
     /// holding them sees the loaded values), as PyTorch's `load_state_dict`.
-    /// A shape or dtype mismatch is always an error; with `strict`, so is a
-    /// key of either side the other lacks. Every fault is listed in one
+    /// A dtype that differs is cast, as PyTorch's `copy_` casts; a shape
+    /// that differs is always an error; with `strict`, so is a key of either
+    /// side the other lacks. Every fault is listed in one
     /// `Error::StateDict`, and nothing is copied unless all of it loads.
     fn load_state_dict(&self, state: &[(String, Tensor)], strict: bool) -> Result<()> {
         load_state(&self.state_dict(), state, strict)
@@ -96,14 +97,16 @@ fn load_state(own: &[(String, Tensor)], state: &[(String, Tensor)], strict: bool
     for (name, target) in own {
         match find(state, name) {
             None => fault.missing.push(name.clone()),
-            Some(t) if t.shape() != target.shape() || t.dtype() != target.dtype() => {
-                fault.mismatched.push(format!(
-                    "{name}: {} {:?} given, {} {:?} expected",
-                    t.dtype(),
-                    t.shape(),
-                    target.dtype(),
-                    target.shape()
-                ))
+            Some(t) if t.shape() != target.shape() => fault.mismatched.push(format!(
+                "{name}: {} {:?} given, {} {:?} expected",
+                t.dtype(),
+                t.shape(),
+                target.dtype(),
+                target.shape()
+            )),
+            // Cast as PyTorch's copy_ does (an i64 count into our f32 one).
+            Some(t) if t.dtype() != target.dtype() => {
+                copies.push((target.clone(), t.cast(target.dtype())?))
             }
             Some(t) => copies.push((target.clone(), t)),
         }
