@@ -95,18 +95,10 @@ pub fn load(device: &Device, path: impl AsRef<Path>) -> Result<Loaded> {
     for e in &h.entries {
         let raw = &bytes[start + e.begin..start + e.end];
         let t = match e.dtype.as_str() {
-            "F32" => {
-                Tensor::from_slice(device, &words::<f32, 4>(raw, f32::from_le_bytes), &e.shape)
-            }
-            "F16" => Tensor::from_slice(
-                device,
-                &words::<half::f16, 2>(raw, half::f16::from_le_bytes),
-                &e.shape,
-            ),
-            "I32" => {
-                Tensor::from_slice(device, &words::<i32, 4>(raw, i32::from_le_bytes), &e.shape)
-            }
-            _ => Tensor::from_slice(device, &words::<i64, 8>(raw, i64::from_le_bytes), &e.shape),
+            "F32" => upload::<f32, 4>(device, raw, &e.shape, f32::from_le_bytes),
+            "F16" => upload::<half::f16, 2>(device, raw, &e.shape, half::f16::from_le_bytes),
+            "I32" => upload::<i32, 4>(device, raw, &e.shape, i32::from_le_bytes),
+            _ => upload::<i64, 8>(device, raw, &e.shape, i64::from_le_bytes),
         };
         tensors.push((e.name.clone(), t?));
     }
@@ -139,6 +131,22 @@ pub fn inspect(file: &str, bytes: &[u8]) -> Result<(Vec<TensorInfo>, BTreeMap<St
         })
         .collect();
     Ok((infos, h.metadata))
+}
+
+/// `raw` as a tensor: cast in place where it is aligned (safetensors pads
+/// its header to 8 bytes) on a little-endian host, else decoded word by word.
+fn upload<T: crate::dtype::Element, const N: usize>(
+    device: &Device,
+    raw: &[u8],
+    shape: &[usize],
+    f: fn([u8; N]) -> T,
+) -> Result<Tensor> {
+    if cfg!(target_endian = "little")
+        && let Ok(v) = bytemuck::try_cast_slice::<u8, T>(raw)
+    {
+        return Tensor::from_slice(device, v, shape);
+    }
+    Tensor::from_slice(device, &words(raw, f), shape)
 }
 
 /// Little-endian words of `raw` (whose length the header check made a multiple

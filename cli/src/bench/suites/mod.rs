@@ -9,6 +9,7 @@
 //! bound on what the kernel really moved.
 
 pub(crate) mod attention;
+mod checkpoint;
 mod conv;
 mod cumsum;
 mod elementwise;
@@ -44,6 +45,7 @@ pub(crate) fn run_all(ctx: &mut Ctx) -> Result<()> {
         optim::run,
         models::run,
         attention::run,
+        checkpoint::run,
     ];
     for suite in suites {
         suite(ctx)?;
