@@ -337,20 +337,25 @@ impl Node {
 
     /// The live readers recorded before `seq` and still lazy.
     pub fn lazy_readers(&self, seq: u64) -> Vec<crate::Tensor> {
-        let r = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        r.iter()
-            .filter_map(Weak::upgrade)
+        self.live_readers()
+            .into_iter()
             .filter(|n| n.seq < seq)
             .map(crate::Tensor)
             .filter(|t| !t.is_realized())
             .collect()
     }
 
+    /// The readers still alive. The list's lock is let go before any reader's
+    /// state is looked at: recording takes a new node's state, then this list.
+    fn live_readers(&self) -> Vec<Arc<Node>> {
+        let r = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        r.iter().filter_map(Weak::upgrade).collect()
+    }
+
     /// The earliest live reader recorded after `seq` and still lazy.
     pub fn first_reader_after(&self, seq: u64) -> Option<u64> {
-        let r = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        r.iter()
-            .filter_map(Weak::upgrade)
+        self.live_readers()
+            .into_iter()
             .filter(|n| n.seq > seq && n.state().buf.is_none())
             .map(|n| n.seq)
             .min()

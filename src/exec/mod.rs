@@ -430,13 +430,21 @@ fn updates_before_late_reads(pending: &[Tensor]) -> Vec<Tensor> {
 
 /// When a lazy node recorded after update `u` first reads a buffer `u` writes.
 fn late_read(u: &Tensor) -> Option<u64> {
-    let st = u.0.state();
-    let Some(crate::graph::Op::Update { .. }) = &st.op else {
-        return None;
+    // The parameter, then the rule's state (after gradient and scale); the
+    // update's own lock is let go before other nodes' are taken.
+    let written: Vec<Tensor> = {
+        let st = u.0.state();
+        let Some(crate::graph::Op::Update { .. }) = &st.op else {
+            return None;
+        };
+        st.src[..1]
+            .iter()
+            .chain(st.src.iter().skip(3))
+            .cloned()
+            .collect()
     };
-    // The parameter, then the rule's state (after gradient and scale).
-    let written = st.src[..1].iter().chain(st.src.iter().skip(3));
     written
+        .iter()
         .filter_map(|w| w.buffer_node()?.first_reader_after(u.0.seq))
         .min()
 }
