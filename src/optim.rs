@@ -221,6 +221,58 @@ impl Optimizer {
         })
     }
 
+    /// The optimizer's state by name, for a checkpoint: per parameter `i` (in
+    /// the order it was given) its momentum buffer (`i.momentum_buffer`) or
+    /// moments (`i.exp_avg`, `i.exp_avg_sq`), PyTorch's names, and `step`, the
+    /// steps taken (i32). The moments are the optimizer's own tensors.
+    pub fn state_dict(&self) -> Result<Vec<(String, Tensor)>> {
+        let names: &[&str] = match self.rule {
+            Rule::Sgd { .. } => &["momentum_buffer"],
+            Rule::Adam { .. } => &["exp_avg", "exp_avg_sq"],
+        };
+        let mut out = Vec::new();
+        for (i, state) in self.state.iter().enumerate() {
+            for (name, t) in names.iter().zip(state) {
+                out.push((format!("{i}.{name}"), t.clone()));
+            }
+        }
+        let steps = i32::try_from(self.steps).map_err(|_| Error::ValueOutOfRange {
+            op: "optimizer state_dict",
+            shape: vec![],
+            index: 0,
+            value: self.steps.to_string(),
+            dtype: DType::I32,
+        })?;
+        out.push((
+            "step".into(),
+            Tensor::from_slice(self.device(), &[steps], &[])?,
+        ));
+        Ok(out)
+    }
+
+    /// Restores `state_dict`'s state (strictly: every key, each of the
+    /// shape here), in place; the next step continues where it was saved.
+    pub fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let own = self.state_dict()?;
+        let step = state
+            .iter()
+            .find(|(k, _)| k == "step")
+            .map(|(_, t)| t.clone());
+        let tensors: Vec<(String, Tensor)> = own.into_iter().filter(|(k, _)| k != "step").collect();
+        let given: Vec<(String, Tensor)> =
+            state.iter().filter(|(k, _)| k != "step").cloned().collect();
+        let Some(step) = step else {
+            return Err(Error::StateDict(crate::error::StateDictFault {
+                missing: vec!["step".into()],
+                ..Default::default()
+            }));
+        };
+        crate::nn::load_state(&tensors, &given, true)?;
+        let steps = step.cast(DType::I32)?.to_vec::<i32>()?;
+        self.steps = steps.first().map_or(0, |&s| s.max(0) as u64);
+        Ok(())
+    }
+
     /// Records the updates; they run with the next realize or readback (the
     /// loss read, or the next forward pass's first read of a parameter, which
     /// sees the updated value: reads keep record order).

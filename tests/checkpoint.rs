@@ -428,3 +428,83 @@ fn a_file_the_reference_writer_made_loads() {
     assert_eq!(get("n").to_vec::<i32>().unwrap(), [7]);
     assert_eq!(get("idx").to_vec::<i32>().unwrap(), [3, -2]);
 }
+
+/// Training resumed from a checkpoint of the model and the optimizer (Adam's
+/// moments and step count) ends with the parameters of a run never stopped,
+/// bit for bit.
+#[test]
+fn training_resumed_from_a_checkpoint_matches_a_run_never_stopped() {
+    use shadergrad::nn::{Linear, Module, Relu, Sequential};
+    use shadergrad::optim::Optimizer;
+    let d = Device::new().unwrap();
+    let x = Tensor::from_slice(
+        &d,
+        &(0..24).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(),
+        &[6, 4],
+    )
+    .unwrap();
+    let y = Tensor::from_slice(
+        &d,
+        &(0..12).map(|i| (i as f32 * 0.11).cos()).collect::<Vec<_>>(),
+        &[6, 2],
+    )
+    .unwrap();
+    let model = |seed: u64| {
+        d.manual_seed(seed);
+        Sequential::new()
+            .push(Linear::new(&d, 4, 8).unwrap())
+            .push(Relu)
+            .push(Linear::new(&d, 8, 2).unwrap())
+    };
+    let train = |m: &Sequential, opt: &mut Optimizer, steps: usize| {
+        for _ in 0..steps {
+            opt.zero_grad();
+            shadergrad::loss::mse(&m.forward(&x).unwrap(), &y)
+                .unwrap()
+                .backward()
+                .unwrap();
+            opt.step().unwrap();
+        }
+    };
+    let params = |m: &Sequential| -> Vec<Vec<f32>> {
+        m.parameters()
+            .iter()
+            .map(|p| p.to_vec::<f32>().unwrap())
+            .collect()
+    };
+    let whole = model(3);
+    let mut opt = Optimizer::adam(&whole.parameters(), 0.05).unwrap();
+    train(&whole, &mut opt, 5);
+
+    let first = model(3);
+    let mut opt = Optimizer::adam(&first.parameters(), 0.05).unwrap();
+    train(&first, &mut opt, 3);
+    let mut state: Vec<(String, Tensor)> = first
+        .state_dict()
+        .into_iter()
+        .map(|(k, t)| (format!("model.{k}"), t))
+        .collect();
+    state.extend(
+        opt.state_dict()
+            .unwrap()
+            .into_iter()
+            .map(|(k, t)| (format!("optim.{k}"), t)),
+    );
+    let refs: Vec<(&str, &Tensor)> = state.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    let path = dir("resume").join("run.safetensors");
+    checkpoint::save(&path, &refs, &[]).unwrap();
+
+    let resumed = model(99);
+    let mut opt = Optimizer::adam(&resumed.parameters(), 0.05).unwrap();
+    let loaded = checkpoint::load(&d, &path).unwrap().tensors;
+    let part = |prefix: &str| -> Vec<(String, Tensor)> {
+        loaded
+            .iter()
+            .filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.clone())))
+            .collect()
+    };
+    resumed.load_state_dict(&part("model."), true).unwrap();
+    opt.load_state_dict(&part("optim.")).unwrap();
+    train(&resumed, &mut opt, 2);
+    assert_eq!(params(&resumed), params(&whole));
+}

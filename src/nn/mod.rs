@@ -88,7 +88,11 @@ pub trait Module: Send + Sync {
 }
 
 /// Matches `state` to `own` by name, checks all of it, then copies.
-fn load_state(own: &[(String, Tensor)], state: &[(String, Tensor)], strict: bool) -> Result<()> {
+pub(crate) fn load_state(
+    own: &[(String, Tensor)],
+    state: &[(String, Tensor)],
+    strict: bool,
+) -> Result<()> {
     let find = |set: &[(String, Tensor)], n: &str| {
         set.iter().find(|(k, _)| k == n).map(|(_, t)| t.clone())
     };
