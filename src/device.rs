@@ -292,6 +292,12 @@ impl Device {
         *self.0.seed.lock().unwrap_or_else(|e| e.into_inner()) = seed;
     }
 
+    /// The generator's state (PyTorch's `get_rng_state`): `manual_seed` with
+    /// it continues the same sequence, so a checkpoint can resume it.
+    pub fn rng_state(&self) -> u64 {
+        *self.0.seed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The next seed of the device's generator (splitmix64).
     pub fn next_seed(&self) -> u64 {
         let mut s = self.0.seed.lock().unwrap_or_else(|e| e.into_inner());

@@ -407,6 +407,18 @@ impl LrScheduler {
     pub fn lr(&self) -> f64 {
         self.schedule.lr(self.step)
     }
+
+    /// Steps taken (PyTorch's `last_epoch`): with `resume`, what a
+    /// checkpoint keeps of a scheduler.
+    pub fn steps(&self) -> usize {
+        self.step
+    }
+
+    /// Continues from `steps` steps, moving `opt` to that step's rate.
+    pub fn resume(&mut self, steps: usize, opt: &mut Optimizer) {
+        self.step = steps;
+        opt.set_lr(self.schedule.lr(steps));
+    }
 }
 
 /// The rate times `gamma` every `every` steps (torch's StepLR).

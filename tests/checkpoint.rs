@@ -429,41 +429,37 @@ fn a_file_the_reference_writer_made_loads() {
     assert_eq!(get("idx").to_vec::<i32>().unwrap(), [3, -2]);
 }
 
-/// Training resumed from a checkpoint of the model and the optimizer (Adam's
-/// moments and step count) ends with the parameters of a run never stopped,
-/// bit for bit.
+/// Training resumed from a checkpoint (the model, the optimizer's moments and
+/// step count, the rate schedule's position, the random generator's state)
+/// ends with the parameters of a run never stopped, bit for bit.
 #[test]
 fn training_resumed_from_a_checkpoint_matches_a_run_never_stopped() {
-    use shadergrad::nn::{Linear, Module, Relu, Sequential};
-    use shadergrad::optim::Optimizer;
+    use shadergrad::nn::{Dropout, Linear, Module, Relu, Sequential};
+    use shadergrad::optim::{LrScheduler, Optimizer, StepLr};
     let d = Device::new().unwrap();
-    let x = Tensor::from_slice(
-        &d,
-        &(0..24).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(),
-        &[6, 4],
-    )
-    .unwrap();
-    let y = Tensor::from_slice(
-        &d,
-        &(0..12).map(|i| (i as f32 * 0.11).cos()).collect::<Vec<_>>(),
-        &[6, 2],
-    )
-    .unwrap();
+    let wave = |n: usize, f: f32| (0..n).map(|i| (i as f32 * f).sin()).collect::<Vec<f32>>();
+    let x = Tensor::from_slice(&d, &wave(24, 0.37), &[6, 4]).unwrap();
+    let y = Tensor::from_slice(&d, &wave(12, 0.11), &[6, 2]).unwrap();
     let model = |seed: u64| {
         d.manual_seed(seed);
         Sequential::new()
             .push(Linear::new(&d, 4, 8).unwrap())
             .push(Relu)
+            .push(Dropout::new(0.3).unwrap())
             .push(Linear::new(&d, 8, 2).unwrap())
     };
-    let train = |m: &Sequential, opt: &mut Optimizer, steps: usize| {
+    let schedule = || StepLr {
+        base: 0.05,
+        every: 2,
+        gamma: 0.5,
+    };
+    let train = |m: &Sequential, opt: &mut Optimizer, sched: &mut LrScheduler, steps: usize| {
         for _ in 0..steps {
             opt.zero_grad();
-            shadergrad::loss::mse(&m.forward(&x).unwrap(), &y)
-                .unwrap()
-                .backward()
-                .unwrap();
+            let loss = shadergrad::loss::mse(&m.forward(&x).unwrap(), &y).unwrap();
+            loss.backward().unwrap();
             opt.step().unwrap();
+            sched.step(opt);
         }
     };
     let params = |m: &Sequential| -> Vec<Vec<f32>> {
@@ -474,37 +470,36 @@ fn training_resumed_from_a_checkpoint_matches_a_run_never_stopped() {
     };
     let whole = model(3);
     let mut opt = Optimizer::adam(&whole.parameters(), 0.05).unwrap();
-    train(&whole, &mut opt, 5);
+    let mut sched = LrScheduler::new(schedule(), &mut opt);
+    train(&whole, &mut opt, &mut sched, 5);
 
     let first = model(3);
     let mut opt = Optimizer::adam(&first.parameters(), 0.05).unwrap();
-    train(&first, &mut opt, 3);
-    let mut state: Vec<(String, Tensor)> = first
-        .state_dict()
-        .into_iter()
-        .map(|(k, t)| (format!("model.{k}"), t))
-        .collect();
-    state.extend(
-        opt.state_dict()
-            .unwrap()
-            .into_iter()
-            .map(|(k, t)| (format!("optim.{k}"), t)),
-    );
+    let mut sched = LrScheduler::new(schedule(), &mut opt);
+    train(&first, &mut opt, &mut sched, 3);
+    let prefixed = |p: &str, s: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
+        s.into_iter().map(|(k, t)| (format!("{p}{k}"), t)).collect()
+    };
+    let mut state = prefixed("model.", first.state_dict());
+    state.extend(prefixed("optim.", opt.state_dict().unwrap()));
     let refs: Vec<(&str, &Tensor)> = state.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    let (rng, steps) = (d.rng_state().to_string(), sched.steps().to_string());
     let path = dir("resume").join("run.safetensors");
-    checkpoint::save(&path, &refs, &[]).unwrap();
+    checkpoint::save(&path, &refs, &[("rng", &rng), ("scheduler", &steps)]).unwrap();
 
     let resumed = model(99);
     let mut opt = Optimizer::adam(&resumed.parameters(), 0.05).unwrap();
-    let loaded = checkpoint::load(&d, &path).unwrap().tensors;
+    let mut sched = LrScheduler::new(schedule(), &mut opt);
+    let loaded = checkpoint::load(&d, &path).unwrap();
     let part = |prefix: &str| -> Vec<(String, Tensor)> {
-        loaded
-            .iter()
-            .filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.clone())))
+        let t = loaded.tensors.iter();
+        t.filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.clone())))
             .collect()
     };
     resumed.load_state_dict(&part("model."), true).unwrap();
     opt.load_state_dict(&part("optim.")).unwrap();
-    train(&resumed, &mut opt, 2);
+    sched.resume(loaded.metadata["scheduler"].parse().unwrap(), &mut opt);
+    d.manual_seed(loaded.metadata["rng"].parse().unwrap());
+    train(&resumed, &mut opt, &mut sched, 2);
     assert_eq!(params(&resumed), params(&whole));
 }

@@ -36,7 +36,8 @@ impl Dataset {
     /// One epoch of batches of `batch` samples (the last may be shorter).
     /// With `Some(seed)` the order is a seeded shuffle; pass a different seed
     /// per epoch (e.g. `base + epoch`) for a new order each epoch.
-    /// A batch size of 0 is an error.
+    /// A batch size of 0 is an error. To resume inside an epoch, the same seed
+    /// and `.skip(batches_done)`.
     pub fn batches(&self, batch: usize, shuffle_seed: Option<u64>) -> Result<Batches<'_>, Error> {
         if batch == 0 {
             return Err(Error::InvalidArgument {
