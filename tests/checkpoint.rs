@@ -429,77 +429,176 @@ fn a_file_the_reference_writer_made_loads() {
     assert_eq!(get("idx").to_vec::<i32>().unwrap(), [3, -2]);
 }
 
+/// The resume tests' run: an MLP with dropout, Adam and a step schedule, on
+/// fixed data; `seed` picks the initial weights.
+struct Run {
+    model: shadergrad::nn::Sequential,
+    opt: shadergrad::optim::Optimizer,
+    sched: shadergrad::optim::LrScheduler,
+    x: Tensor,
+    y: Tensor,
+}
+
+impl Run {
+    fn new(d: &Device, seed: u64) -> Run {
+        use shadergrad::nn::{Dropout, Linear, Module, Relu, Sequential};
+        use shadergrad::optim::{LrScheduler, Optimizer, StepLr};
+        let wave = |n: usize, f: f32| (0..n).map(|i| (i as f32 * f).sin()).collect::<Vec<f32>>();
+        d.manual_seed(seed);
+        let model = Sequential::new()
+            .push(Linear::new(d, 4, 8).unwrap())
+            .push(Relu)
+            .push(Dropout::new(0.3).unwrap())
+            .push(Linear::new(d, 8, 2).unwrap());
+        let mut opt = Optimizer::adam(&model.parameters(), 0.05).unwrap();
+        let schedule = StepLr {
+            base: 0.05,
+            every: 2,
+            gamma: 0.5,
+        };
+        let sched = LrScheduler::new(schedule, &mut opt);
+        let x = Tensor::from_slice(d, &wave(24, 0.37), &[6, 4]).unwrap();
+        let y = Tensor::from_slice(d, &wave(12, 0.11), &[6, 2]).unwrap();
+        Run {
+            model,
+            opt,
+            sched,
+            x,
+            y,
+        }
+    }
+
+    fn train(&mut self, steps: usize) {
+        use shadergrad::nn::Module;
+        for _ in 0..steps {
+            self.opt.zero_grad();
+            let out = self.model.forward(&self.x).unwrap();
+            shadergrad::loss::mse(&out, &self.y)
+                .unwrap()
+                .backward()
+                .unwrap();
+            self.opt.step().unwrap();
+            self.sched.step(&mut self.opt);
+        }
+    }
+
+    fn params(&self) -> Vec<Vec<f32>> {
+        use shadergrad::nn::Module;
+        let p = self.model.parameters();
+        p.iter().map(|p| p.to_vec::<f32>().unwrap()).collect()
+    }
+
+    /// Model, optimizer, schedule position and RNG state, in one file.
+    fn save(&self, d: &Device, path: &std::path::Path, steps_done: usize) {
+        use shadergrad::nn::Module;
+        let prefixed = |p: &str, s: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
+            s.into_iter().map(|(k, t)| (format!("{p}{k}"), t)).collect()
+        };
+        let mut state = prefixed("model.", self.model.state_dict());
+        state.extend(prefixed("optim.", self.opt.state_dict().unwrap()));
+        let refs: Vec<(&str, &Tensor)> = state.iter().map(|(k, t)| (k.as_str(), t)).collect();
+        let (rng, sched) = (d.rng_state().to_string(), self.sched.steps().to_string());
+        let done = steps_done.to_string();
+        let meta = [
+            ("rng", rng.as_str()),
+            ("scheduler", &sched),
+            ("steps", &done),
+        ];
+        checkpoint::save(path, &refs, &meta).unwrap();
+    }
+
+    /// Restores what `save` wrote; returns the steps it had done.
+    fn resume(&mut self, d: &Device, path: &std::path::Path) -> usize {
+        use shadergrad::nn::Module;
+        let loaded = checkpoint::load(d, path).unwrap();
+        let part = |prefix: &str| -> Vec<(String, Tensor)> {
+            let t = loaded.tensors.iter();
+            t.filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.clone())))
+                .collect()
+        };
+        self.model.load_state_dict(&part("model."), true).unwrap();
+        self.opt.load_state_dict(&part("optim.")).unwrap();
+        let sched = loaded.metadata["scheduler"].parse().unwrap();
+        self.sched.resume(sched, &mut self.opt);
+        d.manual_seed(loaded.metadata["rng"].parse().unwrap());
+        loaded.metadata["steps"].parse().unwrap()
+    }
+}
+
 /// Training resumed from a checkpoint (the model, the optimizer's moments and
 /// step count, the rate schedule's position, the random generator's state)
 /// ends with the parameters of a run never stopped, bit for bit.
 #[test]
 fn training_resumed_from_a_checkpoint_matches_a_run_never_stopped() {
-    use shadergrad::nn::{Dropout, Linear, Module, Relu, Sequential};
-    use shadergrad::optim::{LrScheduler, Optimizer, StepLr};
     let d = Device::new().unwrap();
-    let wave = |n: usize, f: f32| (0..n).map(|i| (i as f32 * f).sin()).collect::<Vec<f32>>();
-    let x = Tensor::from_slice(&d, &wave(24, 0.37), &[6, 4]).unwrap();
-    let y = Tensor::from_slice(&d, &wave(12, 0.11), &[6, 2]).unwrap();
-    let model = |seed: u64| {
-        d.manual_seed(seed);
-        Sequential::new()
-            .push(Linear::new(&d, 4, 8).unwrap())
-            .push(Relu)
-            .push(Dropout::new(0.3).unwrap())
-            .push(Linear::new(&d, 8, 2).unwrap())
-    };
-    let schedule = || StepLr {
-        base: 0.05,
-        every: 2,
-        gamma: 0.5,
-    };
-    let train = |m: &Sequential, opt: &mut Optimizer, sched: &mut LrScheduler, steps: usize| {
-        for _ in 0..steps {
-            opt.zero_grad();
-            let loss = shadergrad::loss::mse(&m.forward(&x).unwrap(), &y).unwrap();
-            loss.backward().unwrap();
-            opt.step().unwrap();
-            sched.step(opt);
-        }
-    };
-    let params = |m: &Sequential| -> Vec<Vec<f32>> {
-        m.parameters()
-            .iter()
-            .map(|p| p.to_vec::<f32>().unwrap())
-            .collect()
-    };
-    let whole = model(3);
-    let mut opt = Optimizer::adam(&whole.parameters(), 0.05).unwrap();
-    let mut sched = LrScheduler::new(schedule(), &mut opt);
-    train(&whole, &mut opt, &mut sched, 5);
-
-    let first = model(3);
-    let mut opt = Optimizer::adam(&first.parameters(), 0.05).unwrap();
-    let mut sched = LrScheduler::new(schedule(), &mut opt);
-    train(&first, &mut opt, &mut sched, 3);
-    let prefixed = |p: &str, s: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
-        s.into_iter().map(|(k, t)| (format!("{p}{k}"), t)).collect()
-    };
-    let mut state = prefixed("model.", first.state_dict());
-    state.extend(prefixed("optim.", opt.state_dict().unwrap()));
-    let refs: Vec<(&str, &Tensor)> = state.iter().map(|(k, t)| (k.as_str(), t)).collect();
-    let (rng, steps) = (d.rng_state().to_string(), sched.steps().to_string());
+    let mut whole = Run::new(&d, 3);
+    whole.train(5);
+    let mut first = Run::new(&d, 3);
+    first.train(3);
     let path = dir("resume").join("run.safetensors");
-    checkpoint::save(&path, &refs, &[("rng", &rng), ("scheduler", &steps)]).unwrap();
+    first.save(&d, &path, 3);
+    let mut resumed = Run::new(&d, 99);
+    assert_eq!(resumed.resume(&d, &path), 3);
+    resumed.train(2);
+    assert_eq!(resumed.params(), whole.params());
+}
 
-    let resumed = model(99);
-    let mut opt = Optimizer::adam(&resumed.parameters(), 0.05).unwrap();
-    let mut sched = LrScheduler::new(schedule(), &mut opt);
-    let loaded = checkpoint::load(&d, &path).unwrap();
-    let part = |prefix: &str| -> Vec<(String, Tensor)> {
-        let t = loaded.tensors.iter();
-        t.filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.clone())))
-            .collect()
+/// The trainer the kill test runs as a child process: 1000 steps, a
+/// checkpoint after each, until it is killed.
+#[test]
+fn resume_trainer_child() {
+    let Ok(path) = std::env::var("SHADERGRAD_RESUME_TRAINER") else {
+        return;
     };
-    resumed.load_state_dict(&part("model."), true).unwrap();
-    opt.load_state_dict(&part("optim.")).unwrap();
-    sched.resume(loaded.metadata["scheduler"].parse().unwrap(), &mut opt);
-    d.manual_seed(loaded.metadata["rng"].parse().unwrap());
-    train(&resumed, &mut opt, &mut sched, 2);
-    assert_eq!(params(&resumed), params(&whole));
+    let d = Device::new().unwrap();
+    let mut run = Run::new(&d, 3);
+    for step in 1..=1000 {
+        run.train(1);
+        run.save(&d, std::path::Path::new(&path), step);
+    }
+}
+
+/// A training process killed (SIGKILL) at a random step, then resumed from
+/// its last checkpoint for the rest, ends where a run never stopped does.
+#[test]
+fn a_run_killed_and_resumed_matches_a_run_never_stopped() {
+    use rand::{Rng, SeedableRng};
+    let total = 1000;
+    let d = Device::new().unwrap();
+    let mut whole = Run::new(&d, 3);
+    whole.train(total);
+    let want = whole.params();
+    let root = dir("kill-resume");
+    let path = root.join("run.safetensors");
+    let mut r = rand::rngs::StdRng::seed_from_u64(9);
+    let mut resumed_from = Vec::new();
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(&path);
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["resume_trainer_child", "--exact", "--test-threads", "1"])
+            .env("SHADERGRAD_RESUME_TRAINER", &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // A random moment after the first checkpoint (a slow machine may take
+        // a while to get there).
+        let waited = std::time::Instant::now();
+        while !path.exists() && waited.elapsed().as_secs() < 60 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(r.random_range(0..500)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut run = Run::new(&d, 99);
+        let done = run.resume(&d, &path);
+        run.train(total - done);
+        assert_eq!(run.params(), want, "resumed after step {done}");
+        resumed_from.push(done);
+    }
+    eprintln!("resumed after steps {resumed_from:?}");
+    assert!(
+        resumed_from.iter().any(|&s| s < total),
+        "no run was killed between its first and last checkpoint: {resumed_from:?}"
+    );
 }
