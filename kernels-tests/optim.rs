@@ -318,3 +318,31 @@ fn backward_twice_adds_the_gradient_twice() {
     loss.backward().unwrap();
     assert_eq!(read(&w.grad().unwrap()), vec![3.0, -1.0]);
 }
+
+#[test]
+fn another_threads_failing_realize_neither_runs_nor_skips_this_threads_step() {
+    let d = Device::new().unwrap();
+    let (w, ct) = setup(&d, &[1.0, 2.0], &[1.0, -1.0]);
+    let mut opt = Optimizer::sgd(std::slice::from_ref(&w), 0.5, 0.0).unwrap();
+    w.mul(&ct).unwrap().sum_all().unwrap().backward().unwrap();
+    opt.record().unwrap();
+    // Meanwhile another thread realizes a graph whose kernel raises an index
+    // error. It used to take this thread's pending update into its submit,
+    // where the error skipped it.
+    let other = {
+        let d = d.clone();
+        std::thread::spawn(move || {
+            let x = Tensor::from_slice(&d, &[0.5f32; 6], &[2, 3]).unwrap();
+            let bad = Tensor::from_slice(&d, &[1i32, 7], &[2]).unwrap();
+            shadergrad::loss::cross_entropy(&x, &bad)
+                .unwrap()
+                .to_vec::<f32>()
+        })
+    };
+    let e = other.join().unwrap();
+    assert!(
+        matches!(e, Err(shadergrad::Error::IndexOutOfRange { .. })),
+        "{e:?}"
+    );
+    assert_eq!(read(&w), vec![0.5, 2.5]);
+}

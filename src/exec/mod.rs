@@ -70,12 +70,15 @@ struct Executor {
     shapes: plan::specialize::Specializer,
     /// Tensors the next realize must include (a loss and its gradients, an
     /// optimizer's in-place updates): so a whole training step is one submit.
-    pending: Mutex<Vec<Tensor>>,
+    /// Per recording thread: each thread's realizes take its own, so one
+    /// thread's failing step (a bad label skips a submit's updates) never
+    /// shares a submit with another's.
+    pending: Mutex<Vec<(std::thread::ThreadId, Tensor)>>,
     profiling: AtomicBool,
     /// The per-dispatch GPU times of the last profiled realize.
     profile: Mutex<Vec<KernelTime>>,
     /// Held for the whole of a realize: a cached plan's scalar buffer, the
-    /// status word and the pending list are per device, so two threads
+    /// status word are per device, so two threads
     /// realizing on one device take turns.
     realize_lock: Mutex<()>,
 }
@@ -103,8 +106,8 @@ pub struct KernelTime {
 }
 
 impl Device {
-    /// Realizes everything recorded for the next step (loss, gradients, updates)
-    /// in one submit.
+    /// Realizes everything this thread recorded for the next step (loss,
+    /// gradients, updates) in one submit.
     pub fn realize_pending(&self) -> Result<()> {
         run(self, &[], None).map(|_| ())
     }
@@ -131,7 +134,8 @@ impl Device {
     }
 
     pub(crate) fn add_pending(&self, tensors: Vec<Tensor>) {
-        lock(&executor(self).pending).extend(tensors);
+        let me = std::thread::current().id();
+        lock(&executor(self).pending).extend(tensors.into_iter().map(|t| (me, t)));
     }
 }
 
@@ -365,20 +369,35 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
     let exec = executor(dev);
     let _turn = lock(&exec.realize_lock);
     loop {
-        let first = updates_before_late_reads(&lock(&exec.pending));
+        let first = updates_before_late_reads(&mine(exec, false));
         if first.is_empty() {
             break;
         }
-        lock(&exec.pending).retain(|p| !first.iter().any(|u| Arc::ptr_eq(&u.0, &p.0)));
+        lock(&exec.pending).retain(|(_, p)| !first.iter().any(|u| Arc::ptr_eq(&u.0, &p.0)));
         submit(dev, first, None)?;
     }
     let mut targets = asked.to_vec();
-    for p in std::mem::take(&mut *lock(&exec.pending)) {
+    for p in mine(exec, true) {
         if !targets.iter().any(|t| Arc::ptr_eq(&t.0, &p.0)) {
             targets.push(p);
         }
     }
     submit(dev, targets, readback)
+}
+
+/// The calling thread's pending tensors (taken out of the list with `take`).
+fn mine(exec: &Executor, take: bool) -> Vec<Tensor> {
+    let me = std::thread::current().id();
+    let mut pending = lock(&exec.pending);
+    let own = pending
+        .iter()
+        .filter(|(t, _)| *t == me)
+        .map(|(_, p)| p.clone())
+        .collect();
+    if take {
+        pending.retain(|(t, _)| *t != me);
+    }
+    own
 }
 
 /// Overwrites realized `dst` with `src`'s values, in place (its buffer, so
