@@ -10,6 +10,18 @@ fn dir(name: &str) -> std::path::PathBuf {
     d
 }
 
+/// This test binary running only its test `test`, with `env` set to `path`:
+/// the child process the kill tests kill.
+fn child(test: &str, env: &str, path: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads", "1"])
+        .env(env, path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// A file of `header` (JSON) then `data`.
 fn file(header: &str, data: &[u8]) -> Vec<u8> {
     let mut b = (header.len() as u64).to_le_bytes().to_vec();
@@ -26,12 +38,15 @@ fn tensors_and_metadata_round_trip() {
     let n = Tensor::from_slice(&d, &[7i32], &[]).unwrap();
     let path = dir("round").join("model.safetensors");
     let meta = [("step", "12"), ("model", "mlp")];
+    // Every tensor is read back in one submit (`h` computed in it).
+    let before = d.counters();
     checkpoint::save(
         &path,
         &[("layer.weight", &w), ("half", &h), ("count", &n)],
         &meta,
     )
     .unwrap();
+    assert_eq!((d.counters() - before).submits, 1);
     let back = checkpoint::load(&d, &path).unwrap();
     let names: Vec<&str> = back.tensors.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.len(), 3);
@@ -262,13 +277,7 @@ fn a_writer_killed_mid_write_leaves_a_whole_checkpoint() {
     let mut r = rand::rngs::StdRng::seed_from_u64(5);
     let mut seen = 0;
     for _ in 0..12 {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["checkpoint_writer_child", "--exact", "--test-threads", "1"])
-            .env("SHADERGRAD_CKPT_WRITER", &path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = child("checkpoint_writer_child", "SHADERGRAD_CKPT_WRITER", &path);
         std::thread::sleep(std::time::Duration::from_millis(r.random_range(300..900)));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -574,13 +583,7 @@ fn a_run_killed_and_resumed_matches_a_run_never_stopped() {
     let mut resumed_from = Vec::new();
     for _ in 0..3 {
         let _ = std::fs::remove_file(&path);
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["resume_trainer_child", "--exact", "--test-threads", "1"])
-            .env("SHADERGRAD_RESUME_TRAINER", &path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = child("resume_trainer_child", "SHADERGRAD_RESUME_TRAINER", &path);
         // A random moment after the first checkpoint (a slow machine may take
         // a while to get there).
         let waited = std::time::Instant::now();

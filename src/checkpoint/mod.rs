@@ -32,21 +32,12 @@ pub fn save(
     metadata: &[(&str, &str)],
 ) -> Result<()> {
     let path = path.as_ref();
-    let mut data: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
-    for &(name, t) in tensors {
-        let (dtype, bytes) = match t.dtype() {
-            DType::F32 => (
-                Dtype::F32,
-                bytemuck::cast_slice(&t.to_vec::<f32>()?).to_vec(),
-            ),
-            DType::F16 => (
-                Dtype::F16,
-                bytemuck::cast_slice(&t.to_vec::<half::f16>()?).to_vec(),
-            ),
-            DType::I32 => (
-                Dtype::I32,
-                bytemuck::cast_slice(&t.to_vec::<i32>()?).to_vec(),
-            ),
+    let mut dtypes = Vec::with_capacity(tensors.len());
+    for &(_, t) in tensors {
+        dtypes.push(match t.dtype() {
+            DType::F32 => Dtype::F32,
+            DType::F16 => Dtype::F16,
+            DType::I32 => Dtype::I32,
             other => {
                 return Err(Error::UnsupportedDType {
                     op: "checkpoint::save",
@@ -54,21 +45,23 @@ pub fn save(
                     reason: "checkpoints hold f32, f16 and i32 tensors",
                 });
             }
-        };
-        data.push((name.to_string(), dtype, t.shape().to_vec(), bytes));
+        });
     }
+    // Every tensor's bytes in one submit (their storage is the file's layout).
+    let ts: Vec<&Tensor> = tensors.iter().map(|&(_, t)| t).collect();
+    let data = crate::exec::read_all(&ts)?;
     let bad = |msg: String| Error::Data {
         file: path.display().to_string(),
         at: "write".into(),
         msg,
     };
-    let views = data
+    let views = tensors
         .iter()
-        .map(|(n, d, s, b)| {
-            Ok((
-                n.clone(),
-                TensorView::new(*d, s.clone(), b).map_err(|e| bad(e.to_string()))?,
-            ))
+        .zip(dtypes)
+        .zip(&data)
+        .map(|((&(name, t), dtype), bytes)| {
+            let view = TensorView::new(dtype, t.shape().to_vec(), bytes);
+            Ok((name.to_string(), view.map_err(|e| bad(e.to_string()))?))
         })
         .collect::<Result<Vec<_>>>()?;
     let meta: HashMap<String, String> = metadata

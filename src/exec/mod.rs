@@ -109,7 +109,7 @@ impl Device {
     /// Realizes everything this thread recorded for the next step (loss,
     /// gradients, updates) in one submit.
     pub fn realize_pending(&self) -> Result<()> {
-        run(self, &[], None).map(|_| ())
+        run(self, &[], &[]).map(|_| ())
     }
 
     /// Times every dispatch with GPU timestamps (when the adapter has
@@ -139,7 +139,8 @@ impl Device {
     }
 }
 
-/// A readback request: copy `bytes` of the buffer behind a target.
+/// A readback request: copy `bytes` of the buffer behind asked target
+/// `target`.
 struct Readback {
     target: usize,
     bytes: u64,
@@ -147,16 +148,31 @@ struct Readback {
 
 pub(crate) fn realize(dev: &Device, targets: &[&Tensor]) -> Result<()> {
     let ts: Vec<Tensor> = targets.iter().map(|t| (*t).clone()).collect();
-    run(dev, &ts, None).map(|_| ())
+    run(dev, &ts, &[]).map(|_| ())
 }
 
 /// Reads a tensor's bytes, realizing it first in the same submit.
 pub(crate) fn read(t: &Tensor) -> Result<Vec<u8>> {
-    let bytes = (t.numel() * t.dtype().size_bytes()) as u64;
+    Ok(read_all(&[t])?.pop().unwrap_or_default())
+}
+
+/// Reads several tensors' bytes (all on one device), realizing what they
+/// need in the same submit: one submit and one wait for all of them.
+pub(crate) fn read_all(ts: &[&Tensor]) -> Result<Vec<Vec<u8>>> {
+    let Some(first) = ts.first() else {
+        return Ok(Vec::new());
+    };
     // A strided view is made contiguous (one fused copy) in the same submit.
-    let c = t.contiguous()?;
-    let out = run(t.device(), &[c], Some(Readback { target: 0, bytes }))?;
-    Ok(out.unwrap_or_default())
+    let cs: Vec<Tensor> = ts.iter().map(|t| t.contiguous()).collect::<Result<_>>()?;
+    let reads: Vec<Readback> = cs
+        .iter()
+        .enumerate()
+        .map(|(target, t)| Readback {
+            target,
+            bytes: (t.numel() * t.dtype().size_bytes()) as u64,
+        })
+        .collect();
+    run(first.device(), &cs, &reads)
 }
 
 fn buffer_of(t: &Tensor) -> Option<Arc<GpuBuffer>> {
@@ -365,7 +381,7 @@ fn launch(
     Ok((ran, stamps))
 }
 
-fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Option<Vec<u8>>> {
+fn run(dev: &Device, asked: &[Tensor], reads: &[Readback]) -> Result<Vec<Vec<u8>>> {
     let exec = executor(dev);
     let _turn = lock(&exec.realize_lock);
     loop {
@@ -374,7 +390,7 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
             break;
         }
         lock(&exec.pending).retain(|(_, p)| !first.iter().any(|u| Arc::ptr_eq(&u.0, &p.0)));
-        submit(dev, first, None)?;
+        submit(dev, first, &[])?;
     }
     let mut targets = asked.to_vec();
     for p in mine(exec, true) {
@@ -382,7 +398,7 @@ fn run(dev: &Device, asked: &[Tensor], readback: Option<Readback>) -> Result<Opt
             targets.push(p);
         }
     }
-    submit(dev, targets, readback)
+    submit(dev, targets, reads)
 }
 
 /// The calling thread's pending tensors (taken out of the list with `take`).
@@ -409,7 +425,7 @@ pub(crate) fn copy_into(dst: &Tensor, src: &Tensor) -> Result<()> {
     let readers = dst.0.lazy_readers(u64::MAX);
     let mut first: Vec<Tensor> = readers;
     first.push(src.clone());
-    run(dev, &first, None)?;
+    run(dev, &first, &[])?;
     let (Some(to), Some(from)) = (buffer_of(dst), buffer_of(src)) else {
         return Err(Error::InvalidArgument {
             op: "copy_from",
@@ -469,12 +485,8 @@ fn late_read(u: &Tensor) -> Option<u64> {
 }
 
 /// Realizes `targets` (the asked ones first) in one submit, reading back
-/// `readback`'s.
-fn submit(
-    dev: &Device,
-    targets: Vec<Tensor>,
-    readback: Option<Readback>,
-) -> Result<Option<Vec<u8>>> {
+/// those `reads` asks for.
+fn submit(dev: &Device, targets: Vec<Tensor>, reads: &[Readback]) -> Result<Vec<Vec<u8>>> {
     let exec = executor(dev);
     let targets = targets_checked(dev, targets)?;
     let lazy: Vec<Tensor> = targets
@@ -482,8 +494,8 @@ fn submit(
         .filter(|t| !t.is_realized())
         .cloned()
         .collect();
-    if lazy.is_empty() && readback.is_none() {
-        return Ok(None);
+    if lazy.is_empty() && reads.is_empty() {
+        return Ok(Vec::new());
     }
     let wgpu_dev = dev.wgpu_device();
     let validation = wgpu_dev.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -498,22 +510,25 @@ fn submit(
             (Some(ran), stamps)
         }
     };
-    // The readback copy rides in the same encoder, after the pass.
-    let staging = readback.as_ref().map(|rb| {
-        let t = &targets[rb.target];
-        let computed = ran.as_ref().and_then(|r| {
-            let n = r.graph.members.get(&Arc::as_ptr(&t.0))?;
-            Some((r.buffer(t)?, r.taint(*n)))
-        });
-        let (src, words) = computed.unwrap_or_else(|| {
-            (
-                buffer_of(t).expect("a read target is realized"),
-                t.0.taint(),
-            )
-        });
-        let (staging, at) = copy_back(dev, &mut encoder, &src, rb.bytes, &words);
-        (staging, at, words)
-    });
+    // The readback copies ride in the same encoder, after the pass.
+    let staging: Vec<_> = reads
+        .iter()
+        .map(|rb| {
+            let t = &targets[rb.target];
+            let computed = ran.as_ref().and_then(|r| {
+                let n = r.graph.members.get(&Arc::as_ptr(&t.0))?;
+                Some((r.buffer(t)?, r.taint(*n)))
+            });
+            let (src, words) = computed.unwrap_or_else(|| {
+                (
+                    buffer_of(t).expect("a read target is realized"),
+                    t.0.taint(),
+                )
+            });
+            let (staging, at) = copy_back(dev, &mut encoder, &src, rb.bytes, &words);
+            (staging, at, words)
+        })
+        .collect();
     // Timestamps resolve into a buffer and ride to the CPU in the same submit.
     let stamp_read = stamps.map(|s| {
         let bytes = s.count as u64 * 8;
@@ -545,14 +560,13 @@ fn submit(
             }
         }
     }
-    match (staging, readback) {
-        (Some((staging, at, words)), Some(rb)) => {
-            let raw = map_read(dev, &staging, at + status::bytes(&words))?;
-            status::check(&words, &raw[at as usize..])?;
-            Ok(Some(raw[..rb.bytes as usize].to_vec()))
-        }
-        _ => Ok(None),
+    let mut out = Vec::with_capacity(reads.len());
+    for ((staging, at, words), rb) in staging.into_iter().zip(reads) {
+        let raw = map_read(dev, &staging, at + status::bytes(&words))?;
+        status::check(&words, &raw[at as usize..])?;
+        out.push(raw[..rb.bytes as usize].to_vec());
     }
+    Ok(out)
 }
 
 /// The per-dispatch times of a profiled run.
