@@ -4,7 +4,7 @@
 use crate::kernels::{Launch, fill_template, grid, per_invocation, shader};
 use crate::plan::collect::Graph;
 use crate::plan::expr::{ExprGen, store_conv};
-use crate::plan::specialize::{Specializer, hash_of};
+use crate::plan::specialize::{self, Specializer};
 
 pub(crate) const WG: u32 = 256;
 
@@ -16,13 +16,11 @@ pub(crate) fn launch(
     root: usize,
     cpu: bool,
     spec: (&Specializer, usize),
-) -> (Launch, Vec<usize>) {
-    let dynamic = generate(g, mat, root, cpu, true);
-    let structure = hash_of(&dynamic.0.src);
-    if spec.0.constants(structure, &dynamic.0.meta, spec.1) {
-        return generate(g, mat, root, cpu, false);
-    }
-    dynamic
+) -> (Vec<Launch>, Vec<usize>) {
+    specialize::generated(spec, |uniform| {
+        let (l, inputs) = generate(g, mat, root, cpu, uniform);
+        (vec![l], inputs)
+    })
 }
 
 fn generate(

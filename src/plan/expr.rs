@@ -411,11 +411,16 @@ impl<'a> ExprGen<'a> {
         let total = shape[axis];
         let out = self.fresh("v");
         self.line(&format!("var {out}: {t};"));
-        let (inner_k, total_k, outer_k) =
-            (self.num(inner), self.num(total), self.num(inner * total));
-        let c = self.bind("c", "u32", format!("({idx} / {inner_k}) % {total_k}"));
-        let outer = self.bind("o", "u32", format!("{idx} / {outer_k}"));
-        let within = self.bind("w", "u32", format!("{idx} % {inner_k}"));
+        // Divisions as every index decode divides (by magic numbers in the
+        // uniform form).
+        let q = self.div(idx, inner);
+        let c = self.rem(&q, total);
+        let c = self.bind("c", "u32", c);
+        let outer = self.div(idx, inner * total);
+        let outer = self.bind("o", "u32", outer);
+        let within = self.rem(idx, inner);
+        let within = self.bind("w", "u32", within);
+        let inner_k = self.num(inner);
         let mut start = 0usize;
         for (j, &s) in src.iter().enumerate() {
             let len = self.g.nodes[s].shape[axis];
@@ -541,23 +546,17 @@ impl<'a> ExprGen<'a> {
             kinds.push(BindKind::Read);
             b += 1;
         }
-        if !self.scalars.is_empty() {
-            let _ = writeln!(
-                s,
-                "@group(0) @binding({b}) var<uniform> sc: array<vec4<u32>, {}>;",
-                self.scalars.len().div_ceil(4)
-            );
-            kinds.push(BindKind::Uniform);
-            b += 1;
-        }
-        if !self.meta.is_empty() {
-            let _ = writeln!(
-                s,
-                "@group(0) @binding({b}) var<uniform> sh: array<vec4<u32>, {}>;",
-                self.meta.len().div_ceil(4)
-            );
-            kinds.push(BindKind::Uniform);
-            b += 1;
+        // Runtime scalars, then sizes (the uniform form), as vec4 words.
+        for (name, words) in [("sc", self.scalars.len()), ("sh", self.meta.len())] {
+            if words > 0 {
+                let n = words.div_ceil(4);
+                let _ = writeln!(
+                    s,
+                    "@group(0) @binding({b}) var<uniform> {name}: array<vec4<u32>, {n}>;"
+                );
+                kinds.push(BindKind::Uniform);
+                b += 1;
+            }
         }
         if self.uses_status {
             let _ = writeln!(

@@ -194,7 +194,7 @@ fn launch_for(
         | Op::CheckIndex { .. }
         | Op::Unview(_) => {
             let (l, inputs) = elementwise::launch(g, mat, k, opts.cpu, spec);
-            ("elementwise", vec![l], inputs)
+            ("elementwise", l, inputs)
         }
         Op::CustomGrad(_) => unreachable!("collect computes a custom-gradient node's value"),
     };

@@ -7,7 +7,7 @@ use crate::kernels::{Arg, Launch, fill_template, grid, shader};
 use crate::pipeline::{BindKind, KernelSource};
 use crate::plan::collect::Graph;
 use crate::plan::expr::{ExprGen, store_conv};
-use crate::plan::specialize::{Specializer, hash_of};
+use crate::plan::specialize::{self, Specializer};
 use crate::shape::View;
 
 const WG_ROWS: u32 = 64;
@@ -106,13 +106,7 @@ pub(crate) fn launch(
     root: usize,
     spec: (&Specializer, usize),
 ) -> (Vec<Launch>, Vec<usize>) {
-    let dynamic = generate(g, mat, root, true);
-    let srcs: Vec<&KernelSource> = dynamic.0.iter().map(|l| &l.src).collect();
-    let words: Vec<&[u32]> = dynamic.0.iter().map(|l| &l.meta[..]).collect();
-    if spec.0.constants(hash_of(&srcs), &words.concat(), spec.1) {
-        return generate(g, mat, root, false);
-    }
-    dynamic
+    specialize::generated(spec, |uniform| generate(g, mat, root, uniform))
 }
 
 fn generate(g: &Graph, mat: &[bool], root: usize, dynamic: bool) -> (Vec<Launch>, Vec<usize>) {

@@ -16,6 +16,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
 use crate::kernels::Launch;
+use crate::pipeline::KernelSource;
 
 /// Structures remembered before the record starts over (forgetting costs at
 /// most a few constant-form compiles again).
@@ -61,6 +62,22 @@ impl Specializer {
     pub fn clear(&self) {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
+}
+
+/// The launches a generated kernel takes: `generate(true)` makes its uniform
+/// form, `generate(false)` its constant form, which it gets for the first
+/// shapes of its structure (the uniform form's sources).
+pub(crate) fn generated<T>(
+    spec: (&Specializer, usize),
+    generate: impl Fn(bool) -> (Vec<Launch>, T),
+) -> (Vec<Launch>, T) {
+    let uniform = generate(true);
+    let srcs: Vec<&KernelSource> = uniform.0.iter().map(|l| &l.src).collect();
+    let words: Vec<u32> = uniform.0.iter().flat_map(|l| l.meta.clone()).collect();
+    if spec.0.constants(hash_of(&srcs), &words, spec.1) {
+        return generate(false);
+    }
+    uniform
 }
 
 /// Sets a hand-written kernel's size overrides (`Launch::shapes`): their
