@@ -254,22 +254,12 @@ impl Optimizer {
     /// shape here), in place; the next step continues where it was saved.
     pub fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<()> {
         let own = self.state_dict()?;
-        let step = state
-            .iter()
-            .find(|(k, _)| k == "step")
-            .map(|(_, t)| t.clone());
-        let tensors: Vec<(String, Tensor)> = own.into_iter().filter(|(k, _)| k != "step").collect();
-        let given: Vec<(String, Tensor)> =
-            state.iter().filter(|(k, _)| k != "step").cloned().collect();
-        let Some(step) = step else {
-            return Err(Error::StateDict(crate::error::StateDictFault {
-                missing: vec!["step".into()],
-                ..Default::default()
-            }));
-        };
-        crate::nn::load_state(&tensors, &given, true)?;
-        let steps = step.cast(DType::I32)?.to_vec::<i32>()?;
-        self.steps = steps.first().map_or(0, |&s| s.max(0) as u64);
+        crate::nn::load_state(&own, state, true)?;
+        // `step` was loaded into the fresh tensor state_dict made for it.
+        let step = own.last().map(|(_, t)| t.to_vec::<i32>()).transpose()?;
+        self.steps = step
+            .and_then(|s| s.first().copied())
+            .map_or(0, |s| s.max(0) as u64);
         Ok(())
     }
 

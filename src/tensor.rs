@@ -121,13 +121,24 @@ impl Tensor {
         }))
     }
 
+    /// The record-time checks of `kernel` over `inputs` (one device, then the
+    /// kernel's own): its output's shape and dtype, or the typed error. What
+    /// `apply` records, and what an op composed instead checks first.
+    pub(crate) fn kernel_output(
+        kernel: &impl Kernel,
+        inputs: &[&Tensor],
+    ) -> Result<(Vec<usize>, DType)> {
+        let first = inputs.first().expect("a kernel has inputs");
+        first.same_device(kernel.name(), &inputs[1..])?;
+        let descs: Vec<Desc> = inputs.iter().map(|t| Desc::of(t)).collect();
+        kernel.output(&descs)
+    }
+
     /// Records a hand-written kernel over `inputs` (all on one device), after
     /// the kernel's own record-time checks.
     pub(crate) fn apply(kernel: impl Kernel, inputs: &[&Tensor]) -> Result<Tensor> {
         let first = inputs.first().expect("a kernel has inputs");
-        first.same_device(kernel.name(), &inputs[1..])?;
-        let descs: Vec<Desc> = inputs.iter().map(|t| Desc::of(t)).collect();
-        let (shape, dtype) = kernel.output(&descs)?;
+        let (shape, dtype) = Self::kernel_output(&kernel, inputs)?;
         Self::check_size(first.device(), kernel.name(), &shape, dtype)?;
         let src = inputs.iter().map(|&t| t.clone()).collect();
         Ok(Tensor::record(

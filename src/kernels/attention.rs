@@ -152,7 +152,7 @@ fn launch(params: AttnParams, kind: usize, call: &Call) -> Result<Vec<Launch>> {
 
 /// The record-time checks of q (B, H, Nq, D), k (B, H, Nk, D), v (B, H, Nk,
 /// Dv) and, when padded, the key lengths (B) i32.
-pub(crate) fn check(params: &AttnParams, inputs: &[Desc]) -> Result<()> {
+fn check(params: &AttnParams, inputs: &[Desc]) -> Result<()> {
     let (qs, ks, vs) = (inputs[0].shape, inputs[1].shape, inputs[2].shape);
     let bad = |msg: String| Error::ShapeMismatch {
         op: "attention",

@@ -67,11 +67,7 @@ impl Module for MultiHeadAttention {
             ("v", &self.wv),
             ("out", &self.wo),
         ] {
-            v.extend(
-                l.named_parameters()
-                    .into_iter()
-                    .map(|(p, t)| (format!("{n}.{p}"), t)),
-            );
+            v.extend(prefixed(n, l));
         }
         v
     }
@@ -86,10 +82,7 @@ fn feed_forward(dev: &Device, dim: usize, hidden: usize, dropout: f64) -> Result
 }
 
 fn prefixed(prefix: &str, m: &dyn Module) -> Vec<(String, Tensor)> {
-    m.named_parameters()
-        .into_iter()
-        .map(|(n, t)| (format!("{prefix}.{n}"), t))
-        .collect()
+    crate::nn::prefixed(prefix, m.named_parameters())
 }
 
 /// The encoder block: self-attention, residual, layer norm, feed-forward,

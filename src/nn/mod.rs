@@ -87,6 +87,15 @@ pub trait Module: Send + Sync {
     }
 }
 
+/// `named` (a child module's parameters or buffers) under `prefix`, as
+/// PyTorch nests names (`0.weight`, `attn.q.bias`).
+pub(crate) fn prefixed(prefix: &str, named: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    named
+        .into_iter()
+        .map(|(n, t)| (format!("{prefix}.{n}"), t))
+        .collect()
+}
+
 /// Matches `state` to `own` by name, checks all of it, then copies.
 pub(crate) fn load_state(
     own: &[(String, Tensor)],

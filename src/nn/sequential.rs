@@ -28,6 +28,16 @@ impl Sequential {
     }
 }
 
+impl Sequential {
+    /// What `f` names in each layer, under the layer's index.
+    fn nested(&self, f: impl Fn(&dyn Module) -> Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+        let layers = self.layers.iter().enumerate();
+        layers
+            .flat_map(|(i, l)| crate::nn::prefixed(&i.to_string(), f(l.as_ref())))
+            .collect()
+    }
+}
+
 impl Module for Sequential {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
@@ -38,27 +48,11 @@ impl Module for Sequential {
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        self.layers
-            .iter()
-            .enumerate()
-            .flat_map(|(i, l)| {
-                l.named_parameters()
-                    .into_iter()
-                    .map(move |(n, t)| (format!("{i}.{n}"), t))
-            })
-            .collect()
+        self.nested(|l| l.named_parameters())
     }
 
     fn named_buffers(&self) -> Vec<(String, Tensor)> {
-        self.layers
-            .iter()
-            .enumerate()
-            .flat_map(|(i, l)| {
-                l.named_buffers()
-                    .into_iter()
-                    .map(move |(n, t)| (format!("{i}.{n}"), t))
-            })
-            .collect()
+        self.nested(|l| l.named_buffers())
     }
 
     fn set_training(&self, on: bool) {

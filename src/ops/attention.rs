@@ -4,8 +4,7 @@
 
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::kernels::Desc;
-use crate::kernels::attention::{Attention, AttnParams, ROWS_STORAGE, check};
+use crate::kernels::attention::{Attention, AttnParams, ROWS_STORAGE};
 use crate::tensor::Tensor;
 
 /// Which keys each query may attend to.
@@ -39,13 +38,12 @@ impl Tensor {
         let scale = scale.unwrap_or(1.0 / (d as f64).sqrt()) as f32;
         let mut inputs = vec![q, k, v];
         inputs.extend(mask.key_lengths);
+        let kernel = Attention { params, scale };
         if q.device().limits().max_storage_buffers_per_shader_stage < ROWS_STORAGE {
-            q.same_device("attention", &inputs[1..])?;
-            let descs: Vec<Desc> = inputs.iter().map(|t| Desc::of(t)).collect();
-            check(&params, &descs)?;
+            Tensor::kernel_output(&kernel, &inputs)?;
             return composed(q, k, v, mask, scale);
         }
-        let packed = Tensor::apply(Attention { params, scale }, &inputs)?;
+        let packed = Tensor::apply(kernel, &inputs)?;
         let dv = packed.shape()[3] - 1;
         packed.narrow(-1, 0, dv)
     }

@@ -5,7 +5,6 @@
 
 use crate::error::Result;
 use crate::kernels::layernorm::{LayerNorm, STORAGE};
-use crate::kernels::{Desc, Kernel};
 use crate::tensor::Tensor;
 
 impl Tensor {
@@ -27,8 +26,7 @@ impl Tensor {
         if self.device().limits().max_storage_buffers_per_shader_stage >= STORAGE {
             return Tensor::apply(k, inputs);
         }
-        self.same_device(k.name(), &inputs[1..])?;
-        k.output(&inputs.iter().map(|t| Desc::of(t)).collect::<Vec<_>>())?;
+        Tensor::kernel_output(&k, inputs)?;
         // Biased variance, as the kernel (and PyTorch) normalize.
         let (centred, ms) = if rms {
             (self.clone(), self.square()?.mean(&[-1], true)?)
