@@ -3,6 +3,18 @@
 
 use shadergrad::{DType, Device, Error, Tensor};
 
+/// A buffer the host makes, with the usages the engine needs.
+fn host_buffer(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("host"),
+        size,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
 #[test]
 fn a_host_device_and_its_buffers_are_used_in_place() {
     let instance =
@@ -17,14 +29,7 @@ fn a_host_device_and_its_buffers_are_used_in_place() {
 
     // The host's own buffer, filled by the host.
     let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
-    let host = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("host"),
-        size: 24,
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
+    let host = host_buffer(&device, 24);
     queue.write_buffer(&host, 0, bytemuck::cast_slice(&data));
     let x = Tensor::from_wgpu_buffer(&dev, host.clone(), &[2, 3], DType::F32).unwrap();
     let before = dev.counters();
@@ -145,14 +150,7 @@ fn a_kernel_over_the_devices_binding_limits_is_a_typed_error_that_loses_nothing(
 #[test]
 fn a_failure_the_gpu_reports_is_a_typed_error_naming_the_kernels() {
     let dev = Device::new().unwrap();
-    let host = dev.wgpu_device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("host"),
-        size: 16,
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
+    let host = host_buffer(dev.wgpu_device(), 16);
     let x = Tensor::from_wgpu_buffer(&dev, host.clone(), &[4], DType::F32).unwrap();
     // The host destroys its buffer while the engine still holds it.
     host.destroy();
