@@ -1,16 +1,18 @@
-//! A CNN on MNIST as a model of one's own: a struct holding layers that
-//! implements `Module` (forward, its named parameters, train/eval passed
-//! down), trained with Adam against the public API alone.
+//! A CNN on MNIST as a model of one's own: a struct holding layers, whose
+//! named parameters, buffers, state dict and train/eval come from
+//! `#[derive(Stateful)]` and whose `forward` is written by hand; trained with
+//! Adam against the public API alone, saved, and reloaded into a new model.
 //! `cargo run --release --example cnn`
 
 mod common;
 
 use shadergrad::data::{data_dir, mnist10k};
-use shadergrad::nn::{BatchNorm, Conv2d, Linear, Module};
+use shadergrad::nn::{BatchNorm, Conv2d, Linear, Module, Stateful};
 use shadergrad::optim::Optimizer;
 use shadergrad::{Device, Result, Tensor};
 
 /// conv 1->16 -> BN -> ReLU -> pool -> conv 16->32 -> ReLU -> pool -> fc 10.
+#[derive(Stateful)]
 struct SmallCnn {
     conv1: Conv2d,
     bn1: BatchNorm,
@@ -39,27 +41,6 @@ impl Module for SmallCnn {
         let h = self.conv2.forward(&h)?.relu()?.max_pool2d(2, 2, 0)?;
         self.fc.forward(&h.reshape(&[x.shape()[0], 32 * 7 * 7])?)
     }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let layers: [(&str, &dyn Module); 4] = [
-            ("conv1", &self.conv1),
-            ("bn1", &self.bn1),
-            ("conv2", &self.conv2),
-            ("fc", &self.fc),
-        ];
-        layers
-            .iter()
-            .flat_map(|(name, m)| {
-                m.named_parameters()
-                    .into_iter()
-                    .map(move |(p, t)| (format!("{name}.{p}"), t))
-            })
-            .collect()
-    }
-
-    fn set_training(&self, on: bool) {
-        self.bn1.set_training(on);
-    }
 }
 
 fn main() -> Result<()> {
@@ -75,9 +56,17 @@ fn main() -> Result<()> {
         let loss = common::epoch(&dev, &model, &mut opt, &train, e)?;
         println!("epoch {e}: mean loss {loss:.4}");
     }
-    println!(
-        "test accuracy {:.4}",
-        common::accuracy(&dev, &model, &test)?
-    );
+    let accuracy = common::accuracy(&dev, &model, &test)?;
+    println!("test accuracy {accuracy:.4}");
+    // PyTorch's names (conv1.weight, bn1.running_mean, ...), in a file
+    // `torch.nn.Module.load_state_dict` reads; then into a new model.
+    let path = std::env::temp_dir().join("small-cnn.safetensors");
+    let state = model.state_dict();
+    let named: Vec<(&str, &Tensor)> = state.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    shadergrad::checkpoint::save(&path, &named, &[("model", "SmallCnn")])?;
+    let reloaded = SmallCnn::new(&dev)?;
+    reloaded.load_state_dict(&shadergrad::checkpoint::load(&dev, &path)?.tensors, true)?;
+    let again = common::accuracy(&dev, &reloaded, &test)?;
+    println!("reloaded from {}: test accuracy {again:.4}", path.display());
     Ok(())
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use shadergrad::data::{data_dir, mnist10k};
-use shadergrad::nn::{Dropout, Flatten, Linear, Module, Relu, Sequential};
+use shadergrad::nn::{Dropout, Flatten, Linear, Relu, Sequential, Stateful};
 use shadergrad::optim::Optimizer;
 use shadergrad::{Device, Result};
 

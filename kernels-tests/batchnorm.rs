@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use shadergrad::Tensor;
-use shadergrad::nn::Module;
+use shadergrad::nn::{Module, Stateful};
 use shadergrad_reference::batchnorm::BatchNorm;
 use shadergrad_reference::values;
 

@@ -2,7 +2,7 @@
 //! nested modules, parameter names, seeded repeatability, and the initialisers'
 //! statistics.
 
-use shadergrad::nn::{Dropout, Linear, Module, Relu, Sequential, init};
+use shadergrad::nn::{Dropout, Linear, Module, Relu, Sequential, Stateful, init};
 use shadergrad::{DType, Device, Tensor};
 
 type Init = fn(&Device, &[usize]) -> shadergrad::Result<Tensor>;

@@ -146,7 +146,7 @@ fn clipping_scales_by_the_global_norm_on_the_gpu() {
 fn a_training_step_is_one_submit_and_warm_steps_allocate_nothing() {
     let d = Device::new().unwrap();
     let model = shadergrad::nn::Linear::new(&d, 6, 3).unwrap();
-    use shadergrad::nn::Module;
+    use shadergrad::nn::{Module, Stateful};
     let mut opt = Optimizer::adam(&model.parameters(), 0.05).unwrap();
     let x = Tensor::randn(&d, &[8, 6]).unwrap();
     let y = Tensor::from_slice(&d, &[0i32, 1, 2, 0, 1, 2, 0, 1], &[8]).unwrap();

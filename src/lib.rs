@@ -18,6 +18,9 @@
 //! in the README, compiled as a doc test here, and `examples/` holds whole
 //! programs.
 
+// The derive macro names the crate `::shadergrad`, inside it too.
+extern crate self as shadergrad;
+
 pub mod autodiff;
 pub mod checkpoint;
 mod counters;

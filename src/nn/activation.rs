@@ -1,26 +1,31 @@
 //! Activations as modules, so they can sit in a Sequential.
 
 use crate::error::Result;
-use crate::nn::Module;
+use crate::nn::{Module, Stateful};
 use crate::tensor::Tensor;
 
+#[derive(Stateful)]
 pub struct Relu;
+#[derive(Stateful)]
 pub struct Tanh;
+#[derive(Stateful)]
 pub struct Sigmoid;
 /// GELU with the exact normal CDF.
+#[derive(Stateful)]
 pub struct Gelu;
 /// SELU (torch.nn.SELU).
+#[derive(Stateful)]
 pub struct Selu;
 
 /// ELU (torch.nn.ELU): `Elu::default()` has PyTorch's alpha of 1.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Stateful)]
 pub struct Elu {
     pub alpha: f64,
 }
 
 /// Softplus (torch.nn.Softplus): `Softplus::default()` has PyTorch's beta of
 /// 1 and threshold of 20.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Stateful)]
 pub struct Softplus {
     pub beta: f64,
     pub threshold: f64,

@@ -11,7 +11,7 @@ use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::{Op, UpdateRule};
-use crate::nn::{Module, parameter};
+use crate::nn::{Module, Stateful, parameter};
 use crate::tensor::Tensor;
 
 pub struct BatchNorm {
@@ -95,7 +95,9 @@ impl Module for BatchNorm {
         self.ema(&self.num_batches_tracked, counted, 1.0);
         Ok(y)
     }
+}
 
+impl Stateful for BatchNorm {
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         vec![
             ("weight".into(), self.gamma.clone()),

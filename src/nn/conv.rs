@@ -4,12 +4,14 @@
 use crate::device::Device;
 use crate::error::Result;
 use crate::kernels::conv2d::ConvParams;
-use crate::nn::{Module, init, parameter};
+use crate::nn::{Module, Stateful, init, parameter};
 use crate::tensor::Tensor;
 
+#[derive(Stateful)]
 pub struct Conv2d {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
+    #[stateful(skip)]
     pub params: ConvParams,
 }
 
@@ -65,13 +67,5 @@ impl Conv2d {
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.conv2d(&self.weight, self.bias.as_ref(), self.params)
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v = vec![("weight".to_string(), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            v.push(("bias".to_string(), b.clone()));
-        }
-        v
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
-use crate::nn::Module;
+use crate::nn::{Module, Stateful};
 use crate::tensor::Tensor;
 
 pub struct Dropout {
@@ -38,7 +38,9 @@ impl Module for Dropout {
         let keep = Tensor::rand(x.device(), x.shape())?.ge(self.p)?;
         keep.select(&x.mul(1.0 / (1.0 - self.p))?, 0.0)
     }
+}
 
+impl Stateful for Dropout {
     fn set_training(&self, on: bool) {
         self.training.store(on, Ordering::Relaxed);
     }

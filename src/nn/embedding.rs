@@ -2,7 +2,7 @@
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::nn::{Module, init, parameter};
+use crate::nn::{Module, Stateful, init, parameter};
 use crate::tensor::Tensor;
 
 /// A table of `count` vectors of `dim`: ids (i32, any shape) -> (..., dim).
@@ -32,7 +32,9 @@ impl Module for Embedding {
     fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         self.lookup(ids)
     }
+}
 
+impl Stateful for Embedding {
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         vec![("weight".into(), self.table.clone())]
     }
@@ -92,8 +94,10 @@ impl Positions {
         }
         x.add(&table.narrow(0, 0, n)?)
     }
+}
 
-    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+impl Stateful for Positions {
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
         match self {
             Positions::Learned(e) => e.named_parameters(),
             _ => vec![],

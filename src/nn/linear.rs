@@ -3,9 +3,10 @@
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::nn::{Module, init, parameter};
+use crate::nn::{Module, Stateful, init, parameter};
 use crate::tensor::Tensor;
 
+#[derive(Stateful)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
@@ -39,27 +40,25 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let inputs = self.weight.shape()[1];
-        if x.shape().last() != Some(&inputs) {
-            return Err(Error::ShapeMismatch {
-                op: "linear",
-                lhs: x.shape().to_vec(),
-                rhs: self.weight.shape().to_vec(),
-                detail: format!(": the input's last dim must be {inputs}"),
-            });
-        }
+        check("linear", x, &self.weight)?;
         let y = x.matmul(&self.weight.t()?)?;
         match &self.bias {
             Some(b) => y.add(b),
             None => Ok(y),
         }
     }
+}
 
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v = vec![("weight".to_string(), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            v.push(("bias".to_string(), b.clone()));
-        }
-        v
+/// The input's last dim must be the weight's (out, in) second.
+pub(crate) fn check(op: &'static str, x: &Tensor, weight: &Tensor) -> Result<()> {
+    let inputs = weight.shape()[1];
+    if x.shape().last() != Some(&inputs) {
+        return Err(Error::ShapeMismatch {
+            op,
+            lhs: x.shape().to_vec(),
+            rhs: weight.shape().to_vec(),
+            detail: format!(": the input's last dim must be {inputs}"),
+        });
     }
+    Ok(())
 }

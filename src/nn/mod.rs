@@ -8,10 +8,11 @@ mod conv;
 mod dropout;
 mod embedding;
 pub mod init;
-mod linear;
+pub(crate) mod linear;
 mod norm;
 mod pool;
 mod sequential;
+mod stateful;
 
 pub use activation::{Elu, Gelu, Relu, Selu, Sigmoid, Softplus, Tanh};
 pub use attention::{DecoderBlock, EncoderBlock, MultiHeadAttention};
@@ -23,77 +24,16 @@ pub use linear::Linear;
 pub use norm::{LayerNorm, RmsNorm};
 pub use pool::{AvgPool2d, Flatten, GlobalAvgPool, MaxPool2d};
 pub use sequential::Sequential;
+pub use shadergrad_derive::Stateful;
+pub use stateful::{Stateful, prefixed};
 
 use crate::error::Result;
 use crate::tensor::Tensor;
 
-/// A layer or a model. `Send + Sync`, so a model can move to (or be shared
-/// with) a worker thread.
-pub trait Module: Send + Sync {
+/// A layer or a model: `forward`, and (from `Stateful`) its named state.
+/// `Send + Sync`, so a model can move to (or be shared with) a worker thread.
+pub trait Module: Stateful + Send + Sync {
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
-
-    /// Parameters with their names, e.g. "0.weight" inside a Sequential.
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        Vec::new()
-    }
-
-    /// State that is not a parameter (batch norm's running statistics), with
-    /// names, as PyTorch's buffers.
-    fn named_buffers(&self) -> Vec<(String, Tensor)> {
-        Vec::new()
-    }
-
-    /// Parameters, then buffers, by name: PyTorch's `state_dict()`. The
-    /// tensors are the module's own (realized; reading one reads the model).
-    fn state_dict(&self) -> Vec<(String, Tensor)> {
-        let mut s = self.named_parameters();
-        s.extend(self.named_buffers());
-        s
-    }
-
-    /// Copies `state` into the module's own tensors, in place (an optimizer
-    /// holding them sees the loaded values), as PyTorch's `load_state_dict`.
-    /// A dtype that differs is cast, as PyTorch's `copy_` casts; a shape
-    /// that differs is always an error; with `strict`, so is a key of either
-    /// side the other lacks. Every fault is listed in one
-    /// `Error::StateDict`, and nothing is copied unless all of it loads.
-    fn load_state_dict(&self, state: &[(String, Tensor)], strict: bool) -> Result<()> {
-        load_state(&self.state_dict(), state, strict)
-    }
-
-    /// Training mode (dropout on, batch statistics) or evaluation mode.
-    fn set_training(&self, _on: bool) {}
-
-    /// Training mode, as PyTorch's `model.train()`.
-    fn train(&self) {
-        self.set_training(true);
-    }
-
-    /// Evaluation mode, as PyTorch's `model.eval()`.
-    fn eval(&self) {
-        self.set_training(false);
-    }
-
-    fn parameters(&self) -> Vec<Tensor> {
-        self.named_parameters()
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect()
-    }
-
-    /// How many numbers the parameters hold.
-    fn parameter_count(&self) -> usize {
-        self.parameters().iter().map(Tensor::numel).sum()
-    }
-}
-
-/// `named` (a child module's parameters or buffers) under `prefix`, as
-/// PyTorch nests names (`0.weight`, `attn.q.bias`).
-pub(crate) fn prefixed(prefix: &str, named: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
-    named
-        .into_iter()
-        .map(|(n, t)| (format!("{prefix}.{n}"), t))
-        .collect()
 }
 
 /// Matches `state` to `own` by name, checks all of it, then copies.
@@ -136,6 +76,9 @@ pub(crate) fn load_state(
     if !fault.is_empty() {
         return Err(crate::error::Error::StateDict(fault));
     }
+    // A buffer made lazily (`Tensor::zeros` in a constructor) gets its storage.
+    let targets: Vec<&Tensor> = copies.iter().map(|(t, _)| t).collect();
+    Tensor::realize_all(&targets)?;
     for (target, t) in copies {
         target.copy_from(&t)?;
     }

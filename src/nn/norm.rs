@@ -3,11 +3,12 @@
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::nn::{Module, parameter};
+use crate::nn::{Module, Stateful, parameter};
 use crate::tensor::Tensor;
 
 /// Layer norm over the last axis (the notes contrast it with batch norm: it
 /// normalises each example's features, so it needs no batch statistics).
+#[derive(Stateful)]
 pub struct LayerNorm {
     pub weight: Tensor,
     pub bias: Tensor,
@@ -28,16 +29,10 @@ impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.layer_norm(&self.weight, &self.bias, self.eps)
     }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        vec![
-            ("weight".into(), self.weight.clone()),
-            ("bias".into(), self.bias.clone()),
-        ]
-    }
 }
 
 /// RMSNorm over the last axis: scale only, no centring.
+#[derive(Stateful)]
 pub struct RmsNorm {
     pub weight: Tensor,
     pub eps: f64,
@@ -55,9 +50,5 @@ impl RmsNorm {
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.rms_norm(&self.weight, self.eps)
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        vec![("weight".into(), self.weight.clone())]
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::kernels::pool2d::PoolParams;
-use crate::nn::Module;
+use crate::nn::{Module, Stateful};
 use crate::tensor::Tensor;
 
 /// Max pooling (torch.nn.MaxPool2d): `new(k)` is a k x k window with
@@ -56,6 +56,8 @@ macro_rules! pool_builders {
             }
         }
 
+        impl Stateful for $t {}
+
         impl Module for $t {
             fn forward(&self, x: &Tensor) -> Result<Tensor> {
                 x.pool2d(self.params)
@@ -84,6 +86,7 @@ impl AvgPool2d {
 }
 
 /// Mean over the spatial axes: (B, C, H, W) -> (B, C).
+#[derive(Stateful)]
 pub struct GlobalAvgPool;
 
 impl Module for GlobalAvgPool {
@@ -93,6 +96,7 @@ impl Module for GlobalAvgPool {
 }
 
 /// (B, ...) -> (B, rest): a view, no copy.
+#[derive(Stateful)]
 pub struct Flatten;
 
 impl Module for Flatten {

@@ -1,7 +1,7 @@
 //! Modules applied in order; parameters named by position ("0.weight").
 
 use crate::error::Result;
-use crate::nn::Module;
+use crate::nn::{Module, Stateful};
 use crate::tensor::Tensor;
 
 #[derive(Default)]
@@ -46,7 +46,9 @@ impl Module for Sequential {
         }
         Ok(h)
     }
+}
 
+impl Stateful for Sequential {
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         self.nested(|l| l.named_parameters())
     }

@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 
-use shadergrad::nn::{Conv2d, Linear, MaxPool2d, Module};
+use shadergrad::nn::{Conv2d, Linear, MaxPool2d, Module, Stateful};
 use shadergrad::optim::Optimizer;
 use shadergrad::{Device, Result, Tensor};
 use shadergrad_reference::models::{ConvLayer, Layer, cnn_loss, mlp_loss, mlp2_grads};
@@ -56,7 +56,7 @@ pub(crate) fn mlp_grad(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
         &widen(&x[0]),
         &labels[0],
     );
-    let params: Vec<Tensor> = layers.iter().flat_map(Module::parameters).collect();
+    let params: Vec<Tensor> = layers.iter().flat_map(Stateful::parameters).collect();
     let flops = 6.0 * n as f64 * (din * hid + hid * dout) as f64;
     let (layers, params, refs) = (&layers, &params, &refs);
     let case = e2e(
@@ -92,7 +92,7 @@ pub(crate) fn mlp_step(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
         &widen(&x[0]),
         &labels[0],
     );
-    let params: Vec<Tensor> = layers.iter().flat_map(Module::parameters).collect();
+    let params: Vec<Tensor> = layers.iter().flat_map(Stateful::parameters).collect();
     let opt = RefCell::new(Optimizer::adam(&params, 1e-3)?);
     let flops = 6.0 * n as f64 * (din * hid + hid * dout) as f64;
     let (layers, opt) = (&layers, &opt);
@@ -139,9 +139,9 @@ impl Cnn {
     }
 
     fn parameters(&self) -> Vec<Tensor> {
-        let convs = self.convs.iter().flat_map(Module::parameters);
+        let convs = self.convs.iter().flat_map(Stateful::parameters);
         convs
-            .chain(self.fcs.iter().flat_map(Module::parameters))
+            .chain(self.fcs.iter().flat_map(Stateful::parameters))
             .collect()
     }
 

@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::time::Instant;
 
-use shadergrad::nn::{Linear, Module};
+use shadergrad::nn::{Linear, Module, Stateful};
 use shadergrad::optim::Optimizer;
 use shadergrad::{DType, Device, Result, Tensor, Tuning};
 use shadergrad_reference::models::{Layer, mlp_loss, mlp2_grads};
@@ -124,7 +124,7 @@ fn mlp_step(ctx: &mut Ctx) -> Result<()> {
             .collect::<Result<_>>()?;
         let host: Vec<Layer> = layers.iter().map(host_layer).collect::<Result<_>>()?;
         let loss0 = mlp_loss(&host, &data.host[0], &data.labels(1));
-        let params: Vec<Tensor> = layers.iter().flat_map(Module::parameters).collect();
+        let params: Vec<Tensor> = layers.iter().flat_map(Stateful::parameters).collect();
         let (ops, us_per_op) = recording(dev, &layers, &params, &data)?;
         let opt = RefCell::new(Optimizer::adam(&params, 1e-3)?);
         let (opt, layers, data) = (&opt, &layers, &data);
@@ -178,7 +178,7 @@ fn mlp_grad(ctx: &mut Ctx) -> Result<()> {
     let data = Sets::new(dev, 8, 111, &spec)?;
     let (h1, h2) = (host_layer(&layers[0])?, host_layer(&layers[1])?);
     let refs = mlp2_grads(&h1, &h2, &data.host[0], &data.labels(1));
-    let params: Vec<Tensor> = layers.iter().flat_map(Module::parameters).collect();
+    let params: Vec<Tensor> = layers.iter().flat_map(Stateful::parameters).collect();
     let flops = 6.0 * n as f64 * (din * hid + hid * dout) as f64;
     let (data, layers, params, refs) = (&data, &layers, &params, &refs);
     ctx.case(

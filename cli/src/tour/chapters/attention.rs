@@ -20,7 +20,7 @@ use shadergrad::Result;
 use shadergrad::Tensor;
 use shadergrad::data::{Tagged, peoples_daily};
 use shadergrad::loss::{CrossEntropy, cross_entropy_with};
-use shadergrad::nn::{Embedding, EncoderBlock, Linear, Module, Positions};
+use shadergrad::nn::{Embedding, EncoderBlock, Linear, Module, Positions, Stateful};
 use shadergrad::no_grad;
 use shadergrad::optim::Optimizer;
 

@@ -6,7 +6,7 @@ use shadergrad::Result;
 use shadergrad::Tensor;
 use shadergrad::data::{Dataset, Standardizer, breast_cancer, digits, wine};
 use shadergrad::loss::{bce_with_logits, cross_entropy};
-use shadergrad::nn::{Linear, Module};
+use shadergrad::nn::{Linear, Module, Stateful};
 use shadergrad::optim::Optimizer;
 
 /// How a classifier trains: Adam(W) on shuffled minibatches of cross-entropy.

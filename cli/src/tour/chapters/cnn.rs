@@ -12,7 +12,7 @@ use shadergrad::Result;
 use shadergrad::Tensor;
 use shadergrad::data::{Dataset, mnist10k};
 use shadergrad::nn::{
-    BatchNorm, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, Relu, Sequential,
+    BatchNorm, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, Relu, Sequential, Stateful,
 };
 
 /// MNIST normalised, split 8k / 2k with a fixed seed (subsets when quick).
@@ -232,6 +232,7 @@ fn distort(d: &Dataset, seed: u64) -> Dataset {
 /// The notes' spatial transformer: a localisation net predicts the six
 /// parameters of an affine map (starting at the identity), the input is
 /// resampled through affine_grid + grid_sample, and a CNN classifies the result.
+#[derive(Stateful)]
 struct Stn {
     loc: Sequential,
     theta: Linear,
@@ -286,28 +287,6 @@ impl Module for Stn {
             .reshape(&[b, 2, 3])?;
         let grid = Tensor::affine_grid(&theta, [b, 1, 36, 36], false)?;
         self.cnn.forward(&x.grid_sample(&grid, false)?)
-    }
-
-    // The classifier's dropout must be off when the test set is scored.
-    fn set_training(&self, on: bool) {
-        self.loc.set_training(on);
-        self.cnn.set_training(on);
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v = Vec::new();
-        for (prefix, m) in [
-            ("loc", &self.loc as &dyn Module),
-            ("theta", &self.theta),
-            ("cnn", &self.cnn),
-        ] {
-            v.extend(
-                m.named_parameters()
-                    .into_iter()
-                    .map(|(n, t)| (format!("{prefix}.{n}"), t)),
-            );
-        }
-        v
     }
 }
 

@@ -5,7 +5,7 @@ use crate::tour::chapters::classification::{Fit, test_accuracy, train_classifier
 use crate::tour::common::{Ctx, Outcome};
 use shadergrad::Result;
 use shadergrad::data::{Dataset, Standardizer, Target, iris, mnist10k};
-use shadergrad::nn::{Dropout, Flatten, Linear, Module, Relu, Sequential, Tanh};
+use shadergrad::nn::{Dropout, Flatten, Linear, Relu, Sequential, Stateful, Tanh};
 
 /// Iris, petal length and width only, versicolor against the other two:
 /// versicolor sits between setosa and virginica, so no line separates it.

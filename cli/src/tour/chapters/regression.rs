@@ -5,7 +5,7 @@ use crate::tour::common::{Ctx, Outcome, predict, tensors};
 use shadergrad::Result;
 use shadergrad::data::{Dataset, Standardizer, Target, auto_mpg, diabetes};
 use shadergrad::loss::{l2_penalty, mse};
-use shadergrad::nn::{Linear, Module};
+use shadergrad::nn::{Linear, Module, Stateful};
 use shadergrad::optim::Optimizer;
 
 fn values(d: &Dataset) -> Vec<f32> {
