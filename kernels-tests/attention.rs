@@ -405,7 +405,7 @@ fn sinusoidal_positions_follow_the_notes_formula() {
 
 #[test]
 fn multi_head_attention_matches_a_float64_reference() {
-    use shadergrad::nn::{Module, MultiHeadAttention};
+    use shadergrad::nn::{MultiHeadAttention, Stateful};
     let d = Device::new().unwrap();
     let (b, nq, nk, e, h) = (2, 5, 3, 8, 2);
     let mha = MultiHeadAttention::new(&d, e, h).unwrap();
@@ -420,15 +420,20 @@ fn multi_head_attention_matches_a_float64_reference() {
         .to_vec::<f32>()
         .unwrap();
     // The same in float64 from the module's weights: per head, softmax(q k^T / sqrt(dh)) v.
-    let w = |l: &shadergrad::nn::Linear| -> (Vec<f64>, Vec<f64>) {
-        let f = |t: &Tensor| {
-            t.to_vec::<f32>()
-                .unwrap()
-                .iter()
-                .map(|&v| v as f64)
-                .collect::<Vec<_>>()
-        };
-        (f(&l.weight), f(l.bias.as_ref().unwrap()))
+    let f = |t: &Tensor| {
+        t.to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .collect::<Vec<_>>()
+    };
+    // Projection `p` (0 q, 1 k, 2 v): rows p*e.. of PyTorch's stacked in_proj.
+    let (wi, bi) = (f(&mha.in_proj_weight), f(&mha.in_proj_bias));
+    let w = |p: usize| -> (Vec<f64>, Vec<f64>) {
+        (
+            wi[p * e * e..(p + 1) * e * e].to_vec(),
+            bi[p * e..(p + 1) * e].to_vec(),
+        )
     };
     let lin = |inp: &[f32], rows: usize, (wt, bs): &(Vec<f64>, Vec<f64>)| -> Vec<f64> {
         (0..rows * e)
@@ -442,9 +447,9 @@ fn multi_head_attention_matches_a_float64_reference() {
             .collect()
     };
     let (q, k, v) = (
-        lin(&x, b * nq, &w(&mha.wq)),
-        lin(&m, b * nk, &w(&mha.wk)),
-        lin(&m, b * nk, &w(&mha.wv)),
+        lin(&x, b * nq, &w(0)),
+        lin(&m, b * nk, &w(1)),
+        lin(&m, b * nk, &w(2)),
     );
     let dh = e / h;
     let mut o = vec![0.0f32; b * nq * e];
@@ -473,14 +478,26 @@ fn multi_head_attention_matches_a_float64_reference() {
             }
         }
     }
-    let want = lin(&o, b * nq, &w(&mha.wo));
+    let out = &mha.out_proj;
+    let want = lin(&o, b * nq, &(f(&out.weight), f(out.bias.as_ref().unwrap())));
     assert_close("multi-head attention", &got, &want, 1e-4, 1e-5);
-    assert_eq!(mha.named_parameters().len(), 8);
+    let names: Vec<String> = mha.state_dict().into_iter().map(|(n, _)| n).collect();
+    // torch.nn.MultiheadAttention's names and shapes.
+    assert_eq!(
+        names,
+        [
+            "in_proj_weight",
+            "in_proj_bias",
+            "out_proj.weight",
+            "out_proj.bias"
+        ]
+    );
+    assert_eq!(mha.in_proj_weight.shape(), [3 * e, e]);
 }
 
 #[test]
 fn decoder_block_is_causal_and_ignores_padded_memory() {
-    use shadergrad::nn::DecoderBlock;
+    use shadergrad::nn::{DecoderBlock, Stateful};
     let d = Device::new().unwrap();
     let blk = DecoderBlock::new(&d, 8, 2, 16, 0.0).unwrap();
     blk.set_training(false);

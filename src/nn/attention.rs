@@ -2,21 +2,28 @@
 //! attention, seq2seq's encoder and decoder), on the fused attention kernel.
 
 use crate::device::Device;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::nn::{Dropout, Gelu, LayerNorm, Linear, Module, Sequential};
+use crate::nn::{Dropout, Gelu, LayerNorm, Linear, Module, Sequential, Stateful, init, parameter};
 use crate::ops::AttentionMask;
 use crate::tensor::Tensor;
 
-/// W^q, W^k, W^v and the output projection, `heads` heads of dim / heads.
+/// Multi-head attention laid out as `torch.nn.MultiheadAttention`, so a state
+/// dict moves between the two unchanged: `in_proj_weight` (3 dim, dim) holds
+/// W^q, W^k and W^v stacked in that order, `in_proj_bias` their biases,
+/// `out_proj` the output projection. Inputs are batch first (PyTorch's
+/// `batch_first=True`); `heads` heads of dim / heads.
+#[derive(Stateful)]
 pub struct MultiHeadAttention {
-    pub wq: Linear,
-    pub wk: Linear,
-    pub wv: Linear,
-    pub wo: Linear,
+    pub in_proj_weight: Tensor,
+    pub in_proj_bias: Tensor,
+    pub out_proj: Linear,
     pub heads: usize,
 }
 
 impl MultiHeadAttention {
+    /// PyTorch's initialisation: Xavier-uniform stacked projections, zero
+    /// biases, the output projection a default `Linear` with a zero bias.
     pub fn new(dev: &Device, dim: usize, heads: usize) -> Result<MultiHeadAttention> {
         if heads == 0 || !dim.is_multiple_of(heads) {
             return Err(Error::InvalidArgument {
@@ -25,13 +32,24 @@ impl MultiHeadAttention {
                 msg: format!("{dim} features do not split into {heads} heads"),
             });
         }
+        let zeros = |n: usize| Tensor::zeros(dev, &[n], DType::F32);
+        let w = Linear::new(dev, dim, dim)?.weight;
         Ok(MultiHeadAttention {
-            wq: Linear::new(dev, dim, dim)?,
-            wk: Linear::new(dev, dim, dim)?,
-            wv: Linear::new(dev, dim, dim)?,
-            wo: Linear::new(dev, dim, dim)?,
+            in_proj_weight: parameter(init::xavier_uniform(dev, &[3 * dim, dim])?)?,
+            in_proj_bias: parameter(zeros(3 * dim)?)?,
+            out_proj: Linear::from_tensors(w.detach(), Some(zeros(dim)?))?,
             heads,
         })
+    }
+
+    /// x W^T + b for projection `which` (0 queries, 1 keys, 2 values): rows of
+    /// the stacked weight, a view.
+    fn project(&self, x: &Tensor, which: usize) -> Result<Tensor> {
+        let dim = self.out_proj.weight.shape()[0];
+        let w = self.in_proj_weight.narrow(0, which * dim, dim)?;
+        let b = self.in_proj_bias.narrow(0, which * dim, dim)?;
+        crate::nn::linear::check("multi-head attention", x, &w)?;
+        x.matmul(&w.t()?)?.add(&b)
     }
 
     /// (B, N, dim) -> (B, heads, N, dim / heads): a view.
@@ -44,12 +62,12 @@ impl MultiHeadAttention {
     /// Queries from `x`, keys and values from `memory` (the same tensor for
     /// self-attention; the encoder's output for cross attention).
     pub fn attend(&self, x: &Tensor, memory: &Tensor, mask: AttentionMask) -> Result<Tensor> {
-        let q = self.split(&self.wq.forward(x)?)?;
-        let k = self.split(&self.wk.forward(memory)?)?;
-        let v = self.split(&self.wv.forward(memory)?)?;
+        let q = self.split(&self.project(x, 0)?)?;
+        let k = self.split(&self.project(memory, 1)?)?;
+        let v = self.split(&self.project(memory, 2)?)?;
         let o = Tensor::attention(&q, &k, &v, mask, None)?;
         let s = x.shape();
-        self.wo
+        self.out_proj
             .forward(&o.permute(&[0, 2, 1, 3])?.reshape(&[s[0], s[1], s[2]])?)
     }
 }
@@ -57,19 +75,6 @@ impl MultiHeadAttention {
 impl Module for MultiHeadAttention {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.attend(x, x, AttentionMask::default())
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v = Vec::new();
-        for (n, l) in [
-            ("q", &self.wq),
-            ("k", &self.wk),
-            ("v", &self.wv),
-            ("out", &self.wo),
-        ] {
-            v.extend(prefixed(n, l));
-        }
-        v
     }
 }
 
@@ -81,12 +86,9 @@ fn feed_forward(dev: &Device, dim: usize, hidden: usize, dropout: f64) -> Result
         .push(Linear::new(dev, hidden, dim)?))
 }
 
-fn prefixed(prefix: &str, m: &dyn Module) -> Vec<(String, Tensor)> {
-    crate::nn::prefixed(prefix, m.named_parameters())
-}
-
 /// The encoder block: self-attention, residual, layer norm, feed-forward,
 /// residual, layer norm (the "add & norm" of the notes).
+#[derive(Stateful)]
 pub struct EncoderBlock {
     pub attn: MultiHeadAttention,
     pub norm1: LayerNorm,
@@ -125,23 +127,11 @@ impl Module for EncoderBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_masked(x, AttentionMask::default())
     }
-
-    fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v = prefixed("attn", &self.attn);
-        v.extend(prefixed("norm1", &self.norm1));
-        v.extend(prefixed("ff", &self.ff));
-        v.extend(prefixed("norm2", &self.norm2));
-        v
-    }
-
-    fn set_training(&self, on: bool) {
-        self.ff.set_training(on);
-        self.dropout.set_training(on);
-    }
 }
 
 /// The decoder block: masked (causal) self-attention, cross attention to the
 /// encoder's output, feed-forward; each with residual and layer norm.
+#[derive(Stateful)]
 pub struct DecoderBlock {
     pub self_attn: MultiHeadAttention,
     pub norm1: LayerNorm,
@@ -197,20 +187,5 @@ impl DecoderBlock {
         let h = self.norm2.forward(&h.add(&c)?)?;
         let f = self.dropout.forward(&self.ff.forward(&h)?)?;
         self.norm3.forward(&h.add(&f)?)
-    }
-
-    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v = prefixed("self_attn", &self.self_attn);
-        v.extend(prefixed("norm1", &self.norm1));
-        v.extend(prefixed("cross", &self.cross));
-        v.extend(prefixed("norm2", &self.norm2));
-        v.extend(prefixed("ff", &self.ff));
-        v.extend(prefixed("norm3", &self.norm3));
-        v
-    }
-
-    pub fn set_training(&self, on: bool) {
-        self.ff.set_training(on);
-        self.dropout.set_training(on);
     }
 }
