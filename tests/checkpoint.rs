@@ -185,6 +185,75 @@ fn a_failed_write_keeps_the_previous_checkpoint() {
     assert_eq!(left.len(), 1);
 }
 
+/// The writer the disk tests run as a child process: with a file size limit
+/// (a disk that fills during the write) or without write permission on the
+/// directory (root drops to nobody, whom the directory's mode keeps out),
+/// a save over `path` is an error naming the file and the step that failed.
+#[test]
+fn limited_writer_child() {
+    let (env, at) = match (
+        std::env::var("SHADERGRAD_FULL_DISK"),
+        std::env::var("SHADERGRAD_READ_ONLY"),
+    ) {
+        (Ok(p), _) => (p, "write"),
+        (_, Ok(p)) => (p, "create"),
+        _ => return,
+    };
+    let d = Device::new().unwrap();
+    let big = Tensor::zeros(&d, &[100_000], shadergrad::DType::F32).unwrap();
+    big.realize().unwrap();
+    // SAFETY: plain libc calls on this single-threaded child's own limits.
+    unsafe {
+        if at == "write" {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: 4096,
+                rlim_max: 4096,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+        } else if libc::geteuid() == 0 {
+            assert_eq!(libc::setgid(65534), 0);
+            assert_eq!(libc::setuid(65534), 0);
+        }
+    }
+    match checkpoint::save(&env, &[("big", &big)], &[]) {
+        Err(Error::Data { file, at: got, .. }) => {
+            assert_eq!(file, env);
+            assert_eq!(got, at);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A disk that fills during the write, and a directory that is not
+/// writable: each a typed error naming the file; the previous checkpoint
+/// survives whole.
+#[test]
+fn a_full_disk_or_a_read_only_directory_keeps_the_previous_checkpoint() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Device::new().unwrap();
+    for env in ["SHADERGRAD_FULL_DISK", "SHADERGRAD_READ_ONLY"] {
+        let root = dir(&env.to_lowercase());
+        let path = root.join("ckpt.safetensors");
+        let a = Tensor::from_slice(&d, &[1.0f32, 2.0], &[2]).unwrap();
+        checkpoint::save(&path, &[("a", &a)], &[]).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let mode = |m: u32| std::fs::set_permissions(&root, std::fs::Permissions::from_mode(m));
+        if env == "SHADERGRAD_READ_ONLY" {
+            mode(0o555).unwrap();
+        }
+        let status = child("limited_writer_child", env, &path).wait().unwrap();
+        mode(0o755).unwrap();
+        assert!(
+            status.success(),
+            "{env}: the child's save was not the expected error"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before, "{env}");
+        let left = std::fs::read_dir(&root).unwrap().count();
+        assert_eq!(left, 1, "{env}: a temporary file was left");
+    }
+}
+
 /// Mutates valid checkpoints (bit flips, byte overwrites, truncation,
 /// insertions, header-length rewrites) and feeds random bytes to the reader:
 /// every input is a value or a typed error, never a panic. Inputs: 20,000,
@@ -320,7 +389,7 @@ fn cnn(d: &Device) -> shadergrad::nn::Sequential {
 
 #[test]
 fn a_state_dict_saved_and_loaded_gives_the_same_model() {
-    use shadergrad::nn::Module;
+    use shadergrad::nn::{Module, Stateful};
     let d = Device::new().unwrap();
     d.manual_seed(1);
     let a = cnn(&d);
@@ -381,7 +450,7 @@ fn a_state_dict_saved_and_loaded_gives_the_same_model() {
 
 #[test]
 fn a_state_dict_that_does_not_match_lists_every_fault() {
-    use shadergrad::nn::Module;
+    use shadergrad::nn::Stateful;
     let d = Device::new().unwrap();
     let m = cnn(&d);
     let mut state = m.state_dict();
@@ -439,18 +508,20 @@ fn a_file_the_reference_writer_made_loads() {
 }
 
 /// The resume tests' run: an MLP with dropout, Adam and a step schedule, on
-/// fixed data; `seed` picks the initial weights.
+/// shuffled mini-batches of a fixed data set (so epochs and their orders
+/// matter); `seed` picks the initial weights.
 struct Run {
     model: shadergrad::nn::Sequential,
     opt: shadergrad::optim::Optimizer,
     sched: shadergrad::optim::LrScheduler,
-    x: Tensor,
-    y: Tensor,
+    data: shadergrad::data::Dataset,
+    loader: shadergrad::data::Loader,
 }
 
 impl Run {
     fn new(d: &Device, seed: u64) -> Run {
-        use shadergrad::nn::{Dropout, Linear, Module, Relu, Sequential};
+        use shadergrad::data::{Dataset, Loader, Target};
+        use shadergrad::nn::{Dropout, Linear, Relu, Sequential, Stateful};
         use shadergrad::optim::{LrScheduler, Optimizer, StepLr};
         let wave = |n: usize, f: f32| (0..n).map(|i| (i as f32 * f).sin()).collect::<Vec<f32>>();
         d.manual_seed(seed);
@@ -466,71 +537,74 @@ impl Run {
             gamma: 0.5,
         };
         let sched = LrScheduler::new(schedule, &mut opt);
-        let x = Tensor::from_slice(d, &wave(24, 0.37), &[6, 4]).unwrap();
-        let y = Tensor::from_slice(d, &wave(12, 0.11), &[6, 2]).unwrap();
+        let data = Dataset {
+            name: "waves".into(),
+            x: wave(14 * 4, 0.37),
+            sample_shape: vec![4],
+            target: Target::Values {
+                values: wave(14 * 2, 0.11),
+                outputs: 2,
+            },
+            feature_names: (0..4).map(|i| format!("x{i}")).collect(),
+        };
+        let loader = Loader::new(&data, 4, Some(7)).unwrap();
         Run {
             model,
             opt,
             sched,
-            x,
-            y,
+            data,
+            loader,
         }
     }
 
-    fn train(&mut self, steps: usize) {
+    fn train(&mut self, d: &Device, steps: usize) {
+        use shadergrad::data::BatchTarget;
         use shadergrad::nn::Module;
         for _ in 0..steps {
+            let b = self.loader.next_batch(&self.data).unwrap();
+            let BatchTarget::Values(y) = &b.y else {
+                unreachable!()
+            };
+            let x = Tensor::from_slice(d, &b.x, &[b.len, 4]).unwrap();
+            let y = Tensor::from_slice(d, y, &[b.len, 2]).unwrap();
             self.opt.zero_grad();
-            let out = self.model.forward(&self.x).unwrap();
-            shadergrad::loss::mse(&out, &self.y)
-                .unwrap()
-                .backward()
-                .unwrap();
+            let out = self.model.forward(&x).unwrap();
+            shadergrad::loss::mse(&out, &y).unwrap().backward().unwrap();
             self.opt.step().unwrap();
             self.sched.step(&mut self.opt);
         }
     }
 
     fn params(&self) -> Vec<Vec<f32>> {
-        use shadergrad::nn::Module;
+        use shadergrad::nn::Stateful;
         let p = self.model.parameters();
         p.iter().map(|p| p.to_vec::<f32>().unwrap()).collect()
     }
 
-    /// Model, optimizer, schedule position and RNG state, in one file.
+    /// Model, optimizer, schedule, RNG and loader, in one file.
     fn save(&self, d: &Device, path: &std::path::Path, steps_done: usize) {
-        use shadergrad::nn::Module;
-        let prefixed = |p: &str, s: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
-            s.into_iter().map(|(k, t)| (format!("{p}{k}"), t)).collect()
-        };
-        let mut state = prefixed("model.", self.model.state_dict());
-        state.extend(prefixed("optim.", self.opt.state_dict().unwrap()));
-        let refs: Vec<(&str, &Tensor)> = state.iter().map(|(k, t)| (k.as_str(), t)).collect();
-        let (rng, sched) = (d.rng_state().to_string(), self.sched.steps().to_string());
-        let done = steps_done.to_string();
-        let meta = [
-            ("rng", rng.as_str()),
-            ("scheduler", &sched),
-            ("steps", &done),
-        ];
-        checkpoint::save(path, &refs, &meta).unwrap();
+        checkpoint::Checkpoint::new()
+            .with_model(&self.model)
+            .with_optimizer(&self.opt)
+            .unwrap()
+            .with_scheduler(&self.sched)
+            .with_rng(d)
+            .with_loader(d, &self.loader)
+            .unwrap()
+            .with_meta("steps", steps_done)
+            .save(path)
+            .unwrap();
     }
 
     /// Restores what `save` wrote; returns the steps it had done.
     fn resume(&mut self, d: &Device, path: &std::path::Path) -> usize {
-        use shadergrad::nn::Module;
-        let loaded = checkpoint::load(d, path).unwrap();
-        let part = |prefix: &str| -> Vec<(String, Tensor)> {
-            let t = loaded.tensors.iter();
-            t.filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.clone())))
-                .collect()
-        };
-        self.model.load_state_dict(&part("model."), true).unwrap();
-        self.opt.load_state_dict(&part("optim.")).unwrap();
-        let sched = loaded.metadata["scheduler"].parse().unwrap();
-        self.sched.resume(sched, &mut self.opt);
-        d.manual_seed(loaded.metadata["rng"].parse().unwrap());
-        loaded.metadata["steps"].parse().unwrap()
+        let c = checkpoint::Checkpoint::load(d, path).unwrap();
+        c.restore_model(&self.model, true).unwrap();
+        c.restore_optimizer(&mut self.opt).unwrap();
+        c.restore_scheduler(&mut self.sched, &mut self.opt).unwrap();
+        c.restore_rng(d).unwrap();
+        c.restore_loader(&mut self.loader).unwrap();
+        c.number("steps").unwrap()
     }
 }
 
@@ -541,14 +615,14 @@ impl Run {
 fn training_resumed_from_a_checkpoint_matches_a_run_never_stopped() {
     let d = Device::new().unwrap();
     let mut whole = Run::new(&d, 3);
-    whole.train(5);
+    whole.train(&d, 5);
     let mut first = Run::new(&d, 3);
-    first.train(3);
+    first.train(&d, 3);
     let path = dir("resume").join("run.safetensors");
     first.save(&d, &path, 3);
     let mut resumed = Run::new(&d, 99);
     assert_eq!(resumed.resume(&d, &path), 3);
-    resumed.train(2);
+    resumed.train(&d, 2);
     assert_eq!(resumed.params(), whole.params());
 }
 
@@ -562,7 +636,7 @@ fn resume_trainer_child() {
     let d = Device::new().unwrap();
     let mut run = Run::new(&d, 3);
     for step in 1..=1000 {
-        run.train(1);
+        run.train(&d, 1);
         run.save(&d, std::path::Path::new(&path), step);
     }
 }
@@ -575,7 +649,7 @@ fn a_run_killed_and_resumed_matches_a_run_never_stopped() {
     let total = 1000;
     let d = Device::new().unwrap();
     let mut whole = Run::new(&d, 3);
-    whole.train(total);
+    whole.train(&d, total);
     let want = whole.params();
     let root = dir("kill-resume");
     let path = root.join("run.safetensors");
@@ -595,7 +669,7 @@ fn a_run_killed_and_resumed_matches_a_run_never_stopped() {
         child.wait().unwrap();
         let mut run = Run::new(&d, 99);
         let done = run.resume(&d, &path);
-        run.train(total - done);
+        run.train(&d, total - done);
         assert_eq!(run.params(), want, "resumed after step {done}");
         resumed_from.push(done);
     }

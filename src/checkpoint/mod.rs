@@ -6,6 +6,9 @@
 
 mod atomic;
 mod header;
+mod run;
+
+pub use run::Checkpoint;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

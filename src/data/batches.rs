@@ -59,6 +59,21 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// The samples at `idx`, in that order, as one batch.
+    pub(crate) fn batch_of(&self, idx: &[usize]) -> Batch {
+        let y = match self.target.gather(idx) {
+            Target::Classes { labels, .. } => BatchTarget::Classes(labels),
+            Target::Values { values, .. } => BatchTarget::Values(values),
+        };
+        Batch {
+            x: self.gather_x(idx),
+            y,
+            len: idx.len(),
+        }
+    }
+}
+
 impl Iterator for Batches<'_> {
     type Item = Batch;
 
@@ -69,15 +84,7 @@ impl Iterator for Batches<'_> {
         let end = (self.next + self.batch).min(self.order.len());
         let idx = &self.order[self.next..end];
         self.next = end;
-        let y = match self.data.target.gather(idx) {
-            Target::Classes { labels, .. } => BatchTarget::Classes(labels),
-            Target::Values { values, .. } => BatchTarget::Values(values),
-        };
-        Some(Batch {
-            x: self.data.gather_x(idx),
-            y,
-            len: idx.len(),
-        })
+        Some(self.data.batch_of(idx))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -13,6 +13,7 @@ mod fields;
 mod idx;
 mod images;
 mod islp;
+mod loader;
 mod sklearn;
 mod source;
 mod split;
@@ -24,6 +25,7 @@ pub use dataset::{Dataset, Target};
 pub use idx::{Idx, parse_idx_u8, read_idx_u8};
 pub use images::{digits, mnist10k};
 pub use islp::auto_mpg;
+pub use loader::{Loader, LoaderState};
 pub use sklearn::{breast_cancer, diabetes, iris, wine};
 pub use standardize::Standardizer;
 
