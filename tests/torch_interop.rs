@@ -1,0 +1,132 @@
+//! State dicts that move between PyTorch and shadergrad: fixtures written by
+//! PyTorch (`scripts/make-torch-fixtures.py`: a CNN with batch norm and an
+//! MLP, their state dicts, an input batch, the eval-mode outputs and the
+//! train-mode cross-entropy gradients) load strictly into the same
+//! architectures here and give the same numbers to 1e-5 relative.
+
+use shadergrad::checkpoint::Checkpoint;
+use shadergrad::nn::{
+    BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Module, Relu, Sequential, Stateful, Tanh,
+};
+use shadergrad::{ConvParams, Device, Tensor};
+
+/// torch.nn.Sequential(Conv2d(1, 4, 3, padding=1), BatchNorm2d(4), ReLU(),
+/// MaxPool2d(2), Flatten(), Linear(36, 3)).
+fn cnn(d: &Device) -> Sequential {
+    let same = ConvParams {
+        padding: [1, 1],
+        ..Default::default()
+    };
+    Sequential::new()
+        .push(Conv2d::new(d, 1, 4, 3, same).unwrap())
+        .push(BatchNorm::new(d, 4).unwrap())
+        .push(Relu)
+        .push(MaxPool2d::new(2))
+        .push(Flatten)
+        .push(Linear::new(d, 4 * 3 * 3, 3).unwrap())
+}
+
+/// Linear(5, 8), Tanh, Linear(8, 8), ReLU, Linear(8, 3).
+fn mlp(d: &Device) -> Sequential {
+    Sequential::new()
+        .push(Linear::new(d, 5, 8).unwrap())
+        .push(Tanh)
+        .push(Linear::new(d, 8, 8).unwrap())
+        .push(Relu)
+        .push(Linear::new(d, 8, 3).unwrap())
+}
+
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/torch-{name}.safetensors",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Within 1e-5 of the largest |want|; a tensor that is zero in exact
+/// arithmetic (a conv's bias gradient ahead of batch norm) within 1e-7.
+fn assert_matches(what: &str, got: &Tensor, want: &Tensor) {
+    assert_eq!(got.shape(), want.shape(), "{what}");
+    let (g, w) = (got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = g
+        .iter()
+        .zip(&w)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    let ok = err <= 1e-5 * scale || (scale < 1e-7 && err < 1e-7);
+    assert!(ok, "{what}: {err:.2e} against {scale:.2e}\n{g:?}\n{w:?}");
+}
+
+fn matches_torch(name: &str, model: &Sequential) {
+    let d = model.parameters()[0].device().clone();
+    let c = Checkpoint::load(&d, fixture(name)).unwrap();
+    c.restore_model(model, true).unwrap();
+    let get = |k: &str| &c.tensors().iter().find(|(n, _)| n == k).unwrap().1;
+    model.eval();
+    assert_matches(
+        name,
+        &model.forward(get("input")).unwrap(),
+        get("output.eval"),
+    );
+    model.train();
+    let loss =
+        shadergrad::loss::cross_entropy(&model.forward(get("input")).unwrap(), get("labels"));
+    let loss = loss.unwrap();
+    loss.backward().unwrap();
+    assert_matches(&format!("{name} loss"), &loss, get("loss.train"));
+    for (k, p) in model.named_parameters() {
+        assert_matches(
+            &format!("{name} grad {k}"),
+            &p.grad().unwrap(),
+            get(&format!("grad.{k}")),
+        );
+    }
+}
+
+#[test]
+fn a_cnn_with_batch_norm_loads_from_pytorch_and_matches_it() {
+    let d = Device::new().unwrap();
+    matches_torch("cnn", &cnn(&d));
+}
+
+#[test]
+fn an_mlp_loads_from_pytorch_and_matches_it() {
+    let d = Device::new().unwrap();
+    matches_torch("mlp", &mlp(&d));
+}
+
+/// The reverse, checked by hand: with `SHADERGRAD_TORCH_REVERSE=DIR`, writes
+/// each model's state dict (after a training step) and its eval-mode outputs
+/// for `scripts/make-torch-fixtures.py --check DIR`, which loads them into
+/// torch with strict=True and compares.
+#[test]
+fn state_dicts_for_pytorch_to_load() {
+    let Ok(dir) = std::env::var("SHADERGRAD_TORCH_REVERSE") else {
+        return;
+    };
+    let d = Device::new().unwrap();
+    d.manual_seed(11);
+    for (name, model, shape) in [
+        ("cnn", cnn(&d), vec![6, 1, 7, 7]),
+        ("mlp", mlp(&d), vec![6, 5]),
+    ] {
+        let x = Tensor::randn(&d, &shape).unwrap();
+        model
+            .forward(&x)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        model.eval();
+        let out = model.forward(&x).unwrap();
+        let state = model.state_dict();
+        let named: Vec<(&str, &Tensor)> = state.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let path = std::path::Path::new(&dir);
+        shadergrad::checkpoint::save(path.join(format!("{name}.safetensors")), &named, &[])
+            .unwrap();
+        let io = [("input", &x), ("output.eval", &out)];
+        shadergrad::checkpoint::save(path.join(format!("{name}-io.safetensors")), &io, &[])
+            .unwrap();
+    }
+}
