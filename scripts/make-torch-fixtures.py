@@ -39,6 +39,28 @@ def mlp():
     ).double()
 
 
+def mha():
+    return torch.nn.MultiheadAttention(8, 2, batch_first=True).double()
+
+
+def write_mha():
+    """Self-attention outputs, and the gradients of mean(out^2)."""
+    model = mha()
+    sd = {k: v.float() for k, v in model.state_dict().items()}
+    model.load_state_dict(sd, strict=True)
+    x = torch.randn(2, 5, 8).float().double()
+    out = model(x, x, x, need_weights=False)[0]
+    (out ** 2).mean().backward()
+    t = {f"model.{k}": v for k, v in sd.items()}
+    t["input"] = x.float()
+    t["output.eval"] = out.detach().float()
+    for k, p in model.named_parameters():
+        t[f"grad.{k}"] = p.grad.float()
+    path = "tests/fixtures/torch-mha.safetensors"
+    save_file({k: v.contiguous() for k, v in t.items()}, path, metadata={"torch": torch.__version__})
+    print(path, len(t), "tensors")
+
+
 def inputs(name):
     return torch.randn(6, 1, 7, 7) if name == "cnn" else torch.randn(6, 5)
 
@@ -74,17 +96,18 @@ def write(name, make):
 
 
 def check(dir):
-    for name, make in [("cnn", cnn), ("mlp", mlp)]:
+    for name, make in [("cnn", cnn), ("mlp", mlp), ("mha", mha)]:
         model = make()
         t = load_file(f"{dir}/{name}.safetensors")
         missing, unexpected = model.load_state_dict(t, strict=True)
         io = load_file(f"{dir}/{name}-io.safetensors")
         model.eval()
         with torch.no_grad():
-            out = model(io["input"].double()).float()
+            x = io["input"].double()
+            out = (model(x, x, x, need_weights=False)[0] if name == "mha" else model(x)).float()
         err = ((out - io["output.eval"]).abs() / (io["output.eval"].abs() + 1e-6)).max().item()
         print(f"{name}: loaded strict ({len(t)} tensors, "
-              f"num_batches_tracked {t.get('1.num_batches_tracked')}); "
+              f"{', '.join(sorted(t))}); "
               f"outputs match to {err:.2e} relative")
         assert err < 1e-5, err
 
@@ -95,3 +118,4 @@ if __name__ == "__main__":
     else:
         write("cnn", cnn)
         write("mlp", mlp)
+        write_mha()

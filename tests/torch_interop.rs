@@ -6,7 +6,8 @@
 
 use shadergrad::checkpoint::Checkpoint;
 use shadergrad::nn::{
-    BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Module, Relu, Sequential, Stateful, Tanh,
+    BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Module, MultiHeadAttention, Relu, Sequential,
+    Stateful, Tanh,
 };
 use shadergrad::{ConvParams, Device, Tensor};
 
@@ -95,6 +96,32 @@ fn an_mlp_loads_from_pytorch_and_matches_it() {
     matches_torch("mlp", &mlp(&d));
 }
 
+/// torch.nn.MultiheadAttention(8, 2, batch_first=True): its state dict as
+/// it is, self-attention outputs and the gradients of mean(out^2).
+#[test]
+fn multi_head_attention_loads_from_pytorch_and_matches_it() {
+    let d = Device::new().unwrap();
+    let m = MultiHeadAttention::new(&d, 8, 2).unwrap();
+    let c = Checkpoint::load(&d, fixture("mha")).unwrap();
+    c.restore_model(&m, true).unwrap();
+    let get = |k: &str| &c.tensors().iter().find(|(n, _)| n == k).unwrap().1;
+    let out = m.forward(get("input")).unwrap();
+    assert_matches("mha", &out, get("output.eval"));
+    out.mul(&out)
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    for (k, p) in m.named_parameters() {
+        assert_matches(
+            &format!("mha grad {k}"),
+            &p.grad().unwrap(),
+            get(&format!("grad.{k}")),
+        );
+    }
+}
+
 /// The reverse, checked by hand: with `SHADERGRAD_TORCH_REVERSE=DIR`, writes
 /// each model's state dict (after a training step) and its eval-mode outputs
 /// for `scripts/make-torch-fixtures.py --check DIR`, which loads them into
@@ -106,10 +133,13 @@ fn state_dicts_for_pytorch_to_load() {
     };
     let d = Device::new().unwrap();
     d.manual_seed(11);
-    for (name, model, shape) in [
-        ("cnn", cnn(&d), vec![6, 1, 7, 7]),
-        ("mlp", mlp(&d), vec![6, 5]),
-    ] {
+    let mha = MultiHeadAttention::new(&d, 8, 2).unwrap();
+    let models: [(&str, Box<dyn Module>, Vec<usize>); 3] = [
+        ("cnn", Box::new(cnn(&d)), vec![6, 1, 7, 7]),
+        ("mlp", Box::new(mlp(&d)), vec![6, 5]),
+        ("mha", Box::new(mha), vec![2, 5, 8]),
+    ];
+    for (name, model, shape) in models {
         let x = Tensor::randn(&d, &shape).unwrap();
         model
             .forward(&x)
