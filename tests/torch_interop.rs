@@ -4,6 +4,9 @@
 //! train-mode cross-entropy gradients) load strictly into the same
 //! architectures here and give the same numbers to 1e-5 relative.
 
+mod common;
+
+use common::{assert_matches, fixture};
 use shadergrad::checkpoint::Checkpoint;
 use shadergrad::nn::{
     BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Module, MultiHeadAttention, Relu, Sequential,
@@ -35,27 +38,6 @@ fn mlp(d: &Device) -> Sequential {
         .push(Linear::new(d, 8, 8).unwrap())
         .push(Relu)
         .push(Linear::new(d, 8, 3).unwrap())
-}
-
-fn fixture(name: &str) -> String {
-    format!(
-        "{}/tests/fixtures/torch-{name}.safetensors",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-/// Within 1e-5 of the largest |want|; a tensor that is zero in exact
-/// arithmetic (a conv's bias gradient ahead of batch norm) within 1e-7.
-fn assert_matches(what: &str, got: &Tensor, want: &Tensor) {
-    assert_eq!(got.shape(), want.shape(), "{what}");
-    let (g, w) = (got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
-    let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = g
-        .iter()
-        .zip(&w)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    let ok = err <= 1e-5 * scale || (scale < 1e-7 && err < 1e-7);
-    assert!(ok, "{what}: {err:.2e} against {scale:.2e}\n{g:?}\n{w:?}");
 }
 
 fn matches_torch(name: &str, model: &Sequential) {
