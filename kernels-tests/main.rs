@@ -30,6 +30,7 @@ mod optim;
 mod pad;
 mod pool2d;
 mod random;
+mod recurrent;
 mod reduce;
 mod shape_uniforms;
 mod softmax;

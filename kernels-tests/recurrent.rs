@@ -1,0 +1,141 @@
+//! The recurrent modules beyond what PyTorch has: the LSTM's peepholes
+//! against a float64 reference of the notes' equations and its gradients
+//! against that reference's finite differences; and bad input as typed
+//! errors naming the module. (PyTorch's own formulations are matched against
+//! PyTorch itself in tests/torch_recurrent.rs.)
+
+use crate::common::{assert_close, dev, read, rng, tensor, uniform};
+use shadergrad::nn::{Gru, Lstm, RecurrentOptions, Stateful};
+use shadergrad::{DType, Error, Tensor};
+
+fn sigmoid(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// The peephole LSTM over x (T, B, I) from zero states: every step's h.
+/// `w` holds weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh, w_ci,
+/// w_cf, w_co, in that order.
+fn reference(w: &[Vec<f64>], x: &[f64], (t, b, i, h): (usize, usize, usize, usize)) -> Vec<f64> {
+    let (wih, whh, bih, bhh, ci, cf, co) = (&w[0], &w[1], &w[2], &w[3], &w[4], &w[5], &w[6]);
+    let (mut hs, mut cs) = (vec![0.0; b * h], vec![0.0; b * h]);
+    let mut out = Vec::with_capacity(t * b * h);
+    for s in 0..t {
+        let (mut h2, mut c2) = (vec![0.0; b * h], vec![0.0; b * h]);
+        for n in 0..b {
+            let pre = |g: usize, u: usize| {
+                let r = g * h + u;
+                let xi: f64 = (0..i)
+                    .map(|k| x[(s * b + n) * i + k] * wih[r * i + k])
+                    .sum();
+                let hh: f64 = (0..h).map(|k| hs[n * h + k] * whh[r * h + k]).sum();
+                xi + hh + bih[r] + bhh[r]
+            };
+            for u in 0..h {
+                let c = cs[n * h + u];
+                let ig = sigmoid(pre(0, u) + ci[u] * c);
+                let fg = sigmoid(pre(1, u) + cf[u] * c);
+                let gg = pre(2, u).tanh();
+                let cn = fg * c + ig * gg;
+                let og = sigmoid(pre(3, u) + co[u] * cn);
+                c2[n * h + u] = cn;
+                h2[n * h + u] = og * cn.tanh();
+            }
+        }
+        out.extend(&h2);
+        (hs, cs) = (h2, c2);
+    }
+    out
+}
+
+#[test]
+fn lstm_peepholes_match_a_float64_reference_and_its_finite_differences() {
+    let (t, b, i, h) = (3, 2, 3, 5);
+    let opts = RecurrentOptions {
+        peephole: true,
+        ..Default::default()
+    };
+    let m = Lstm::new(dev(), i, h, opts).unwrap();
+    let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names[4..], ["weight_ci_l0", "weight_cf_l0", "weight_co_l0"]);
+    let mut r = rng(131);
+    let x = uniform(&mut r, t * b * i, -1.0, 1.0);
+    let weight = uniform(&mut r, t * b * h, -1.0, 1.0);
+    let xt = tensor(&x, &[t, b, i]);
+    xt.set_requires_grad(true).unwrap();
+    let out = m.forward_with(&xt, None, None).unwrap().output;
+    let f64s = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    let w: Vec<Vec<f64>> = m.parameters().iter().map(|p| f64s(&read(p))).collect();
+    let xs = f64s(&x);
+    let dims = (t, b, i, h);
+    assert_close(
+        "peephole lstm",
+        &read(&out),
+        &reference(&w, &xs, dims),
+        1e-4,
+        1e-5,
+    );
+    let loss = out
+        .mul(&tensor(&weight, &[t, b, h]))
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    loss.backward().unwrap();
+    let wt = f64s(&weight);
+    let mut inputs: Vec<&[f64]> = w.iter().map(Vec::as_slice).collect();
+    inputs.push(&xs);
+    let fd = crate::common::finite_differences(&inputs, |v| {
+        let out = reference(&v[..7], &v[7], dims);
+        out.iter().zip(&wt).map(|(o, w)| o * w).sum()
+    });
+    let mut leaves = m.parameters();
+    leaves.push(xt);
+    for (k, (p, fd)) in leaves.iter().zip(&fd).enumerate() {
+        assert_close(
+            &format!("peephole lstm grad {k}"),
+            &read(&p.grad().unwrap()),
+            fd,
+            1e-3,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn bad_recurrent_input_is_a_typed_error_naming_the_module() {
+    let d = dev();
+    let m = Lstm::new(d, 3, 4, RecurrentOptions::default()).unwrap();
+    let x = Tensor::zeros(d, &[5, 2, 3], DType::F32).unwrap();
+    let op = |e: Error| match e {
+        Error::ShapeMismatch { op, .. } | Error::InvalidArgument { op, .. } => op,
+        e => panic!("{e:?}"),
+    };
+    let wrong_features = Tensor::zeros(d, &[5, 2, 4], DType::F32).unwrap();
+    let wrong_rank = Tensor::zeros(d, &[5, 3], DType::F32).unwrap();
+    for bad in [&wrong_features, &wrong_rank] {
+        assert_eq!(op(m.forward_with(bad, None, None).err().unwrap()), "lstm");
+    }
+    for lengths in [&[5, 6][..], &[0, 5], &[5]] {
+        assert_eq!(
+            op(m.forward_with(&x, None, Some(lengths)).err().unwrap()),
+            "lstm"
+        );
+    }
+    let h0 = Tensor::zeros(d, &[1, 3, 4], DType::F32).unwrap();
+    assert_eq!(
+        op(m.forward_with(&x, Some((&h0, Some(&h0))), None)
+            .err()
+            .unwrap()),
+        "lstm"
+    );
+    let h0 = Tensor::zeros(d, &[1, 2, 4], DType::F32).unwrap();
+    // An LSTM needs c0 with h0.
+    assert_eq!(
+        op(m.forward_with(&x, Some((&h0, None)), None).err().unwrap()),
+        "lstm"
+    );
+    let peep = RecurrentOptions {
+        peephole: true,
+        ..Default::default()
+    };
+    assert_eq!(op(Gru::new(d, 3, 4, peep).err().unwrap()), "gru");
+}
