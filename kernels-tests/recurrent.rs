@@ -139,3 +139,52 @@ fn bad_recurrent_input_is_a_typed_error_naming_the_module() {
     };
     assert_eq!(op(Gru::new(d, 3, 4, peep).err().unwrap()), "gru");
 }
+
+/// Backpropagation through time in one submit: a 2-layer bidirectional
+/// LSTM's forward, backward and Adam update over a whole sequence is one
+/// realize; each next batch of the same length replays the plan, compiling
+/// no pipeline and creating no buffer; a batch of another length (another
+/// bucket) plans once, and the first length replays again after it.
+#[test]
+fn bptt_is_one_submit_and_replays_per_length_bucket() {
+    use shadergrad::nn::{Linear, Module};
+    let d = shadergrad::Device::new().unwrap();
+    let opts = RecurrentOptions {
+        num_layers: 2,
+        bidirectional: true,
+        batch_first: true,
+        ..Default::default()
+    };
+    let (b, h) = (3, 5);
+    let lstm = Lstm::new(&d, 4, h, opts).unwrap();
+    let head = Linear::new(&d, 2 * h, 3).unwrap();
+    let mut params = lstm.parameters();
+    params.extend(head.parameters());
+    let mut opt = shadergrad::optim::Optimizer::adam(&params, 1e-2).unwrap();
+    let mut step = |t: usize| {
+        let x = Tensor::randn(&d, &[b, t, 4]).unwrap();
+        let y = Tensor::from_slice(&d, &vec![1i32; b * t], &[b * t]).unwrap();
+        let before = d.counters();
+        opt.zero_grad();
+        let out = lstm.forward_with(&x, None, Some(&[t, t - 1, 1])).unwrap();
+        let logits = head.forward(&out.output.reshape(&[b * t, 2 * h]).unwrap());
+        let loss = shadergrad::loss::cross_entropy(&logits.unwrap(), &y).unwrap();
+        loss.backward().unwrap();
+        opt.record().unwrap();
+        assert!(loss.to_vec::<f32>().unwrap()[0].is_finite());
+        d.counters() - before
+    };
+    let first = step(7);
+    assert_eq!(first.submits, 1, "{first:?}");
+    for t in [7, 7, 4, 7] {
+        let c = step(t);
+        assert_eq!(c.submits, 1, "T = {t}: {c:?}");
+        if t == 7 {
+            assert_eq!(
+                (c.plans_replayed, c.pipelines_compiled, c.buffers_created),
+                (1, 0, 0),
+                "{c:?}"
+            );
+        }
+    }
+}

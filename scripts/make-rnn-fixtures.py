@@ -12,16 +12,16 @@ from safetensors.torch import save_file
 torch.manual_seed(0)
 
 CASES = {
-    # name: (module, batch_first, lengths or None, initial states given)
-    "lstm": (lambda: torch.nn.LSTM(3, 4, num_layers=2, batch_first=True, bidirectional=True), True, [5, 3, 1], True),
-    "gru": (lambda: torch.nn.GRU(3, 5, num_layers=2, batch_first=False), False, [2, 5, 4], False),
-    "rnn": (lambda: torch.nn.RNN(3, 4, bidirectional=True), False, None, True),
+    # name: (module, batch_first, lengths or None, initial states given, T, B)
+    "lstm": (lambda: torch.nn.LSTM(3, 5, num_layers=2, batch_first=True, bidirectional=True), True, [7, 3, 1], True, 7, 3),
+    "gru": (lambda: torch.nn.GRU(3, 5, num_layers=2, batch_first=False), False, [2, 5, 4], False, 5, 3),
+    "rnn": (lambda: torch.nn.RNN(3, 33, bidirectional=True), False, None, True, 5, 3),
+    "lstm-single": (lambda: torch.nn.LSTM(3, 1), False, None, False, 1, 1),
 }
-T, B = 5, 3
 
 
 def run(name):
-    make, batch_first, lengths, given = CASES[name]
+    make, batch_first, lengths, given, T, B = CASES[name]
     m = make().double()
     sd = {k: v.float() for k, v in m.state_dict().items()}
     m.load_state_dict(sd, strict=True)
@@ -32,14 +32,14 @@ def run(name):
     c0 = torch.randn(layers, B, m.hidden_size).float().double().requires_grad_()
     init = None
     if given:
-        init = (h0, c0) if name == "lstm" else h0
+        init = (h0, c0) if name.startswith("lstm") else h0
     inp = x
     if lengths is not None:
         inp = pack_padded_sequence(x, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
     out, state = m(inp, init)
     if lengths is not None:
         out, _ = pad_packed_sequence(out, batch_first=batch_first, total_length=T)
-    h_n, c_n = state if name == "lstm" else (state, None)
+    h_n, c_n = state if name.startswith("lstm") else (state, None)
     r_out, r_h = torch.randn_like(out), torch.randn_like(h_n)
     loss = (out * r_out).sum() + (h_n * r_h).sum()
     t = {f"model.{k}": v for k, v in sd.items()}
@@ -52,7 +52,7 @@ def run(name):
               "r_out": r_out.float(), "r_h": r_h.float(), "grad.input": x.grad.float()})
     if given:
         t["h0"], t["grad.h0"] = h0.detach().float(), h0.grad.float()
-        if name == "lstm":
+        if name.startswith("lstm"):
             t["c0"], t["grad.c0"] = c0.detach().float(), c0.grad.float()
     if lengths is not None:
         t["lengths"] = torch.tensor(lengths)

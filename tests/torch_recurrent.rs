@@ -2,7 +2,9 @@
 //! (`scripts/make-rnn-fixtures.py`): their state dicts load strictly, and
 //! outputs, final states and every gradient (parameters, input, initial
 //! states) match to 1e-5, with two layers, both directions, batch first or
-//! not, given initial states and packed (per-sequence) lengths.
+//! not, given initial states and packed (per-sequence) lengths; BPTT over
+//! T = 7 for the 2-layer bidirectional LSTM; odd sizes (H = 1, 5, 33; B = 1,
+//! 3; T = 1).
 
 mod common;
 
@@ -27,14 +29,15 @@ fn model(d: &Device, name: &str) -> Model {
                 bidirectional: true,
                 ..o
             };
-            Model::Lstm(Lstm::new(d, 3, 4, o).unwrap())
+            Model::Lstm(Lstm::new(d, 3, 5, o).unwrap())
         }
+        "lstm-single" => Model::Lstm(Lstm::new(d, 3, 1, o).unwrap()),
         "gru" => Model::Gru(Gru::new(d, 3, 5, RecurrentOptions { num_layers: 2, ..o }).unwrap()),
         _ => Model::Rnn(
             Rnn::new(
                 d,
                 3,
-                4,
+                33,
                 RecurrentOptions {
                     bidirectional: true,
                     ..o
@@ -116,6 +119,12 @@ fn matches_torch(name: &str) {
 #[test]
 fn a_two_layer_bidirectional_lstm_on_packed_sequences_matches_pytorch() {
     matches_torch("lstm");
+}
+
+/// One unit, one step, one sequence.
+#[test]
+fn a_one_unit_lstm_over_one_step_matches_pytorch() {
+    matches_torch("lstm-single");
 }
 
 #[test]
