@@ -190,3 +190,52 @@ fn empty_axes_and_bad_arguments() {
     ));
     assert_eq!(Tensor::stack(&[&x, &x], -3).unwrap().shape(), &[2, 2, 3]);
 }
+
+/// Gradients of many slices of one tensor (an RNN's per-step input
+/// projections) join as blocks: disjoint slices with gaps between them, or
+/// overlapping ones (the same slice twice), beside a slice of a strided view
+/// (not a contiguous block), all sum as they should.
+#[test]
+fn gradients_of_many_slices_join_and_still_sum() {
+    let (rows, cols) = (9, 5);
+    // (start row, rows, weight).
+    let disjoint = [(0, 2, 1.0), (3, 1, 2.0), (5, 1, 3.0), (7, 2, 6.0)];
+    let overlapping = [
+        (0, 2, 1.0),
+        (5, 1, 3.0),
+        (5, 1, 4.0),
+        (6, 3, 5.0),
+        (7, 2, 6.0),
+    ];
+    for slices in [&disjoint[..], &overlapping] {
+        let x = tensor(&vec![0.0; rows * cols], &[rows, cols]);
+        x.set_requires_grad(true).unwrap();
+        // Column 1 of every row, weighted 7: not a block.
+        let mut loss = x
+            .narrow(1, 1, 1)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .mul(7.0)
+            .unwrap();
+        for &(start, n, w) in slices {
+            let part = x.narrow(0, start, n).unwrap().reshape(&[n * cols]).unwrap();
+            loss = loss.add(&part.sum_all().unwrap().mul(w).unwrap()).unwrap();
+        }
+        loss.backward().unwrap();
+        let mut want = vec![0.0f64; rows * cols];
+        for &(start, n, w) in slices {
+            want[start * cols..(start + n) * cols]
+                .iter_mut()
+                .for_each(|v| *v += w);
+        }
+        (0..rows).for_each(|r| want[r * cols + 1] += 7.0);
+        assert_close(
+            "slice gradients",
+            &read(&x.grad().unwrap()),
+            &want,
+            0.0,
+            0.0,
+        );
+    }
+}

@@ -178,13 +178,15 @@ impl Tensor {
         let _guard = no_grad();
         let _backward = BackwardScope::enter();
         let order = topo_order(self);
-        let mut grads: HashMap<*const Node, Tensor> = HashMap::new();
-        grads.insert(Arc::as_ptr(&self.0), seed.clone());
+        // Every contribution to a node's gradient, summed once all are in.
+        let mut grads: HashMap<*const Node, Vec<Tensor>> = HashMap::new();
+        grads.insert(Arc::as_ptr(&self.0), vec![seed.clone()]);
         let mut leaves = Vec::new();
         for t in order.iter().rev() {
-            let Some(g) = grads.remove(&Arc::as_ptr(&t.0)) else {
+            let Some(parts) = grads.remove(&Arc::as_ptr(&t.0)) else {
                 continue;
             };
+            let g = crate::autodiff_sum::sum(t.shape(), parts)?;
             let (op, src) = {
                 let s = t.0.state();
                 (s.op.clone(), s.src.clone())
@@ -206,12 +208,7 @@ impl Tensor {
                 if !s.requires_grad() {
                     continue;
                 }
-                let key = Arc::as_ptr(&s.0);
-                let total = match grads.remove(&key) {
-                    Some(old) => old.add(&gi)?,
-                    None => gi,
-                };
-                grads.insert(key, total);
+                grads.entry(Arc::as_ptr(&s.0)).or_default().push(gi);
             }
         }
         // The loss and the gradients realize with the next step, together.

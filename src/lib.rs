@@ -22,6 +22,7 @@
 extern crate self as shadergrad;
 
 pub mod autodiff;
+mod autodiff_sum;
 pub mod checkpoint;
 mod counters;
 pub mod data;
