@@ -10,6 +10,7 @@ mod conv2d;
 
 mod counters;
 mod cumsum;
+mod deterministic;
 mod device;
 mod downlevel;
 mod elementwise;

@@ -14,7 +14,11 @@
 // An index outside [0, dim) is skipped (gather writes 0) and sets bit 1 of the
 // status word, which the next readback turns into Error::IndexOutOfRange.
 // Scatter-add accumulates with a compare-and-swap loop on the f32 bits: WGSL
-// has no float atomics, and the loop is portable to every adapter.
+// has no float atomics, and the loop is portable to every adapter. The adds
+// meet in whatever order the invocations race, so a target's float sum can
+// differ run to run. Deterministic mode instead groups the sources by target
+// (buckets.wgsl, in scratch binding 5) and `scatter_sum` has each target add
+// its own in ascending source order: bit-identical every run.
 
 struct Meta {
     numel: u32,       // elements of the index (= gather's output = scatter's values)
@@ -127,4 +131,48 @@ fn scatter_add(
         }
         old = r.old_value;
     }
+}
+
+// ---- deterministic mode: each target sums its sources in a fixed order -------
+
+@group(0) @binding(5) var<storage, read_write> bk: array<atomic<u32>>;
+
+fn bucket_targets() -> u32 {
+    return cfg.out_numel;
+}
+
+fn bucket_sources() -> u32 {
+    return cfg.numel;
+}
+
+// The output element index element s adds into (a bad index is skipped and
+// flagged, as scatter_add does).
+fn bucket_of(s: u32) -> u32 {
+    let o = locate(s);
+    let j = index[o.y];
+    if (j < 0 || u32(j) >= cfg.dim) {
+        atomicOr(&status[0], 1u);
+        return BUCKET_NONE;
+    }
+    return o.x + u32(j) * at4(cfg.data_stride, cfg.axis);
+}
+
+// #include buckets
+
+@compute @workgroup_size(WG)
+fn scatter_sum(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = linear_id(wid, nwg, lid);
+    if (t >= cfg.out_numel) {
+        return;
+    }
+    let r = bucket_range(t);
+    var sum = 0.0;
+    for (var k = r.x; k < r.y; k++) {
+        sum += values[locate(atomicLoad(&bk[k])).z];
+    }
+    out[t] = elem(sum);
 }

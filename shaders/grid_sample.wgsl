@@ -9,7 +9,11 @@
 //              ix = ((gx + 1) * W - 1) / 2           (otherwise, PyTorch's default)
 //   grad x     dx[b, c, yy, xx] += weight * dy[b, c, oh, ow]: a scatter, so
 //              fill_zero first, then a compare-and-swap add on the f32 bits
-//              (WGSL has no float atomics; the loop is portable)
+//              (WGSL has no float atomics; the loop is portable). The adds
+//              into one pixel race, so their order, and the sum's last bits,
+//              can change run to run; deterministic mode groups the (point,
+//              corner) pairs by pixel (buckets.wgsl, scratch binding 4) and
+//              grid_sample_grad_input_sum adds each pixel's in a fixed order
 //   grad grid  dgrid[b, oh, ow] = sum_c dy * d(y)/d(ix, iy) * d(ix, iy)/d(gx, gy):
 //              one invocation per sample point, looping over channels
 //
@@ -170,4 +174,55 @@ fn grid_sample_grad_grid(
     }
     out[point * 2u] = g.x * k.scale.x;
     out[point * 2u + 1u] = g.y * k.scale.y;
+}
+
+// ---- deterministic mode: each pixel of dx sums its samples in a fixed order ---
+
+@group(0) @binding(4) var<storage, read_write> bk: array<atomic<u32>>;
+
+// Targets are the pixels of each image (b, yy, xx), shared by its channels;
+// sources the (point, corner) pairs, point * 4 + corner.
+fn bucket_targets() -> u32 {
+    return B * H * W;
+}
+
+fn bucket_sources() -> u32 {
+    return B * HO * WO * 4u;
+}
+
+fn bucket_of(s: u32) -> u32 {
+    let point = s / 4u;
+    let k = corners(point);
+    if (!k.inside[s % 4u]) {
+        return BUCKET_NONE;
+    }
+    return point / (HO * WO) * H * W + k.at[s % 4u];
+}
+
+// #include buckets
+
+@compute @workgroup_size(WG)
+fn grid_sample_grad_input_sum(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = element(wid, nwg, lid); // (b, c, yy, xx) of dx
+    if (i >= B * C * H * W) {
+        return;
+    }
+    let b = i / (C * H * W);
+    let plane = (i / (H * W)) * HO * WO; // dy's (b, c) plane
+    let r = bucket_range(b * H * W + i % (H * W));
+    var sum = 0.0;
+    for (var q = r.x; q < r.y; q++) {
+        let s = atomicLoad(&bk[q]);
+        let point = s / 4u;
+        // The same product the atomic form adds, skipped where it skips.
+        let w = weights(corners(point))[s % 4u] * dy[plane + point % (HO * WO)];
+        if (w != 0.0) {
+            sum += w;
+        }
+    }
+    out[i] = sum;
 }

@@ -7,7 +7,7 @@
 //! kernel.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::counters::{CounterSnapshot, Counters};
@@ -18,6 +18,10 @@ use crate::tuning::{MatmulVariant, PlanOptions, Tuning};
 
 /// Environment variable that forces the plain path: f32 kernels only, no subgroups.
 pub const PLAIN_ENV: &str = "SHADERGRAD_PLAIN";
+
+/// Environment variable that opens every device in deterministic mode (`1`;
+/// `0` or unset: as `DeviceOptions::deterministic` says).
+pub const DETERMINISTIC_ENV: &str = "SHADERGRAD_DETERMINISTIC";
 
 /// What the device can do beyond core WebGPU, as detected (and as the plain path allows).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +51,8 @@ pub struct DeviceOptions {
     /// live at once (default 64 MiB); past that the oldest free buffer is
     /// released.
     pub pool_free_capacity: Option<u64>,
+    /// Start in deterministic mode (see `Device::set_deterministic`).
+    pub deterministic: bool,
 }
 
 const DEFAULT_PLAN_CAPACITY: usize = 256;
@@ -65,6 +71,7 @@ struct Inner {
     plan_capacity: AtomicUsize,
     seed: Mutex<u64>,
     tuning: Mutex<Tuning>,
+    deterministic: AtomicBool,
     /// The executor's per-device state (src/exec.rs), created on first use.
     executor: OnceLock<Box<dyn Any + Send + Sync>>,
 }
@@ -125,6 +132,20 @@ fn tuning_from_env(base: Tuning) -> Result<Tuning> {
     }
 }
 
+/// Whether `SHADERGRAD_DETERMINISTIC` asks for deterministic mode (`1`);
+/// another value than `0` or `1` is an error.
+fn deterministic_from_env() -> Result<bool> {
+    match std::env::var(DETERMINISTIC_ENV).as_deref() {
+        Err(_) | Ok("") | Ok("0") => Ok(false),
+        Ok("1") => Ok(true),
+        Ok(other) => Err(Error::BadEnv {
+            var: DETERMINISTIC_ENV,
+            value: other.to_string(),
+            accepted: "0, 1",
+        }),
+    }
+}
+
 /// The limits to ask for: `opts`', else `SHADERGRAD_LIMITS` (`downlevel`:
 /// wgpu's downlevel defaults, a small device's; `adapter` or unset: the
 /// adapter's own).
@@ -153,6 +174,7 @@ impl Device {
     /// `new`, with the given tuning and limits.
     pub fn with_options(opts: &DeviceOptions) -> Result<Device> {
         let tuning = tuning_from_env(opts.tuning)?;
+        let deterministic = opts.deterministic || deterministic_from_env()?;
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = pollster::block_on(select_adapter(&instance))?;
@@ -182,6 +204,7 @@ impl Device {
             eprintln!("shadergrad: uncaptured GPU error: {e}");
         }));
         let dev = Device::assemble(device, queue, info, false, tuning);
+        dev.set_deterministic(deterministic);
         if let Some(n) = opts.pipeline_capacity {
             dev.0.pipelines.set_capacity(n);
         }
@@ -199,7 +222,9 @@ impl Device {
     pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Device {
         let info = device.adapter_info();
         let tuning = tuning_from_env(Tuning::default()).unwrap_or_default();
-        Device::assemble(device, queue, info, true, tuning)
+        let dev = Device::assemble(device, queue, info, true, tuning);
+        dev.set_deterministic(deterministic_from_env().unwrap_or(false));
+        dev
     }
 
     fn assemble(
@@ -225,6 +250,7 @@ impl Device {
             plan_capacity: AtomicUsize::new(DEFAULT_PLAN_CAPACITY),
             seed: Mutex::new(0x5EED_5EED_5EED_5EED),
             tuning: Mutex::new(tuning),
+            deterministic: AtomicBool::new(false),
             executor: OnceLock::new(),
         }))
     }
@@ -318,6 +344,23 @@ impl Device {
         *self.0.tuning.lock().unwrap_or_else(|e| e.into_inner()) = tuning;
     }
 
+    /// Deterministic mode, PyTorch's `torch.use_deterministic_algorithms`:
+    /// on, every kernel that would add floats in an arbitrary order (the
+    /// compare-and-swap scatter-adds of index and embedding gradients and of
+    /// grid_sample's input gradient) runs a form that adds them in a fixed
+    /// order, so two runs of the same program give bit-identical results, at
+    /// some cost in speed. Every other kernel already sums in an order fixed
+    /// by the shapes alone. Takes effect from the next realize (plans are
+    /// cached per mode).
+    pub fn set_deterministic(&self, on: bool) {
+        self.0.deterministic.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether deterministic mode is on (see `set_deterministic`).
+    pub fn deterministic(&self) -> bool {
+        self.0.deterministic.load(Ordering::Relaxed)
+    }
+
     /// The subgroup width the lanes kernels can rely on: subgroup kernels on,
     /// and a size the adapter fixes (min == max), as lavapipe's 8 lanes of AVX2.
     pub fn lanes(&self) -> Option<u32> {
@@ -342,6 +385,7 @@ impl Device {
             cpu: self.is_cpu(),
             lanes: self.lanes().unwrap_or(0),
             storage_buffers: self.0.limits.max_storage_buffers_per_shader_stage,
+            deterministic: self.deterministic(),
         }
     }
 

@@ -47,7 +47,7 @@ mod tuning;
 
 pub use autodiff::{NoGradGuard, no_grad, without_grad};
 pub use counters::CounterSnapshot;
-pub use device::{Caps, Device, DeviceOptions, PLAIN_ENV};
+pub use device::{Caps, DETERMINISTIC_ENV, Device, DeviceOptions, PLAIN_ENV};
 pub use dtype::{DType, Element};
 pub use error::{Error, GpuCause, Result, StateDictFault};
 pub use graph::{BinaryOp, ReduceOp, UnaryOp};

@@ -111,4 +111,7 @@ pub(crate) struct PlanOptions {
     pub lanes: u32,
     /// The adapter's `max_storage_buffers_per_shader_stage`.
     pub storage_buffers: u32,
+    /// Deterministic mode (`Device::set_deterministic`): the forms that add
+    /// floats in a fixed order where the default adds them in arbitrary order.
+    pub deterministic: bool,
 }

@@ -22,6 +22,28 @@ pub fn gather(
         .collect()
 }
 
+/// The gradient of `gather`: zeros of `shape` with values[c] added at c with
+/// c[axis] replaced by index[c], for every coordinate c of the index's shape
+/// (torch.scatter_add). The scale is the sum of the magnitudes added.
+pub fn scatter_add(
+    values: &[f64],
+    shape: &[usize],
+    axis: usize,
+    index: &[usize],
+    index_shape: &[usize],
+) -> Vec<Scaled> {
+    let s = strides(shape);
+    let mut out = vec![(0.0, 0.0); shape.iter().product()];
+    for (i, &v) in values.iter().enumerate() {
+        let mut c = coords(i, index_shape);
+        c[axis] = index[i];
+        let t: usize = c.iter().zip(&s).map(|(a, b)| a * b).sum();
+        out[t].0 += v;
+        out[t].1 += v.abs();
+    }
+    out
+}
+
 /// Rows `ids` of a (rows, dim) table, one after the other. Exact.
 pub fn index_select_rows(table: &[f64], dim: usize, ids: &[usize]) -> Vec<f64> {
     ids.iter()

@@ -1,4 +1,10 @@
 //! Launcher for `shaders/gather.wgsl`: gather, and scatter-add (its gradient).
+//!
+//! Scatter-add is non-deterministic by default: its float adds into one
+//! target meet in the order the invocations race (a compare-and-swap loop), so
+//! two runs with repeated indices can differ in the last bits. In
+//! deterministic mode (`Device::set_deterministic`) it groups the sources by
+//! target and each target sums its own in ascending source order instead.
 
 use crate::error::{Error, Result};
 use crate::kernels::{Arg, Desc, Launch, grid, shader, with_prelude};
@@ -66,11 +72,15 @@ fn meta(
 }
 
 fn source(node_dtype: crate::DType, entry: &'static str) -> KernelSource {
+    sourced(node_dtype, entry, LAYOUT.to_vec())
+}
+
+fn sourced(node_dtype: crate::DType, entry: &'static str, layout: Vec<BindKind>) -> KernelSource {
     KernelSource::new(
         "gather",
         with_prelude(shader("gather"), node_dtype),
         entry,
-        LAYOUT.to_vec(),
+        layout,
     )
     .with("WG", WG as f64)
 }
@@ -94,19 +104,55 @@ pub(crate) fn launch(out: Desc, data: &View, idx: &View, axis: usize) -> Result<
     ])
 }
 
-/// Two dispatches: zero the output, then add every value at its index.
+/// Two dispatches: zero the output, then add every value at its index (in
+/// arbitrary order); in `deterministic` mode the fixed-order form instead.
 pub(crate) fn launch_scatter(
     out: Desc,
     idx: &View,
     values: &View,
     axis: usize,
+    deterministic: bool,
 ) -> Result<Vec<Launch>> {
     let o = View::contiguous(out.shape);
     let m = meta(idx, &o, values, axis, out.numel())?;
+    if deterministic {
+        return Ok(launch_scatter_sorted(out, idx.shape.iter().product(), m));
+    }
     let zero = grid((out.numel() as u64).div_ceil(WG as u64));
     let add = grid((idx.shape.iter().product::<usize>() as u64).div_ceil(WG as u64));
     Ok(vec![
         Launch::new(source(out.dtype, "fill_zero"), ARGS.to_vec(), zero).meta(m.clone()),
         Launch::new(source(out.dtype, "scatter_add"), ARGS.to_vec(), add).meta(m),
     ])
+}
+
+/// Deterministic scatter-add: the five bucket passes of buckets.wgsl over
+/// the index's elements (sources) and the output's (targets), then
+/// `scatter_sum`, each output element adding its sources in ascending order.
+/// Each pass binds only what it reads, so none binds more storage buffers
+/// than the default form.
+fn launch_scatter_sorted(out: Desc, sources: usize, m: Vec<u32>) -> Vec<Launch> {
+    use BindKind::{Read, ReadWrite, Uniform, Unused};
+    let targets = out.numel();
+    let bytes = 4 * (1 + 2 * targets as u64 + sources as u64);
+    let args = [ARGS.as_slice(), &[Arg::Scratch(0, bytes)]].concat();
+    // Bindings: out, values, index, cfg, status, scratch.
+    let scratch_only = vec![Unused, Unused, Unused, Uniform, Unused, ReadWrite];
+    let by_index = vec![Unused, Unused, Read, Uniform, ReadWrite, ReadWrite];
+    let sum = vec![ReadWrite, Read, Unused, Uniform, Unused, ReadWrite];
+    let passes = [
+        ("bucket_zero", scratch_only.clone(), targets + 1),
+        ("bucket_count", by_index.clone(), sources),
+        ("bucket_alloc", scratch_only.clone(), targets),
+        ("bucket_fill", by_index, sources),
+        ("bucket_sort", scratch_only, targets),
+        ("scatter_sum", sum, targets),
+    ];
+    passes
+        .into_iter()
+        .map(|(entry, layout, n)| {
+            let groups = grid((n as u64).div_ceil(WG as u64));
+            Launch::new(sourced(out.dtype, entry, layout), args.clone(), groups).meta(m.clone())
+        })
+        .collect()
 }

@@ -2,6 +2,11 @@
 //! (B, Ho, Wo, 2) of (x, y) in [-1, 1], zeros outside, and both gradients:
 //! the input's is a scatter-add (a compare-and-swap loop: WGSL has no float
 //! atomics), the grid's a per-point loop over channels.
+//!
+//! The input gradient is non-deterministic by default: the float adds into a
+//! pixel meet in the order the invocations race, so two runs can differ in
+//! the last bits. Deterministic mode (`Device::set_deterministic`) groups the
+//! samples by pixel and adds each pixel's in a fixed order instead.
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -40,6 +45,17 @@ fn source(
 ) -> KernelSource {
     let mut layout = vec![BindKind::ReadWrite];
     layout.extend(std::iter::repeat_n(BindKind::Read, inputs));
+    laid_out(entry, x, g, align, layout)
+}
+
+/// `source` with the bindings given.
+fn laid_out(
+    entry: &'static str,
+    x: &[usize],
+    g: &[usize],
+    align: bool,
+    layout: Vec<BindKind>,
+) -> KernelSource {
     let mut src = KernelSource::new("grid_sample", shader("grid_sample").into(), entry, layout);
     for (name, v) in [
         ("B", x[0]),
@@ -144,9 +160,13 @@ impl Kernel for GridSampleGradInput {
     }
 
     /// Zero the input gradient, then scatter-add every sample's share into
-    /// it. Binding 1 (x) is not read by these entries; the grid takes its place.
+    /// it (in arbitrary order; deterministic mode: `launch_sorted`). Binding
+    /// 1 (x) is not read by these entries; the grid takes its place.
     fn launch(&self, c: &Call) -> Result<Vec<Launch>> {
         let (x, g, a) = (c.out.shape, c.inputs[0].shape, self.align_corners);
+        if c.opts.deterministic {
+            return Ok(launch_sorted(x, g, a));
+        }
         let args = vec![Arg::Out, Arg::In(0), Arg::In(0), Arg::In(1)];
         Ok(vec![
             Launch::new(
@@ -165,6 +185,40 @@ impl Kernel for GridSampleGradInput {
     fn backward(&self, _: &[Tensor], out: &Tensor, _: &Tensor) -> Result<Vec<Option<Tensor>>> {
         Err(no_second_order(self.name(), out))
     }
+}
+
+/// Deterministic input gradient: the five bucket passes of buckets.wgsl
+/// (sources: each point's four corners; targets: each image's pixels), then
+/// `grid_sample_grad_input_sum`, each element of dx adding its samples in
+/// ascending (point, corner) order. Bindings: dx, (x), grid, dy, scratch.
+fn launch_sorted(x: &[usize], g: &[usize], a: bool) -> Vec<Launch> {
+    use BindKind::{Read, ReadWrite, Unused};
+    let (targets, sources) = (x[0] * x[2] * x[3], g[0] * g[1] * g[2] * 4);
+    let bytes = 4 * (1 + 2 * targets + sources) as u64;
+    let args = vec![
+        Arg::Out,
+        Arg::In(0),
+        Arg::In(0),
+        Arg::In(1),
+        Arg::Scratch(0, bytes),
+    ];
+    let scratch_only = vec![Unused, Unused, Unused, Unused, ReadWrite];
+    let by_grid = vec![Unused, Unused, Read, Unused, ReadWrite];
+    let sum = vec![ReadWrite, Unused, Read, Read, ReadWrite];
+    let passes = [
+        ("bucket_zero", scratch_only.clone(), targets + 1),
+        ("bucket_count", by_grid.clone(), sources),
+        ("bucket_alloc", scratch_only.clone(), targets),
+        ("bucket_fill", by_grid, sources),
+        ("bucket_sort", scratch_only, targets),
+        ("grid_sample_grad_input_sum", sum, x.iter().product()),
+    ];
+    passes
+        .into_iter()
+        .map(|(entry, layout, n)| {
+            Launch::new(laid_out(entry, x, g, a, layout), args.clone(), groups(n))
+        })
+        .collect()
 }
 
 impl Kernel for GridSampleGradGrid {

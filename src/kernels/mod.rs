@@ -58,10 +58,11 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("attention", include_str!("../../shaders/attention.wgsl")),
     ("layernorm", include_str!("../../shaders/layernorm.wgsl")),
     ("cumsum", include_str!("../../shaders/cumsum.wgsl")),
+    ("buckets", include_str!("../../shaders/buckets.wgsl")),
 ];
 
 /// Files other shaders paste in (`// #include NAME`), never compiled alone.
-pub const INCLUDED: &[&str] = &["gemm"];
+pub const INCLUDED: &[&str] = &["gemm", "buckets"];
 
 fn raw(name: &str) -> &'static str {
     SHADERS

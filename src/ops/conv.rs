@@ -156,7 +156,10 @@ impl Tensor {
 
     /// Bilinear sampling of this (B, C, H, W) tensor at `grid` (B, Ho, Wo, 2)
     /// holding (x, y) in [-1, 1]; zero outside (torch.nn.functional.grid_sample
-    /// with padding_mode="zeros"). Differentiable in both arguments.
+    /// with padding_mode="zeros"). Differentiable in both arguments. The
+    /// input's gradient is a scatter-add, non-deterministic by default (the
+    /// float adds into a pixel meet in arbitrary order, so runs can differ in
+    /// the last bits); `Device::set_deterministic` fixes their order.
     pub fn grid_sample(&self, grid: &Tensor, align_corners: bool) -> Result<Tensor> {
         Tensor::apply(GridSample { align_corners }, &[self, grid])
     }

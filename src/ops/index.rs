@@ -24,6 +24,11 @@ impl Tensor {
     /// out[i][j][k] = self[i][index[i][j][k]][k] for axis 1 (and so on), like
     /// torch.gather: `index` has the output's rank, and each of its non-`axis`
     /// dims must not exceed self's.
+    ///
+    /// The gradient is a scatter-add, non-deterministic by default where the
+    /// index repeats: the float adds into one element meet in arbitrary order,
+    /// so two runs can differ in the last bits. `Device::set_deterministic`
+    /// makes it add them in a fixed order.
     pub fn gather(&self, axis: isize, index: &Tensor) -> Result<Tensor> {
         self.same_device("gather", &[index])?;
         index.require_index("gather")?;
@@ -52,7 +57,8 @@ impl Tensor {
     }
 
     /// Zeros of `shape` with `values` added at `index` along `axis` (the gradient
-    /// of gather; several values landing on one element add up).
+    /// of gather; several values landing on one element add up, in arbitrary
+    /// order unless the device is in deterministic mode).
     pub(crate) fn scatter_add_zeros(
         shape: &[usize],
         axis: usize,
@@ -76,7 +82,9 @@ impl Tensor {
     }
 
     /// Picks the entries `index` (1-D) along `axis`, like torch.index_select;
-    /// `index_select(0, ids)` is an embedding lookup.
+    /// `index_select(0, ids)` is an embedding lookup. Its gradient is gather's
+    /// scatter-add: non-deterministic for repeated ids unless the device is in
+    /// deterministic mode.
     pub fn index_select(&self, axis: isize, index: &Tensor) -> Result<Tensor> {
         self.same_device("index_select", &[index])?;
         index.require_index("index_select")?;

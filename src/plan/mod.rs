@@ -170,7 +170,8 @@ fn launch_for(
         }
         Op::ScatterAdd { axis } => {
             let (idx, values) = (opd(0), opd(1));
-            let l = kernels::gather::launch_scatter(desc(g, k), &idx.view, &values.view, *axis)?;
+            let (out, det) = (desc(g, k), opts.deterministic);
+            let l = kernels::gather::launch_scatter(out, &idx.view, &values.view, *axis, det)?;
             ("scatter_add", l, vec![values.node, idx.node])
         }
         Op::Update { rule, .. } => {

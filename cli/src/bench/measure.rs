@@ -44,6 +44,8 @@ pub(crate) struct Ctx<'d> {
     /// The tuning the device opened with (the environment's overrides
     /// included): every case starts from it again.
     base: Tuning,
+    /// Whether the device opened in deterministic mode: restored likewise.
+    base_deterministic: bool,
     rows: Vec<Row>,
     filters: Vec<String>,
     /// Variants left out to keep the run short, and where.
@@ -300,6 +302,7 @@ impl<'d> Ctx<'d> {
             opts,
             roofline: None,
             base: dev.tuning(),
+            base_deterministic: dev.deterministic(),
             rows: Vec::new(),
             filters,
             skipped: Vec::new(),
@@ -328,10 +331,11 @@ impl<'d> Ctx<'d> {
         self.filters.is_empty() || self.filters.iter().any(|f| k.contains(f.as_str()))
     }
 
-    /// Puts the device back as it opened: its tuning, no profiling, nothing
-    /// left pending (a case that failed may have left work recorded).
+    /// Puts the device back as it opened: its tuning and mode, no profiling,
+    /// nothing left pending (a case that failed may have left work recorded).
     fn reset(&self) {
         self.dev.set_tuning(self.base);
+        self.dev.set_deterministic(self.base_deterministic);
         self.dev.set_profiling(false);
         let _ = self.dev.realize_pending();
     }

@@ -158,12 +158,23 @@ impl Cnn {
     }
 }
 
+/// The CNN step, and the same step in deterministic mode (our row only: the
+/// peer has no such mode to compare with).
 pub(crate) fn cnn_step(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
     let workload = "cnn_step_b64";
     if !bench.wants(ctx, workload, "cnn_step") {
         return Ok(());
     }
+    for det in [false, true] {
+        cnn_step_in(ctx, bench, det)?;
+    }
+    Ok(())
+}
+
+fn cnn_step_in(ctx: &mut Ctx, bench: &mut Bench, det: bool) -> Result<()> {
+    let workload = "cnn_step_b64";
     let (dev, batch) = (ctx.dev, 64);
+    // A fresh model per mode: the steps before change the weights.
     let cnn = Cnn::new(dev)?;
     let x = host_sets(131, batch * 28 * 28, 0.0, 1.0);
     let labels = label_sets(132, batch, 10);
@@ -172,9 +183,12 @@ pub(crate) fn cnn_step(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
     let opt = RefCell::new(Optimizer::adam(&cnn.parameters(), 1e-3)?);
     let macs = 28 * 28 * 16 * 9 + 14 * 14 * 32 * 16 * 9 + 1568 * 128 + 128 * 10;
     let (cnn, opt) = (&cnn, &opt);
-    let case = e2e(workload, "cnn_step", "adam", "batch 64, 1x28x28")
+    let variant = if det { "adam, deterministic" } else { "adam" };
+    let case = e2e(workload, "cnn_step", variant, "batch 64, 1x28x28")
         .work(6.0 * (batch * macs) as f64, 0.0)
         .note("x and labels uploaded per run; forward, backward, Adam; the loss read back")
+        .chosen(!det)
+        .setup(move |d| d.set_deterministic(det))
         .run(move |i| {
             let mut opt = opt.borrow_mut();
             opt.zero_grad();
@@ -185,6 +199,10 @@ pub(crate) fn cnn_step(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
             Ok(vec![loss])
         })
         .check(move |o| loss_gate(o, loss0));
-    bench.measure(ctx, workload, case);
+    if det {
+        ctx.case(case);
+    } else {
+        bench.measure(ctx, workload, case);
+    }
     Ok(())
 }

@@ -10,6 +10,10 @@
 //!   run as one step, the timer summing only the `scatter_add` dispatches
 //!   (the zero fill and the scatter).
 //!
+//!   Each also in deterministic mode (`deterministic`: the values bucketed by
+//!   target row, each target summed in index order): what that mode costs
+//!   an embedding's backward.
+//!
 //! No flops for the lookups; scatter-add counts one add per value. Bytes: the
 //! values read and written once, plus the indices (4 bytes each).
 
@@ -20,7 +24,7 @@ use crate::bench::case::Case;
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Sets, Spec};
 use crate::bench::measure::{Ctx, gate};
-use crate::bench::suites::{dims, grads};
+use crate::bench::suites::{dims, grads, variant};
 
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     if !ctx.wants(&["index_select", "gather", "scatter_add"]) {
@@ -38,8 +42,10 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
         (4096, 1024, 256)
     };
     gather(ctx, r, c, k)?;
-    scatter_add(ctx, v, d, n)?;
-    scatter_add(ctx, 256, d, n)?;
+    for det in [false, true] {
+        scatter_add(ctx, v, d, n, det)?;
+        scatter_add(ctx, 256, d, n, det)?;
+    }
     Ok(())
 }
 
@@ -110,8 +116,9 @@ fn gather(ctx: &mut Ctx, r: usize, c: usize, k: usize) -> Result<()> {
     Ok(())
 }
 
-/// index_select's gradient: dy (N, D) added into a (V, D) table's rows.
-fn scatter_add(ctx: &mut Ctx, v: usize, d: usize, n: usize) -> Result<()> {
+/// index_select's gradient: dy (N, D) added into a (V, D) table's rows (in
+/// deterministic mode: `det`).
+fn scatter_add(ctx: &mut Ctx, v: usize, d: usize, n: usize, det: bool) -> Result<()> {
     if !ctx.wants(&["scatter_add"]) {
         return Ok(());
     }
@@ -132,13 +139,14 @@ fn scatter_add(ctx: &mut Ctx, v: usize, d: usize, n: usize) -> Result<()> {
     ctx.case(
         Case::new(
             "scatter_add",
-            "kernel",
+            variant(det),
             format!("{} into {}", dims(&[n, d]), dims(&[v, d])),
             DType::F32,
         )
         .work((n * d) as f64, (n * d * 4 + n * 4 + v * d * 4) as f64)
         .sets(sets.len())
-        .chosen(true)
+        .chosen(!det)
+        .setup(move |dev| dev.set_deterministic(det))
         .profile(&["scatter_add"])
         .note(format!(
             "index_select's gradient through backward; ~{:.0} values per row",

@@ -27,6 +27,16 @@ use shadergrad::{Error, Result, Tensor};
 
 use crate::bench::measure::Ctx;
 
+/// A kernel row's variant: the default form, or deterministic mode's
+/// (`Device::set_deterministic`, which the case's setup sets).
+pub(crate) fn variant(deterministic: bool) -> &'static str {
+    if deterministic {
+        "deterministic"
+    } else {
+        "kernel"
+    }
+}
+
 /// Every suite, in table order; a suite the filter excludes builds nothing.
 pub(crate) fn run_all(ctx: &mut Ctx) -> Result<()> {
     let suites: &[fn(&mut Ctx) -> Result<()>] = &[

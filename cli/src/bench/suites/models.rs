@@ -2,7 +2,8 @@
 //!
 //! - `mlp_step`: one Adam training step of a 784-256-128-10 MLP, batch 128
 //!   (forward, backward, update, loss read back), with plan replay on and off
-//!   (off: every step plans from scratch: the baseline). Flops: 6 x batch x
+//!   (off: every step plans from scratch: the baseline), and with replay in
+//!   deterministic mode (`Device::set_deterministic`). Flops: 6 x batch x
 //!   the weights (2 forward, 4 backward), the elementwise work not counted.
 //! - `mlp_grad`: forward + backward of a 64-256-10 MLP, batch 256, every
 //!   gradient the output (its end-to-end form is a peer workload, `peer/`).
@@ -116,7 +117,8 @@ fn mlp_step(ctx: &mut Ctx) -> Result<()> {
     ];
     let data = Sets::new(dev, 4, 101, &spec)?;
     let flops = 6.0 * batch as f64 * sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>();
-    for replay in [true, false] {
+    // (plan replay, deterministic mode)
+    for (replay, det) in [(true, false), (false, false), (true, true)] {
         // A fresh model per variant: the steps before change the weights.
         let layers: Vec<Linear> = sizes
             .windows(2)
@@ -131,14 +133,18 @@ fn mlp_step(ctx: &mut Ctx) -> Result<()> {
         ctx.case(
             Case::new(
                 "mlp_step",
-                if replay { "plan replay" } else { "no replay" },
+                match (replay, det) {
+                    (true, false) => "plan replay",
+                    (false, _) => "no replay",
+                    (true, true) => "plan replay, deterministic",
+                },
                 format!("batch {batch}, 784-256-128-10, adam"),
                 DType::F32,
             )
             .work(flops, 0.0)
             .sets(data.len())
             .baseline(!replay)
-            .chosen(replay)
+            .chosen(replay && !det)
             .group("mlp_step")
             .method(Method::Wall)
             .note(format!(
@@ -149,7 +155,8 @@ fn mlp_step(ctx: &mut Ctx) -> Result<()> {
                 d.set_tuning(Tuning {
                     plan_cache: replay,
                     ..d.tuning()
-                })
+                });
+                d.set_deterministic(det);
             })
             .run(move |i| {
                 let s = data.get(i);

@@ -7,6 +7,9 @@
 //! the input gradient, 16 for the grid gradient (two slopes per corner).
 //! Bytes: inputs read once, the result written once.
 //!
+//! The input gradient also runs in deterministic mode (`deterministic`: the
+//! samples grouped by pixel, each pixel's added in a fixed order).
+//!
 //! The gradients are timed as a user gets them: grid_sample and
 //! `backward_with(dy)` recorded and run as one step, only the input (or only
 //! the grid) requiring a gradient, the timer summing only that gradient
@@ -19,7 +22,7 @@ use crate::bench::case::Case;
 use crate::bench::check::{self, Tol};
 use crate::bench::data::{Rng, Sets, Spec, upload};
 use crate::bench::measure::{Ctx, gate};
-use crate::bench::suites::{dims, grads};
+use crate::bench::suites::{dims, grads, variant};
 
 /// Affine grids (B, HO, WO, 2) near the identity.
 fn grids(rng: &mut Rng, b: usize, ho: usize, wo: usize) -> Vec<f32> {
@@ -102,34 +105,38 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
             })
             .check(move |o| gate(o, 1, |o| check::all(&o[0], forward, Tol::F32))),
     );
-    // (kernel, flops per output, bytes, the input that gets the gradient, its reference)
+    // (kernel, flops per output, bytes, the input that gets the gradient, its
+    // reference, deterministic mode)
     let passes = [
-        ("grid_sample.grad_input", 8.0, ng + ny + nx, 0, &g.dx),
+        ("grid_sample.grad_input", 8.0, ng + ny + nx, 0, &g.dx, false),
+        ("grid_sample.grad_input", 8.0, ng + ny + nx, 0, &g.dx, true),
         (
             "grid_sample.grad_grid",
             16.0,
             nx + ng + ny + ng,
             1,
             &g.dgrid,
+            false,
         ),
     ];
-    for (kernel, flops, bytes, leaf, reference) in passes {
+    for (kernel, flops, bytes, leaf, reference, det) in passes {
         let ops: &'static [&'static str] = if leaf == 0 {
             &["grid_sample.grad_input"]
         } else {
             &["grid_sample.grad_grid"]
         };
         ctx.case(
-            Case::new(kernel, "kernel", shape.clone(), DType::F32)
+            Case::new(kernel, variant(det), shape.clone(), DType::F32)
                 .work(flops * ny as f64, (bytes * 4) as f64)
                 .sets(sets.len())
-                .chosen(true)
+                .chosen(!det)
                 .profile(ops)
-                .note(if leaf == 0 {
-                    "scatter-add by compare-and-swap"
-                } else {
-                    ""
+                .note(match (leaf, det) {
+                    (0, false) => "scatter-add by compare-and-swap",
+                    (0, true) => "samples bucketed by pixel, each pixel summed in order",
+                    _ => "",
                 })
+                .setup(move |d| d.set_deterministic(det))
                 .run(move |i| {
                     let (x, grid) = (&sets.get(i)[0], &grid_t[i % grid_t.len()]);
                     x.set_requires_grad(leaf == 0)?;
