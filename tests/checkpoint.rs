@@ -518,6 +518,15 @@ struct Run {
     loader: shadergrad::data::Loader,
 }
 
+/// The resume tests' device: deterministic, as PyTorch's
+/// `use_deterministic_algorithms(True)`, so no kernel sums in an order that
+/// changes between runs.
+fn deterministic() -> Device {
+    let d = Device::new().unwrap();
+    d.set_deterministic(true);
+    d
+}
+
 impl Run {
     fn new(d: &Device, seed: u64) -> Run {
         use shadergrad::data::{Dataset, Loader, Target};
@@ -613,7 +622,7 @@ impl Run {
 /// ends with the parameters of a run never stopped, bit for bit.
 #[test]
 fn training_resumed_from_a_checkpoint_matches_a_run_never_stopped() {
-    let d = Device::new().unwrap();
+    let d = deterministic();
     let mut whole = Run::new(&d, 3);
     whole.train(&d, 5);
     let mut first = Run::new(&d, 3);
@@ -633,7 +642,7 @@ fn resume_trainer_child() {
     let Ok(path) = std::env::var("SHADERGRAD_RESUME_TRAINER") else {
         return;
     };
-    let d = Device::new().unwrap();
+    let d = deterministic();
     let mut run = Run::new(&d, 3);
     for step in 1..=1000 {
         run.train(&d, 1);
@@ -647,7 +656,7 @@ fn resume_trainer_child() {
 fn a_run_killed_and_resumed_matches_a_run_never_stopped() {
     use rand::{Rng, SeedableRng};
     let total = 1000;
-    let d = Device::new().unwrap();
+    let d = deterministic();
     let mut whole = Run::new(&d, 3);
     whole.train(&d, total);
     let want = whole.params();
