@@ -7,44 +7,19 @@
 use crate::common::{assert_close, dev, read, rng, tensor, uniform};
 use shadergrad::nn::{Gru, Lstm, RecurrentOptions, Stateful};
 use shadergrad::{DType, Error, Tensor};
+use shadergrad_reference::recurrent::{LstmWeights, lstm};
 
-fn sigmoid(v: f64) -> f64 {
-    1.0 / (1.0 + (-v).exp())
-}
-
-/// The peephole LSTM over x (T, B, I) from zero states: every step's h.
-/// `w` holds weight_ih (4H, I), weight_hh (4H, H), bias_ih, bias_hh, w_ci,
-/// w_cf, w_co, in that order.
-fn reference(w: &[Vec<f64>], x: &[f64], (t, b, i, h): (usize, usize, usize, usize)) -> Vec<f64> {
-    let (wih, whh, bih, bhh, ci, cf, co) = (&w[0], &w[1], &w[2], &w[3], &w[4], &w[5], &w[6]);
-    let (mut hs, mut cs) = (vec![0.0; b * h], vec![0.0; b * h]);
-    let mut out = Vec::with_capacity(t * b * h);
-    for s in 0..t {
-        let (mut h2, mut c2) = (vec![0.0; b * h], vec![0.0; b * h]);
-        for n in 0..b {
-            let pre = |g: usize, u: usize| {
-                let r = g * h + u;
-                let xi: f64 = (0..i)
-                    .map(|k| x[(s * b + n) * i + k] * wih[r * i + k])
-                    .sum();
-                let hh: f64 = (0..h).map(|k| hs[n * h + k] * whh[r * h + k]).sum();
-                xi + hh + bih[r] + bhh[r]
-            };
-            for u in 0..h {
-                let c = cs[n * h + u];
-                let ig = sigmoid(pre(0, u) + ci[u] * c);
-                let fg = sigmoid(pre(1, u) + cf[u] * c);
-                let gg = pre(2, u).tanh();
-                let cn = fg * c + ig * gg;
-                let og = sigmoid(pre(3, u) + co[u] * cn);
-                c2[n * h + u] = cn;
-                h2[n * h + u] = og * cn.tanh();
-            }
-        }
-        out.extend(&h2);
-        (hs, cs) = (h2, c2);
-    }
-    out
+/// The reference LSTM from the module's weights (in `parameters()` order:
+/// weight_ih, weight_hh, bias_ih, bias_hh, w_ci, w_cf, w_co).
+fn reference(w: &[Vec<f64>], x: &[f64], dims: (usize, usize, usize, usize)) -> Vec<f64> {
+    let weights = LstmWeights {
+        ih: &w[0],
+        hh: &w[1],
+        b_ih: &w[2],
+        b_hh: &w[3],
+        peep: Some([&w[4], &w[5], &w[6]]),
+    };
+    lstm(&weights, x, dims)
 }
 
 #[test]

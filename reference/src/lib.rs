@@ -30,6 +30,7 @@ pub mod models;
 pub mod movement;
 pub mod optim;
 pub mod pool2d;
+pub mod recurrent;
 pub mod reduce;
 pub mod softmax;
 pub mod sort;

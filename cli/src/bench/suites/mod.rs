@@ -20,6 +20,7 @@ mod matmul;
 pub(crate) mod models;
 mod norm;
 mod optim;
+mod recurrent;
 pub(crate) mod reduce;
 mod sample;
 
@@ -55,6 +56,7 @@ pub(crate) fn run_all(ctx: &mut Ctx) -> Result<()> {
         optim::run,
         models::run,
         attention::run,
+        recurrent::run,
         checkpoint::run,
     ];
     for suite in suites {
