@@ -6,10 +6,14 @@
 
 mod chapters;
 mod common;
+mod held_out;
+mod model;
 pub mod plot;
 
 pub use common::{Ctx, Outcome};
+pub use held_out::{Restore, Score, Snapshot};
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,7 +25,12 @@ use shadergrad::Result;
 pub struct Entry {
     pub name: &'static str,
     pub chapter: &'static str,
+    /// Trains the entry's model on its data and reports, the trained model
+    /// and its held-out metric included.
     pub run: fn(&Ctx) -> Result<Outcome>,
+    /// Rebuilds the entry's model, loads a state dict into it strictly and
+    /// scores it on the held-out data, as `run` scored it.
+    pub eval: Restore,
 }
 
 pub fn entries() -> Vec<Entry> {
@@ -38,7 +47,33 @@ pub struct TourOptions {
     /// One JSON object per entry on stdout instead of the text report.
     pub json: bool,
     /// Where plots go (default `tour-report/`).
-    pub report: Option<std::path::PathBuf>,
+    pub report: Option<PathBuf>,
+}
+
+/// The entries `only` selects (all when empty), or the error listing them.
+fn select<'a>(all: &'a [Entry], only: &[String]) -> Result<Vec<&'a Entry>> {
+    let picks = |o: &str, name: &str| {
+        if all.iter().any(|e| e.name == o) {
+            name == o
+        } else {
+            name.contains(o)
+        }
+    };
+    let selected: Vec<&Entry> = all
+        .iter()
+        .filter(|e| only.is_empty() || only.iter().any(|o| picks(o, e.name)))
+        .collect();
+    if selected.is_empty() {
+        return Err(shadergrad::Error::InvalidArgument {
+            op: "tour",
+            shape: vec![],
+            msg: format!(
+                "no entry matches {only:?}; entries: {}",
+                all.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    Ok(selected)
 }
 
 /// Runs the selected entries; true when every one met its target.
@@ -50,33 +85,7 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
     }
     let mut all_pass = true;
     let all = entries();
-    let picks = |o: &str, name: &str| {
-        if all.iter().any(|e| e.name == o) {
-            name == o
-        } else {
-            name.contains(o)
-        }
-    };
-    let selected: Vec<&Entry> = all
-        .iter()
-        .filter(|e| opts.only.is_empty() || opts.only.iter().any(|o| picks(o, e.name)))
-        .collect();
-    if selected.is_empty() {
-        return Err(shadergrad::Error::InvalidArgument {
-            op: "tour",
-            shape: vec![],
-            msg: format!(
-                "no entry matches {:?}; entries: {}",
-                opts.only,
-                entries()
-                    .iter()
-                    .map(|e| e.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
-    }
-    for e in selected {
+    for e in select(&all, &opts.only)? {
         let bar = ProgressBar::new(1);
         if opts.json {
             bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -98,8 +107,11 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         // A failing entry is reported and the tour goes on to the next one.
-        let outcome = match result {
-            Ok(o) => o,
+        match result {
+            Ok(outcome) => {
+                all_pass &= outcome.pass();
+                report(e.name, &outcome, seconds, opts.json);
+            }
             Err(err) => {
                 all_pass = false;
                 if opts.json {
@@ -113,38 +125,39 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
                 } else {
                     println!("{:<24} ERROR after {seconds:.1} s: {err}", e.name);
                 }
-                continue;
-            }
-        };
-        let pass = outcome.pass();
-        all_pass &= pass;
-        if opts.json {
-            println!("{}", outcome.json(e.name, seconds));
-        } else {
-            println!(
-                "{:<24} {:<28} {} = {:.4} (target {} {}) {} in {:.1} s, {} steps",
-                e.name,
-                outcome.dataset,
-                outcome.metric,
-                outcome.value,
-                if outcome.higher_is_better { ">=" } else { "<=" },
-                outcome.target,
-                if pass { "PASS" } else { "FAIL" },
-                seconds,
-                outcome.steps
-            );
-            for line in &outcome.notes {
-                println!("    {line}");
-            }
-            for (check, ok) in &outcome.checks {
-                println!("    [{}] {check}", if *ok { "ok" } else { "MISSED" });
-            }
-            if outcome.last_loss >= outcome.first_loss {
-                println!("    [MISSED] the training loss did not fall");
             }
         }
     }
     Ok(all_pass)
+}
+
+/// Prints one entry's result: a JSON object, or its line, notes and checks.
+fn report(name: &str, outcome: &Outcome, seconds: f64, json: bool) {
+    if json {
+        println!("{}", outcome.json(name, seconds));
+        return;
+    }
+    println!(
+        "{:<24} {:<28} {} = {:.4} (target {} {}) {} in {:.1} s, {} steps",
+        name,
+        outcome.dataset,
+        outcome.metric,
+        outcome.value,
+        if outcome.higher_is_better { ">=" } else { "<=" },
+        outcome.target,
+        if outcome.pass() { "PASS" } else { "FAIL" },
+        seconds,
+        outcome.steps
+    );
+    for line in &outcome.notes {
+        println!("    {line}");
+    }
+    for (check, ok) in &outcome.checks {
+        println!("    [{}] {check}", if *ok { "ok" } else { "MISSED" });
+    }
+    if outcome.last_loss >= outcome.first_loss {
+        println!("    [MISSED] the training loss did not fall");
+    }
 }
 
 /// Runs one entry by exact name on `dev` (its progress bar hidden).
