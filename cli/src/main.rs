@@ -1,5 +1,6 @@
 //! The `shadergrad` command: `info` describes the adapters, `demo` runs a small
-//! computation and shows what the engine did.
+//! computation and shows what the engine did, `tour` trains the course's
+//! models (`--save` keeps them), `bench` times the kernels.
 
 use clap::{Parser, Subcommand};
 use shadergrad::{DType, Device, MatmulVariant, Tensor};
@@ -36,6 +37,10 @@ enum Command {
         /// Folder for the plots (default tour-report/).
         #[arg(long)]
         report: Option<std::path::PathBuf>,
+        /// Write each entry's trained model to DIR/<entry>.safetensors (its
+        /// state dict, and the held-out metric in the metadata).
+        #[arg(long, value_name = "DIR")]
+        save: Option<std::path::PathBuf>,
     },
     /// Times every kernel (forward and backward, a sweep of sizes, every
     /// variant) beside its baseline and the adapter's measured ceilings, after
@@ -97,12 +102,14 @@ fn main() {
             quick,
             json,
             report,
+            save,
         } => {
             let opts = shadergrad_cli::tour::TourOptions {
                 only,
                 quick,
                 json,
                 report,
+                save,
             };
             match shadergrad_cli::tour::run(&opts) {
                 Ok(true) => Ok(()),

@@ -1,19 +1,20 @@
 //! `shadergrad tour`: every chapter of the course notes, trained on real data,
 //! each checked against a held-out metric. An entry is a function from a
 //! context (device, quick mode, progress bar) to an `Outcome`; the runner
-//! times it, prints it (or one JSON object a line) and fails when a target is
-//! missed.
+//! times it, prints it (or one JSON object a line), saves its model with
+//! `--save` (save.rs) and fails when a target is missed.
 
 mod chapters;
 mod common;
 mod held_out;
 mod model;
 pub mod plot;
+pub mod save;
 
 pub use common::{Ctx, Outcome};
 pub use held_out::{Restore, Score, Snapshot};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -48,6 +49,8 @@ pub struct TourOptions {
     pub json: bool,
     /// Where plots go (default `tour-report/`).
     pub report: Option<PathBuf>,
+    /// Where each entry's trained model goes, as `<entry name>.safetensors`.
+    pub save: Option<PathBuf>,
 }
 
 /// The entries `only` selects (all when empty), or the error listing them.
@@ -103,14 +106,20 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
             ctx.report = r.clone();
         }
         let start = Instant::now();
-        let result = (e.run)(&ctx);
+        let result = (e.run)(&ctx).and_then(|o| {
+            let saved = match &opts.save {
+                Some(dir) => Some(save::save(dir, e.name, &o, opts.quick)?),
+                None => None,
+            };
+            Ok((o, saved))
+        });
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         // A failing entry is reported and the tour goes on to the next one.
         match result {
-            Ok(outcome) => {
+            Ok((outcome, saved)) => {
                 all_pass &= outcome.pass();
-                report(e.name, &outcome, seconds, opts.json);
+                report(e.name, &outcome, seconds, saved.as_deref(), opts.json);
             }
             Err(err) => {
                 all_pass = false;
@@ -132,9 +141,13 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
 }
 
 /// Prints one entry's result: a JSON object, or its line, notes and checks.
-fn report(name: &str, outcome: &Outcome, seconds: f64, json: bool) {
+fn report(name: &str, outcome: &Outcome, seconds: f64, saved: Option<&Path>, json: bool) {
     if json {
-        println!("{}", outcome.json(name, seconds));
+        let mut line = outcome.json(name, seconds);
+        if let Some(path) = saved {
+            line["saved"] = path.display().to_string().into();
+        }
+        println!("{line}");
         return;
     }
     println!(
@@ -157,6 +170,9 @@ fn report(name: &str, outcome: &Outcome, seconds: f64, json: bool) {
     }
     if outcome.last_loss >= outcome.first_loss {
         println!("    [MISSED] the training loss did not fall");
+    }
+    if let Some(path) = saved {
+        println!("    saved to {}", path.display());
     }
 }
 
@@ -182,6 +198,7 @@ pub fn example_main(names: &[&str]) {
         quick: std::env::args().any(|a| a == "--quick"),
         json: false,
         report: None,
+        save: None,
     };
     match run(&opts) {
         Ok(true) => {}
