@@ -2,10 +2,12 @@
 //! each checked against a held-out metric. An entry is a function from a
 //! context (device, quick mode, progress bar) to an `Outcome`; the runner
 //! times it, prints it (or one JSON object a line), saves its model with
-//! `--save` (save.rs) and fails when a target is missed.
+//! `--save` (save.rs) and fails when a target is missed. `shadergrad eval`
+//! (eval.rs) scores a saved model again through the entry's `HeldOut`.
 
 mod chapters;
 mod common;
+pub mod eval;
 mod held_out;
 mod model;
 pub mod plot;
