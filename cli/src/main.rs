@@ -1,5 +1,7 @@
 //! The `shadergrad` command: `info` describes the adapters, `demo` runs a small
-//! computation and shows what the engine did.
+//! computation and shows what the engine did, `tour` trains the course's
+//! models (`--save` keeps them), `eval` scores a saved one again, `bench`
+//! times the kernels.
 
 use clap::{Parser, Subcommand};
 use shadergrad::{DType, Device, MatmulVariant, Tensor};
@@ -36,6 +38,17 @@ enum Command {
         /// Folder for the plots (default tour-report/).
         #[arg(long)]
         report: Option<std::path::PathBuf>,
+        /// Write each entry's trained model to DIR/<entry>.safetensors (its
+        /// state dict, and the held-out metric in the metadata).
+        #[arg(long, value_name = "DIR")]
+        save: Option<std::path::PathBuf>,
+    },
+    /// Rebuilds the model a `tour --save` file holds, scores it on its
+    /// entry's held-out data and prints that beside the value recorded at save.
+    Eval {
+        /// Files `tour --save` wrote.
+        #[arg(required = true, value_name = "CHECKPOINT")]
+        checkpoints: Vec<std::path::PathBuf>,
     },
     /// Times every kernel (forward and backward, a sweep of sizes, every
     /// variant) beside its baseline and the adapter's measured ceilings, after
@@ -97,12 +110,14 @@ fn main() {
             quick,
             json,
             report,
+            save,
         } => {
             let opts = shadergrad_cli::tour::TourOptions {
                 only,
                 quick,
                 json,
                 report,
+                save,
             };
             match shadergrad_cli::tour::run(&opts) {
                 Ok(true) => Ok(()),
@@ -110,6 +125,7 @@ fn main() {
                 Err(e) => Err(e),
             }
         }
+        Command::Eval { checkpoints } => eval(&checkpoints),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -174,6 +190,26 @@ fn demo() -> shadergrad::Result<()> {
         "submits {} dispatches {} pipelines compiled {} buffers created {}",
         d.submits, d.dispatches, d.pipelines_compiled, d.buffers_created
     );
+    Ok(())
+}
+
+/// Scores each checkpoint on one device; a file that cannot be scored is
+/// reported and the others still are, and the exit status is then 1.
+fn eval(checkpoints: &[std::path::PathBuf]) -> shadergrad::Result<()> {
+    let dev = Device::new()?;
+    let mut failed = false;
+    for path in checkpoints {
+        match shadergrad_cli::tour::eval::evaluate(&dev, path) {
+            Ok(e) => println!("{e}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

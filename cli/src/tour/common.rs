@@ -12,6 +12,8 @@ use shadergrad::Tensor;
 use shadergrad::data::{Dataset, Target};
 use shadergrad::no_grad;
 
+use crate::tour::held_out::Snapshot;
+
 pub struct Ctx {
     pub dev: Device,
     pub quick: bool,
@@ -65,6 +67,10 @@ pub struct Outcome {
     pub checks: Vec<(String, bool)>,
     /// Lines printed under the result (tables, comparisons).
     pub notes: Vec<String>,
+    /// The trained model and its held-out metric, as `--save` writes them:
+    /// the metric above, unless that one is about training itself (steps to
+    /// a loss), which no saved model can reproduce.
+    pub held_out: Snapshot,
 }
 
 impl Outcome {
@@ -77,7 +83,7 @@ impl Outcome {
         metric && self.last_loss < self.first_loss && self.checks.iter().all(|(_, ok)| *ok)
     }
 
-    pub fn json(&self, name: &str, seconds: f64) -> String {
+    pub fn json(&self, name: &str, seconds: f64) -> serde_json::Value {
         serde_json::json!({
             "model": name,
             "dataset": self.dataset,
@@ -92,7 +98,6 @@ impl Outcome {
             "checks": self.checks.iter().map(|(c, ok)| serde_json::json!({"check": c, "ok": ok})).collect::<Vec<_>>(),
             "notes": self.notes,
         })
-        .to_string()
     }
 }
 

@@ -1,15 +1,21 @@
 //! `shadergrad tour`: every chapter of the course notes, trained on real data,
 //! each checked against a held-out metric. An entry is a function from a
 //! context (device, quick mode, progress bar) to an `Outcome`; the runner
-//! times it, prints it (or one JSON object a line) and fails when a target is
-//! missed.
+//! times it, prints it (or one JSON object a line), saves its model with
+//! `--save` (save.rs) and fails when a target is missed. `shadergrad eval`
+//! (eval.rs) scores a saved model again through the entry's `HeldOut`.
 
 mod chapters;
 mod common;
+pub mod eval;
+mod held_out;
 pub mod plot;
+pub mod save;
 
 pub use common::{Ctx, Outcome};
+pub use held_out::{Restore, Score, Snapshot};
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,7 +27,12 @@ use shadergrad::Result;
 pub struct Entry {
     pub name: &'static str,
     pub chapter: &'static str,
+    /// Trains the entry's model on its data and reports, the trained model
+    /// and its held-out metric included.
     pub run: fn(&Ctx) -> Result<Outcome>,
+    /// Rebuilds the entry's model, loads a state dict into it strictly and
+    /// scores it on the held-out data, as `run` scored it.
+    pub eval: Restore,
 }
 
 pub fn entries() -> Vec<Entry> {
@@ -38,7 +49,35 @@ pub struct TourOptions {
     /// One JSON object per entry on stdout instead of the text report.
     pub json: bool,
     /// Where plots go (default `tour-report/`).
-    pub report: Option<std::path::PathBuf>,
+    pub report: Option<PathBuf>,
+    /// Where each entry's trained model goes, as `<entry name>.safetensors`.
+    pub save: Option<PathBuf>,
+}
+
+/// The entries `only` selects (all when empty), or the error listing them.
+fn select<'a>(all: &'a [Entry], only: &[String]) -> Result<Vec<&'a Entry>> {
+    let picks = |o: &str, name: &str| {
+        if all.iter().any(|e| e.name == o) {
+            name == o
+        } else {
+            name.contains(o)
+        }
+    };
+    let selected: Vec<&Entry> = all
+        .iter()
+        .filter(|e| only.is_empty() || only.iter().any(|o| picks(o, e.name)))
+        .collect();
+    if selected.is_empty() {
+        return Err(shadergrad::Error::InvalidArgument {
+            op: "tour",
+            shape: vec![],
+            msg: format!(
+                "no entry matches {only:?}; entries: {}",
+                all.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    Ok(selected)
 }
 
 /// Runs the selected entries; true when every one met its target.
@@ -50,33 +89,7 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
     }
     let mut all_pass = true;
     let all = entries();
-    let picks = |o: &str, name: &str| {
-        if all.iter().any(|e| e.name == o) {
-            name == o
-        } else {
-            name.contains(o)
-        }
-    };
-    let selected: Vec<&Entry> = all
-        .iter()
-        .filter(|e| opts.only.is_empty() || opts.only.iter().any(|o| picks(o, e.name)))
-        .collect();
-    if selected.is_empty() {
-        return Err(shadergrad::Error::InvalidArgument {
-            op: "tour",
-            shape: vec![],
-            msg: format!(
-                "no entry matches {:?}; entries: {}",
-                opts.only,
-                entries()
-                    .iter()
-                    .map(|e| e.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
-    }
-    for e in selected {
+    for e in select(&all, &opts.only)? {
         let bar = ProgressBar::new(1);
         if opts.json {
             bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -94,12 +107,21 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
             ctx.report = r.clone();
         }
         let start = Instant::now();
-        let result = (e.run)(&ctx);
+        let result = (e.run)(&ctx).and_then(|o| {
+            let saved = match &opts.save {
+                Some(dir) => Some(save::save(dir, e.name, &o, opts.quick)?),
+                None => None,
+            };
+            Ok((o, saved))
+        });
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         // A failing entry is reported and the tour goes on to the next one.
-        let outcome = match result {
-            Ok(o) => o,
+        match result {
+            Ok((outcome, saved)) => {
+                all_pass &= outcome.pass();
+                report(e.name, &outcome, seconds, saved.as_deref(), opts.json);
+            }
             Err(err) => {
                 all_pass = false;
                 if opts.json {
@@ -113,38 +135,46 @@ pub fn run(opts: &TourOptions) -> Result<bool> {
                 } else {
                     println!("{:<24} ERROR after {seconds:.1} s: {err}", e.name);
                 }
-                continue;
-            }
-        };
-        let pass = outcome.pass();
-        all_pass &= pass;
-        if opts.json {
-            println!("{}", outcome.json(e.name, seconds));
-        } else {
-            println!(
-                "{:<24} {:<28} {} = {:.4} (target {} {}) {} in {:.1} s, {} steps",
-                e.name,
-                outcome.dataset,
-                outcome.metric,
-                outcome.value,
-                if outcome.higher_is_better { ">=" } else { "<=" },
-                outcome.target,
-                if pass { "PASS" } else { "FAIL" },
-                seconds,
-                outcome.steps
-            );
-            for line in &outcome.notes {
-                println!("    {line}");
-            }
-            for (check, ok) in &outcome.checks {
-                println!("    [{}] {check}", if *ok { "ok" } else { "MISSED" });
-            }
-            if outcome.last_loss >= outcome.first_loss {
-                println!("    [MISSED] the training loss did not fall");
             }
         }
     }
     Ok(all_pass)
+}
+
+/// Prints one entry's result: a JSON object, or its line, notes and checks.
+fn report(name: &str, outcome: &Outcome, seconds: f64, saved: Option<&Path>, json: bool) {
+    if json {
+        let mut line = outcome.json(name, seconds);
+        if let Some(path) = saved {
+            line["saved"] = path.display().to_string().into();
+        }
+        println!("{line}");
+        return;
+    }
+    println!(
+        "{:<24} {:<28} {} = {:.4} (target {} {}) {} in {:.1} s, {} steps",
+        name,
+        outcome.dataset,
+        outcome.metric,
+        outcome.value,
+        if outcome.higher_is_better { ">=" } else { "<=" },
+        outcome.target,
+        if outcome.pass() { "PASS" } else { "FAIL" },
+        seconds,
+        outcome.steps
+    );
+    for line in &outcome.notes {
+        println!("    {line}");
+    }
+    for (check, ok) in &outcome.checks {
+        println!("    [{}] {check}", if *ok { "ok" } else { "MISSED" });
+    }
+    if outcome.last_loss >= outcome.first_loss {
+        println!("    [MISSED] the training loss did not fall");
+    }
+    if let Some(path) = saved {
+        println!("    saved to {}", path.display());
+    }
 }
 
 /// Runs one entry by exact name on `dev` (its progress bar hidden).
@@ -169,6 +199,7 @@ pub fn example_main(names: &[&str]) {
         quick: std::env::args().any(|a| a == "--quick"),
         json: false,
         report: None,
+        save: None,
     };
     match run(&opts) {
         Ok(true) => {}

@@ -2,11 +2,12 @@
 //! cross-entropy) and softmax regression (softmax + cross-entropy).
 
 use crate::tour::common::{Ctx, Outcome, accuracy, binary_accuracy};
+use crate::tour::held_out::{HeldOut, Snapshot};
 use shadergrad::Result;
 use shadergrad::Tensor;
 use shadergrad::data::{Dataset, Standardizer, breast_cancer, digits, wine};
 use shadergrad::loss::{bce_with_logits, cross_entropy};
-use shadergrad::nn::{Linear, Module, Stateful};
+use shadergrad::nn::{Linear, Module, Stateful, prefixed};
 use shadergrad::optim::Optimizer;
 
 /// How a classifier trains: Adam(W) on shuffled minibatches of cross-entropy.
@@ -120,7 +121,7 @@ fn augment(x: &mut [f32], sample: &[usize], degrees: f32, seed: u64) {
     let n: usize = sample.iter().product();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     for img in x.chunks_mut(n) {
-        let map = crate::tour::chapters::cnn::Affine {
+        let map = crate::tour::chapters::affine::Affine {
             angle: rng.random_range(-degrees..degrees).to_radians(),
             scale: rng.random_range(0.9..1.1),
             shift: (rng.random_range(-2.0..2.0), rng.random_range(-2.0..2.0)),
@@ -152,26 +153,58 @@ pub(super) fn test_accuracy(ctx: &Ctx, model: &dyn Module, test: &Dataset) -> Re
     Ok(hits / labels.len().max(1) as f64)
 }
 
+/// Labels 0/1 as floats, as the binary cross-entropy takes them.
+fn float_labels(d: &Dataset) -> Vec<f32> {
+    d.labels()
+        .expect("labels")
+        .iter()
+        .map(|&l| l as f32)
+        .collect()
+}
+
+/// Breast cancer, 20% held out, standardized on the training split.
+pub struct BreastCancer {
+    train: Dataset,
+    test: Dataset,
+}
+
+impl HeldOut for BreastCancer {
+    type Model = Linear;
+
+    fn prepare(ctx: &Ctx) -> Result<BreastCancer> {
+        let all = breast_cancer(&ctx.data)?;
+        let (mut train, mut test) = all.split(0.2, 3)?;
+        let s = Standardizer::fit(&train);
+        s.apply(&mut train)?;
+        s.apply(&mut test)?;
+        Ok(BreastCancer { train, test })
+    }
+
+    fn build(&self, ctx: &Ctx) -> Result<Linear> {
+        Linear::new(&ctx.dev, 30, 1)
+    }
+
+    fn metric(&self) -> String {
+        "test accuracy".into()
+    }
+
+    fn evaluate(&self, ctx: &Ctx, model: &Linear) -> Result<f64> {
+        let test = &self.test;
+        let xt = Tensor::from_slice(&ctx.dev, &test.x, &[test.len(), 30])?;
+        binary_accuracy(&model.forward(&xt)?, &float_labels(test))
+    }
+}
+
 /// Breast cancer (569 x 30, malignant or benign): sigmoid of a linear score,
 /// trained on the binary cross-entropy.
 pub fn logistic(ctx: &Ctx) -> Result<Outcome> {
-    let all = breast_cancer(&ctx.data)?;
-    let (mut train, mut test) = all.split(0.2, 3)?;
-    let s = Standardizer::fit(&train);
-    s.apply(&mut train)?;
-    s.apply(&mut test)?;
-    let as_float = |d: &Dataset| -> Vec<f32> {
-        d.labels()
-            .expect("labels")
-            .iter()
-            .map(|&l| l as f32)
-            .collect()
-    };
+    let data = BreastCancer::prepare(ctx)?;
+    let train = &data.train;
     let dev = &ctx.dev;
-    let model = Linear::new(dev, 30, 1)?;
+    let model = data.build(ctx)?;
     let mut opt = Optimizer::adam(&model.parameters(), 0.05)?;
     let x = Tensor::from_slice(dev, &train.x, &[train.len(), 30])?;
-    let y = Tensor::from_slice(dev, &as_float(&train), &[train.len(), 1])?;
+    let y = Tensor::from_slice(dev, &float_labels(train), &[train.len(), 1])?;
     let steps = ctx.pick(200, 80);
     ctx.start(steps, "full batch");
     let (mut first, mut last) = (0.0, 0.0);
@@ -187,13 +220,12 @@ pub fn logistic(ctx: &Ctx) -> Result<Outcome> {
         last = l as f64;
         ctx.tick(l);
     }
-    let xt = Tensor::from_slice(dev, &test.x, &[test.len(), 30])?;
-    let acc = binary_accuracy(&model.forward(&xt)?, &as_float(&test))?;
+    let held_out = data.snapshot(ctx, &model)?;
     Ok(Outcome {
         model: "logistic regression".into(),
         dataset: "breast cancer (569 x 30)".into(),
-        metric: "test accuracy".into(),
-        value: acc,
+        metric: held_out.metric.clone(),
+        value: held_out.value,
         target: 0.95,
         higher_is_better: true,
         steps,
@@ -201,44 +233,96 @@ pub fn logistic(ctx: &Ctx) -> Result<Outcome> {
         last_loss: last,
         checks: vec![],
         notes: vec![],
+        held_out,
     })
 }
 
-/// Softmax regression on one data set: a linear map to class logits.
-fn softmax_regression(
-    ctx: &Ctx,
-    mut train: Dataset,
-    mut test: Dataset,
-    standardize: bool,
-    epochs: usize,
-    name: &str,
-) -> Result<Outcome> {
-    if standardize {
-        let s = Standardizer::fit(&train);
-        s.apply(&mut train)?;
-        s.apply(&mut test)?;
+/// Wine in 5 folds (a fixed shuffle, every 5th wine in a fold), each
+/// standardized on its own training part.
+pub struct Wine {
+    /// (train, test) of each fold.
+    folds: Vec<(Dataset, Dataset)>,
+    wines: usize,
+}
+
+/// One softmax regression per fold.
+pub struct Folds(Vec<Linear>);
+
+impl Stateful for Folds {
+    /// Fold k's model under `fold{k}`.
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let each = self.0.iter().enumerate();
+        each.flat_map(|(k, m)| prefixed(&format!("fold{k}"), m.named_parameters()))
+            .collect()
     }
-    // A linear model sees each sample as one flat vector.
-    train.sample_shape = vec![train.features()];
-    test.sample_shape = vec![test.features()];
-    let classes = train.classes().expect("classes");
-    let model = Linear::new(&ctx.dev, train.features(), classes)?;
-    let t = train_classifier(ctx, &model, &train, Fit::new(epochs, 64, 0.02))?;
-    let (steps, first, last) = (t.steps, t.first, t.last);
-    let acc = test_accuracy(ctx, &model, &test)?;
-    Ok(Outcome {
-        model: "softmax regression".into(),
-        dataset: name.into(),
-        metric: "test accuracy".into(),
-        value: acc,
-        target: 0.95,
-        higher_is_better: true,
-        steps,
-        first_loss: first,
-        last_loss: last,
-        checks: vec![],
-        notes: vec![],
-    })
+}
+
+impl Wine {
+    /// Each fold's model's accuracy on its held-out fold.
+    fn per_fold(&self, ctx: &Ctx, models: &Folds) -> Result<Vec<f64>> {
+        (self.folds.iter().zip(&models.0))
+            .map(|((_, test), m)| test_accuracy(ctx, m, test))
+            .collect()
+    }
+
+    /// The cross-validated accuracy: every wine counted once.
+    fn cv(&self, per_fold: &[f64]) -> f64 {
+        let hits: f64 = (self.folds.iter().zip(per_fold))
+            .map(|((_, test), acc)| acc * test.len() as f64)
+            .sum();
+        hits / self.wines as f64
+    }
+}
+
+fn wine_model(ctx: &Ctx) -> Result<Linear> {
+    Linear::new(&ctx.dev, 13, 3)
+}
+
+impl HeldOut for Wine {
+    type Model = Folds;
+
+    fn prepare(ctx: &Ctx) -> Result<Wine> {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        let all = wine(&ctx.data)?;
+        let mut order: Vec<usize> = (0..all.len()).collect();
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(5));
+        let folds = 5;
+        let mut out = Vec::new();
+        for k in 0..folds {
+            let test_idx: Vec<usize> = order.iter().copied().skip(k).step_by(folds).collect();
+            let train_idx: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|i| !test_idx.contains(i))
+                .collect();
+            let (mut train, mut test) = (all.subset(&train_idx)?, all.subset(&test_idx)?);
+            let s = Standardizer::fit(&train);
+            s.apply(&mut train)?;
+            s.apply(&mut test)?;
+            out.push((train, test));
+        }
+        Ok(Wine {
+            folds: out,
+            wines: all.len(),
+        })
+    }
+
+    fn build(&self, ctx: &Ctx) -> Result<Folds> {
+        Ok(Folds(
+            (0..self.folds.len())
+                .map(|_| wine_model(ctx))
+                .collect::<Result<_>>()?,
+        ))
+    }
+
+    fn metric(&self) -> String {
+        "5-fold CV accuracy".into()
+    }
+
+    fn evaluate(&self, ctx: &Ctx, models: &Folds) -> Result<f64> {
+        Ok(self.cv(&self.per_fold(ctx, models)?))
+    }
 }
 
 /// Wine: 178 samples are few, so one 45-sample test split swings by 2 points
@@ -246,47 +330,33 @@ fn softmax_regression(
 /// (every wine is tested once, by a model that never saw it), with the
 /// standardizer fitted on each training fold and AdamW's weight decay 0.1.
 pub fn softmax_wine(ctx: &Ctx) -> Result<Outcome> {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let all = wine(&ctx.data)?;
-    let mut order: Vec<usize> = (0..all.len()).collect();
-    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(5));
-    let folds = 5;
+    let data = Wine::prepare(ctx)?;
     let epochs = ctx.pick(150, 60);
-    let (mut hits, mut steps, mut first, mut last) = (0.0, 0, 0.0, 0.0);
-    let mut per_fold = Vec::new();
-    for k in 0..folds {
-        let test_idx: Vec<usize> = order.iter().copied().skip(k).step_by(folds).collect();
-        let train_idx: Vec<usize> = order
-            .iter()
-            .copied()
-            .filter(|i| !test_idx.contains(i))
-            .collect();
-        let (mut train, mut test) = (all.subset(&train_idx)?, all.subset(&test_idx)?);
-        let s = Standardizer::fit(&train);
-        s.apply(&mut train)?;
-        s.apply(&mut test)?;
-        let model = Linear::new(&ctx.dev, 13, 3)?;
+    let (mut steps, mut first, mut last) = (0, 0.0, 0.0);
+    let mut models = Vec::new();
+    for (k, (train, _)) in data.folds.iter().enumerate() {
+        let model = wine_model(ctx)?;
         let fit = Fit {
             weight_decay: 0.1,
             ..Fit::new(epochs, 64, 0.02)
         };
-        let t = train_classifier(ctx, &model, &train, fit)?;
-        let (n, f0, l1) = (t.steps, t.first, t.last);
-        let acc = test_accuracy(ctx, &model, &test)?;
-        hits += acc * test.len() as f64;
-        per_fold.push(format!("{acc:.3}"));
-        steps += n;
+        let t = train_classifier(ctx, &model, train, fit)?;
+        steps += t.steps;
         if k == 0 {
-            first = f0;
+            first = t.first;
         }
-        last = l1;
+        last = t.last;
+        models.push(model);
     }
+    let models = Folds(models);
+    let per_fold = data.per_fold(ctx, &models)?;
+    let held_out = Snapshot::new(data.metric(), data.cv(&per_fold), &models);
+    let per_fold: Vec<String> = per_fold.iter().map(|a| format!("{a:.3}")).collect();
     Ok(Outcome {
         model: "softmax regression".into(),
         dataset: "wine (178 x 13, 3 classes)".into(),
-        metric: "5-fold CV accuracy".into(),
-        value: hits / all.len() as f64,
+        metric: held_out.metric.clone(),
+        value: held_out.value,
         target: 0.95,
         higher_is_better: true,
         steps,
@@ -294,27 +364,70 @@ pub fn softmax_wine(ctx: &Ctx) -> Result<Outcome> {
         last_loss: last,
         checks: vec![],
         notes: vec![format!("per fold: {}", per_fold.join(", "))],
+        held_out,
     })
 }
 
-/// Digits 8x8: pixel values 0..16 scaled to [0, 1].
-pub fn softmax_digits(ctx: &Ctx) -> Result<Outcome> {
-    let mut all = digits(&ctx.data)?;
-    for v in all.x.iter_mut() {
-        *v /= 16.0;
+/// Digits 8x8, pixel values 0..16 scaled to [0, 1], 25% held out (a
+/// 900-image subset in quick mode), each image one flat vector.
+pub struct Digits {
+    train: Dataset,
+    test: Dataset,
+}
+
+impl HeldOut for Digits {
+    type Model = Linear;
+
+    fn prepare(ctx: &Ctx) -> Result<Digits> {
+        let mut all = digits(&ctx.data)?;
+        for v in all.x.iter_mut() {
+            *v /= 16.0;
+        }
+        let all = if ctx.quick {
+            all.subset(&(0..900).collect::<Vec<_>>())?
+        } else {
+            all
+        };
+        let (mut train, mut test) = all.split(0.25, 9)?;
+        // A linear model sees each sample as one flat vector.
+        train.sample_shape = vec![train.features()];
+        test.sample_shape = vec![test.features()];
+        Ok(Digits { train, test })
     }
-    let all = if ctx.quick {
-        all.subset(&(0..900).collect::<Vec<_>>())?
-    } else {
-        all
-    };
-    let (train, test) = all.split(0.25, 9)?;
-    softmax_regression(
-        ctx,
-        train,
-        test,
-        false,
-        ctx.pick(40, 25),
-        "digits 8x8 (1797, 10 classes)",
-    )
+
+    fn build(&self, ctx: &Ctx) -> Result<Linear> {
+        let classes = self.train.classes().expect("classes");
+        Linear::new(&ctx.dev, self.train.features(), classes)
+    }
+
+    fn metric(&self) -> String {
+        "test accuracy".into()
+    }
+
+    fn evaluate(&self, ctx: &Ctx, model: &Linear) -> Result<f64> {
+        test_accuracy(ctx, model, &self.test)
+    }
+}
+
+/// Softmax regression: a linear map to class logits.
+pub fn softmax_digits(ctx: &Ctx) -> Result<Outcome> {
+    let data = Digits::prepare(ctx)?;
+    let model = data.build(ctx)?;
+    let fit = Fit::new(ctx.pick(40, 25), 64, 0.02);
+    let t = train_classifier(ctx, &model, &data.train, fit)?;
+    let held_out = data.snapshot(ctx, &model)?;
+    Ok(Outcome {
+        model: "softmax regression".into(),
+        dataset: "digits 8x8 (1797, 10 classes)".into(),
+        metric: held_out.metric.clone(),
+        value: held_out.value,
+        target: 0.95,
+        higher_is_better: true,
+        steps: t.steps,
+        first_loss: t.first,
+        last_loss: t.last,
+        checks: vec![],
+        notes: vec![],
+        held_out,
+    })
 }

@@ -1,12 +1,16 @@
 //! The entries, in the order of the course notes.
 
+mod affine;
 mod attention;
 mod classification;
-pub(super) mod cnn;
+mod cnn;
 mod mlp;
+mod polynomial;
 mod regression;
+mod stn;
 
 use crate::tour::Entry;
+use crate::tour::held_out::restore;
 
 pub fn all() -> Vec<Entry> {
     vec![
@@ -14,61 +18,73 @@ pub fn all() -> Vec<Entry> {
             name: "linear_regression",
             chapter: "回归",
             run: regression::linear,
+            eval: restore::<regression::Diabetes>,
         },
         Entry {
             name: "polynomial_l2",
             chapter: "回归 / 正则化",
-            run: regression::polynomial,
+            run: polynomial::polynomial,
+            eval: restore::<polynomial::Auto>,
         },
         Entry {
             name: "logistic_regression",
             chapter: "逻辑回归",
             run: classification::logistic,
+            eval: restore::<classification::BreastCancer>,
         },
         Entry {
             name: "softmax_wine",
             chapter: "多分类",
             run: classification::softmax_wine,
+            eval: restore::<classification::Wine>,
         },
         Entry {
             name: "softmax_digits",
             chapter: "多分类",
             run: classification::softmax_digits,
+            eval: restore::<classification::Digits>,
         },
         Entry {
             name: "nonlinear_mlp",
             chapter: "逻辑回归的缺陷以及引入神经网络",
             run: mlp::nonlinear,
+            eval: restore::<mlp::Petals>,
         },
         Entry {
             name: "mlp_mnist",
             chapter: "逻辑回归的缺陷以及引入神经网络",
             run: mlp::mnist,
+            eval: restore::<mlp::Mnist>,
         },
         Entry {
             name: "cnn",
             chapter: "CNN: 卷积, 共享权重, 池化",
             run: cnn::cnn,
+            eval: restore::<cnn::Cnn>,
         },
         Entry {
             name: "cnn_batchnorm",
             chapter: "batch_normalization",
             run: cnn::cnn_batchnorm,
+            eval: restore::<cnn::CnnBatchNorm>,
         },
         Entry {
             name: "spatial_transformer",
             chapter: "空间变换层",
-            run: cnn::stn,
+            run: stn::stn,
+            eval: restore::<stn::Distorted>,
         },
         Entry {
             name: "depthwise_separable",
             chapter: "架构设计: 针对CNN的优化",
             run: cnn::depthwise,
+            eval: restore::<cnn::Depthwise>,
         },
         Entry {
             name: "transformer_segmentation",
             chapter: "自注意力机制, 位置编码",
             run: attention::segmentation,
+            eval: restore::<attention::Segmentation>,
         },
     ]
 }
