@@ -8,60 +8,24 @@
 //! back-off 0.89. Learned positions beat the sinusoidal table here (0.87
 //! against 0.76 after the same training, measured while choosing).
 
-use std::collections::HashMap;
-
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
+use crate::tour::chapters::bmes::{Chunk, Corpus, IGNORE, LEN, accuracy, batch};
 use crate::tour::common::{Ctx, Outcome};
 use crate::tour::held_out::{HeldOut, Snapshot};
 use shadergrad::AttentionMask;
 use shadergrad::Device;
 use shadergrad::Result;
 use shadergrad::Tensor;
-use shadergrad::data::{Tagged, peoples_daily};
 use shadergrad::loss::{CrossEntropy, cross_entropy_with};
 use shadergrad::nn::{Embedding, EncoderBlock, Linear, Module, Positions, Stateful};
 use shadergrad::no_grad;
 use shadergrad::optim::Optimizer;
 
-const LEN: usize = 48;
 /// Each character attends to those within 3 places (the notes' local
 /// attention of self-attention for speech): segmentation is local.
 const WINDOW: usize = 3;
-const PAD: i32 = 0;
-const UNK: i32 = 1;
-/// Labels of padding positions: ignored by the loss.
-const IGNORE: i32 = -1;
-
-/// A window of at most LEN characters: ids, tags, real length.
-struct Chunk {
-    ids: Vec<i32>,
-    tags: Vec<i32>,
-    len: usize,
-}
-
-fn chunks(lines: &[Tagged], vocab: &HashMap<char, i32>) -> Vec<Chunk> {
-    let mut out = Vec::new();
-    for l in lines {
-        for start in (0..l.chars.len()).step_by(LEN) {
-            let end = (start + LEN).min(l.chars.len());
-            if end - start < 4 {
-                continue;
-            }
-            let mut ids: Vec<i32> = l.chars[start..end]
-                .iter()
-                .map(|c| *vocab.get(c).unwrap_or(&UNK))
-                .collect();
-            let mut tags: Vec<i32> = l.tags[start..end].iter().map(|&t| t as i32).collect();
-            let len = ids.len();
-            ids.resize(LEN, PAD);
-            tags.resize(LEN, IGNORE);
-            out.push(Chunk { ids, tags, len });
-        }
-    }
-    out
-}
 
 /// Embedding, positions, encoder blocks (padding masked), a linear tag head.
 #[derive(Stateful)]
@@ -108,17 +72,6 @@ impl Tagger {
     fn parameters(&self) -> Vec<Tensor> {
         self.state_dict().into_iter().map(|(_, t)| t).collect()
     }
-}
-
-fn batch(dev: &Device, cs: &[&Chunk]) -> Result<(Tensor, Tensor, Tensor)> {
-    let ids: Vec<i32> = cs.iter().flat_map(|c| c.ids.iter().copied()).collect();
-    let tags: Vec<i32> = cs.iter().flat_map(|c| c.tags.iter().copied()).collect();
-    let lens: Vec<i32> = cs.iter().map(|c| c.len as i32).collect();
-    Ok((
-        Tensor::from_slice(dev, &ids, &[cs.len(), LEN])?,
-        Tensor::from_slice(dev, &tags, &[cs.len() * LEN])?,
-        Tensor::from_slice(dev, &lens, &[cs.len()])?,
-    ))
 }
 
 /// Trains `model`; returns (steps, first loss, last-epoch loss).
@@ -176,17 +129,6 @@ fn predict(ctx: &Ctx, model: &Tagger, cs: &[Chunk]) -> Result<Vec<Vec<i32>>> {
     Ok(out)
 }
 
-fn accuracy(cs: &[Chunk], pred: &[Vec<i32>]) -> f64 {
-    let (mut ok, mut n) = (0, 0);
-    for (c, p) in cs.iter().zip(pred) {
-        for (a, b) in c.tags[..c.len].iter().zip(p) {
-            ok += (a == b) as usize;
-            n += 1;
-        }
-    }
-    ok as f64 / n.max(1) as f64
-}
-
 /// The order probe: each chunk with its characters reversed. A model without
 /// positions sees the same set and must give each character the same tag.
 fn reversed(cs: &[Chunk]) -> Vec<Chunk> {
@@ -218,53 +160,19 @@ fn unchanged(a: &[Vec<i32>], b: &[Vec<i32>]) -> f64 {
     same as f64 / n.max(1) as f64
 }
 
-/// People's Daily: 1500 lines held out (a fixed shuffle), the vocabulary the
-/// characters seen twice in the training lines, both cut into chunks.
-pub struct Segmentation {
-    train: Vec<Chunk>,
-    test: Vec<Chunk>,
-    /// Characters in the vocabulary, padding and unknown included.
-    vocab: usize,
-}
+/// The tagger's data: People's Daily in chunks.
+pub struct Segmentation(Corpus);
 
 impl HeldOut for Segmentation {
     type Model = Tagger;
 
     fn prepare(ctx: &Ctx) -> Result<Segmentation> {
-        let mut lines = peoples_daily(&ctx.data)?;
-        lines.shuffle(&mut rand::rngs::StdRng::seed_from_u64(0));
-        let (test_lines, train_lines) = lines.split_at(1500);
-        let mut counts: HashMap<char, usize> = HashMap::new();
-        for l in train_lines {
-            for &c in &l.chars {
-                *counts.entry(c).or_default() += 1;
-            }
-        }
-        let mut chars: Vec<char> = counts
-            .iter()
-            .filter(|(_, n)| **n >= 2)
-            .map(|(c, _)| *c)
-            .collect();
-        chars.sort_unstable();
-        let vocab: HashMap<char, i32> = chars
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (c, i as i32 + 2))
-            .collect();
-        let mut train = chunks(train_lines, &vocab);
-        train.truncate(ctx.pick(8000, 1200));
-        let mut test = chunks(test_lines, &vocab);
-        test.truncate(ctx.pick(1500, 300));
-        Ok(Segmentation {
-            train,
-            test,
-            vocab: vocab.len() + 2,
-        })
+        Corpus::load(ctx).map(Segmentation)
     }
 
     /// The tagger with learned positions.
     fn build(&self, ctx: &Ctx) -> Result<Tagger> {
-        Tagger::new(&ctx.dev, self.vocab, true)
+        Tagger::new(&ctx.dev, self.0.vocab, true)
     }
 
     fn metric(&self) -> String {
@@ -272,7 +180,7 @@ impl HeldOut for Segmentation {
     }
 
     fn evaluate(&self, ctx: &Ctx, model: &Tagger) -> Result<f64> {
-        Ok(accuracy(&self.test, &predict(ctx, model, &self.test)?))
+        Ok(accuracy(&self.0.test, &predict(ctx, model, &self.0.test)?))
     }
 }
 
@@ -280,7 +188,7 @@ impl HeldOut for Segmentation {
 /// is the ablation its checks compare with.
 pub fn segmentation(ctx: &Ctx) -> Result<Outcome> {
     let data = Segmentation::prepare(ctx)?;
-    let (train_chunks, test_chunks) = (&data.train, &data.test);
+    let (train_chunks, test_chunks) = (&data.0.train, &data.0.test);
     let epochs = ctx.pick(4, 3);
     ctx.start(
         2 * epochs * train_chunks.len().div_ceil(32),
@@ -290,7 +198,7 @@ pub fn segmentation(ctx: &Ctx) -> Result<Outcome> {
     let with_pe = data.build(ctx)?;
     let (steps, first, last) = train(ctx, &with_pe, train_chunks, epochs)?;
     ctx.dev.manual_seed(3);
-    let without = Tagger::new(&ctx.dev, data.vocab, false)?;
+    let without = Tagger::new(&ctx.dev, data.0.vocab, false)?;
     let (steps2, _, _) = train(ctx, &without, train_chunks, epochs)?;
     let rev = reversed(test_chunks);
     let (p1, p1r) = (
@@ -340,7 +248,7 @@ pub fn segmentation(ctx: &Ctx) -> Result<Outcome> {
                 "{} train / {} test chunks of up to {LEN} characters, {} characters in the vocabulary",
                 train_chunks.len(),
                 test_chunks.len(),
-                data.vocab
+                data.0.vocab
             ),
         ],
         held_out,
