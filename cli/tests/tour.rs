@@ -139,6 +139,11 @@ fn depthwise_separable() {
 }
 
 #[test]
+fn bilstm_segmentation() {
+    check("bilstm_segmentation");
+}
+
+#[test]
 fn transformer_segmentation() {
     check("transformer_segmentation");
 }

@@ -167,7 +167,7 @@ impl HeldOut for Segmentation {
     type Model = Tagger;
 
     fn prepare(ctx: &Ctx) -> Result<Segmentation> {
-        Corpus::load(ctx).map(Segmentation)
+        Corpus::load(ctx, 8000).map(Segmentation)
     }
 
     /// The tagger with learned positions.

@@ -59,8 +59,8 @@ pub struct Corpus {
 }
 
 impl Corpus {
-    /// 8000 training and 1500 test chunks (1200 and 300 quick).
-    pub fn load(ctx: &Ctx) -> Result<Corpus> {
+    /// `train` training chunks and 1500 test chunks (1200 and 300 quick).
+    pub fn load(ctx: &Ctx, train: usize) -> Result<Corpus> {
         let mut lines = peoples_daily(&ctx.data)?;
         lines.shuffle(&mut rand::rngs::StdRng::seed_from_u64(0));
         let (test_lines, train_lines) = lines.split_at(1500);
@@ -81,8 +81,9 @@ impl Corpus {
             .enumerate()
             .map(|(i, &c)| (c, i as i32 + 2))
             .collect();
+        let size = train;
         let mut train = chunks(train_lines, &vocab);
-        train.truncate(ctx.pick(8000, 1200));
+        train.truncate(ctx.pick(size, 1200));
         let mut test = chunks(test_lines, &vocab);
         test.truncate(ctx.pick(1500, 300));
         Ok(Corpus {

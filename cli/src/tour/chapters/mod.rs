@@ -2,10 +2,12 @@
 
 mod affine;
 mod attention;
+mod bmes;
 mod classification;
 mod cnn;
 mod mlp;
 mod polynomial;
+mod recurrent;
 mod regression;
 mod stn;
 
@@ -79,6 +81,12 @@ pub fn all() -> Vec<Entry> {
             chapter: "架构设计: 针对CNN的优化",
             run: cnn::depthwise,
             eval: restore::<cnn::Depthwise>,
+        },
+        Entry {
+            name: "bilstm_segmentation",
+            chapter: "RNN, Bidirectional RNN, LSTM",
+            run: recurrent::bilstm_segmentation,
+            eval: restore::<recurrent::Words>,
         },
         Entry {
             name: "transformer_segmentation",
