@@ -281,8 +281,10 @@ impl Recurrent {
             let (h2, c2, out) = match masks {
                 Some(m) => (
                     m[s].select(&h2, &h)?,
-                    c2.map(|c2| m[s].select(&c2, c.as_ref().unwrap()))
-                        .transpose()?,
+                    c2.map(|c2| {
+                        m[s].select(&c2, c.as_ref().expect("an LSTM carries its cell state"))
+                    })
+                    .transpose()?,
                     m[s].select(&h2, 0.0)?,
                 ),
                 None => (h2.clone(), c2, h2),
