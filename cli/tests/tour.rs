@@ -139,6 +139,11 @@ fn depthwise_separable() {
 }
 
 #[test]
+fn rnn_gradients() {
+    check("rnn_gradients");
+}
+
+#[test]
 fn bilstm_segmentation() {
     check("bilstm_segmentation");
 }

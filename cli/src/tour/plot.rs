@@ -20,20 +20,34 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
 /// Draws each (name, values) series against its step number, loss on a log
 /// scale, and writes `path` (PNG) plus `path` with ".txt" naming the series.
 pub fn curves(path: &Path, title: &str, series: &[(&str, &[f32])]) -> Result<()> {
+    let points: Vec<(&str, Vec<(f32, f32)>)> = series
+        .iter()
+        .map(|(n, v)| {
+            (
+                *n,
+                v.iter().enumerate().map(|(s, &l)| (s as f32, l)).collect(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[(f32, f32)])> = points.iter().map(|(n, p)| (*n, p.as_slice())).collect();
+    lines(path, title, ("step", "training loss"), &refs)
+}
+
+/// Draws each (name, (x, y) points) series, y on a log scale, and writes
+/// `path` (PNG) plus `path` with ".txt" naming the axes and the series.
+pub fn lines(
+    path: &Path,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    series: &[(&str, &[(f32, f32)])],
+) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| plot_error(path, e))?;
     }
     let labels = font();
-    let steps = series
-        .iter()
-        .map(|(_, v)| v.len())
-        .max()
-        .unwrap_or(1)
-        .max(2);
-    let pos = series
-        .iter()
-        .flat_map(|(_, v)| v.iter().copied())
-        .filter(|v| *v > 0.0);
+    let all = || series.iter().flat_map(|(_, v)| v.iter().copied());
+    let x_hi = all().map(|(x, _)| x).fold(1.0f32, f32::max);
+    let pos = all().map(|(_, y)| y).filter(|y| *y > 0.0 && y.is_finite());
     let (lo, hi) = pos.fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(v), b.max(v)));
     let (lo, hi) = if lo < hi {
         (lo * 0.9, hi * 1.1)
@@ -52,11 +66,11 @@ pub fn curves(path: &Path, title: &str, series: &[(&str, &[f32])]) -> Result<()>
             b.caption(title, (SANS, 22));
         }
         let mut chart = b
-            .build_cartesian_2d(0..steps, (lo..hi).log_scale())
+            .build_cartesian_2d(0f32..x_hi, (lo..hi).log_scale())
             .map_err(|e| plot_error(path, e))?;
         let mut mesh = chart.configure_mesh();
         if labels {
-            mesh.x_desc("step").y_desc("training loss");
+            mesh.x_desc(x_desc).y_desc(y_desc);
         } else {
             mesh.disable_x_mesh().disable_y_mesh();
         }
@@ -65,7 +79,7 @@ pub fn curves(path: &Path, title: &str, series: &[(&str, &[f32])]) -> Result<()>
             let color = colors[i % colors.len()];
             let drawn = chart
                 .draw_series(LineSeries::new(
-                    v.iter().enumerate().map(|(s, &l)| (s, l.max(lo))),
+                    v.iter().map(|&(x, y)| (x, y.clamp(lo, hi))),
                     &color,
                 ))
                 .map_err(|e| plot_error(path, e))?;
@@ -90,7 +104,7 @@ pub fn curves(path: &Path, title: &str, series: &[(&str, &[f32])]) -> Result<()>
         .enumerate()
         .map(|(i, (n, v))| {
             format!(
-                "{} ({} steps, colour {})",
+                "{} ({} points, colour {})",
                 n,
                 v.len(),
                 ["red", "blue", "green", "magenta", "cyan", "black"][i % 6]
@@ -100,7 +114,7 @@ pub fn curves(path: &Path, title: &str, series: &[(&str, &[f32])]) -> Result<()>
     std::fs::write(
         path.with_extension("txt"),
         format!(
-            "{title}\nx: step, y: training loss (log)\n{}\n",
+            "{title}\nx: {x_desc}, y: {y_desc} (log)\n{}\n",
             names.join("\n")
         ),
     )

@@ -5,6 +5,7 @@ mod attention;
 mod bmes;
 mod classification;
 mod cnn;
+mod gradients;
 mod mlp;
 mod polynomial;
 mod recurrent;
@@ -81,6 +82,12 @@ pub fn all() -> Vec<Entry> {
             chapter: "架构设计: 针对CNN的优化",
             run: cnn::depthwise,
             eval: restore::<cnn::Depthwise>,
+        },
+        Entry {
+            name: "rnn_gradients",
+            chapter: "RNN 训练: BPTT, 梯度消失/爆炸",
+            run: gradients::rnn_gradients,
+            eval: restore::<gradients::Recall>,
         },
         Entry {
             name: "bilstm_segmentation",
