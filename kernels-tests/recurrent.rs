@@ -163,3 +163,37 @@ fn bptt_is_one_submit_and_replays_per_length_bucket() {
         }
     }
 }
+
+/// Truncated BPTT: a long sequence run in chunks, each starting from the
+/// last chunk's final states detached, computes exactly the outputs of one
+/// run over the whole sequence, while its gradients stop at the chunk's start.
+#[test]
+fn chunks_carrying_detached_states_continue_the_sequence() {
+    let d = dev();
+    let opts = RecurrentOptions {
+        num_layers: 2,
+        ..Default::default()
+    };
+    let m = Lstm::new(d, 3, 5, opts).unwrap();
+    let mut r = rng(141);
+    let (t, b) = (6, 2);
+    let x = tensor(&uniform(&mut r, t * b * 3, -1.0, 1.0), &[t, b, 3]);
+    let whole = read(&m.forward_with(&x, None, None).unwrap().output);
+    let first = m
+        .forward_with(&x.narrow(0, 0, 3).unwrap(), None, None)
+        .unwrap();
+    let (h, c) = (first.h_n.detach(), first.c_n.unwrap().detach());
+    let rest = x.narrow(0, 3, 3).unwrap().contiguous().unwrap();
+    rest.realize().unwrap();
+    let rest = rest.detach();
+    rest.set_requires_grad(true).unwrap();
+    let second = m.forward_with(&rest, Some((&h, Some(&c))), None).unwrap();
+    let mut chunked = read(&first.output);
+    chunked.extend(read(&second.output));
+    let want: Vec<f64> = whole.iter().map(|&v| v as f64).collect();
+    assert_close("chunked lstm", &chunked, &want, 1e-6, 1e-7);
+    second.output.sum_all().unwrap().backward().unwrap();
+    assert!(rest.grad().is_some());
+    // The carried states are leaves: nothing flows back into the first chunk.
+    assert!(h.grad().is_none() && !h.requires_grad());
+}
