@@ -245,15 +245,8 @@ fn train_recall(ctx: &Ctx, model: &Recaller, steps: usize, clip: bool) -> Result
     Ok(losses)
 }
 
-/// The norm table (and its plot), then the recall model trained with and
-/// without clipping; the clipped model is the one saved.
-pub fn rnn_gradients(ctx: &Ctx) -> Result<Outcome> {
-    let lengths: &[usize] = ctx.pick(&[10, 25, 50, 100, 200], &[10, 25, 50]);
-    let steps = ctx.pick(400, 200);
-    ctx.start(
-        2 * steps,
-        "gradient norms, then recall with and without clipping",
-    );
+/// ||dL/dh_0|| of each compared cell at each of `lengths`, plotted.
+fn norm_table(ctx: &Ctx, lengths: &[usize]) -> Result<Vec<(&'static str, Vec<f64>)>> {
     let cells = [
         ("tanh RNN, W_hh = 0.8 Q", Cell::Tanh(0.8)),
         ("tanh RNN, W_hh = 2 Q", Cell::Tanh(2.0)),
@@ -280,8 +273,6 @@ pub fn rnn_gradients(ctx: &Ctx) -> Result<Outcome> {
             .collect::<Result<_>>()?;
         rows.push((name, row));
     }
-    let growth = |k: usize| rows[k].1[lengths.len() - 1] / rows[k].1[0];
-    let last = |k: usize| rows[k].1[lengths.len() - 1];
     let points: Vec<Vec<(f32, f32)>> = rows
         .iter()
         .map(|(_, r)| {
@@ -304,6 +295,21 @@ pub fn rnn_gradients(ctx: &Ctx) -> Result<Outcome> {
         axes,
         &series,
     )?;
+    Ok(rows)
+}
+
+/// The norm table (and its plot), then the recall model trained with and
+/// without clipping; the clipped model is the one saved.
+pub fn rnn_gradients(ctx: &Ctx) -> Result<Outcome> {
+    let lengths: &[usize] = ctx.pick(&[10, 25, 50, 100, 200], &[10, 25, 50]);
+    let steps = ctx.pick(400, 200);
+    ctx.start(
+        7 * steps,
+        "gradient norms, then recall with and without clipping",
+    );
+    let rows = norm_table(ctx, lengths)?;
+    let growth = |k: usize| rows[k].1[lengths.len() - 1] / rows[k].1[0];
+    let last = |k: usize| rows[k].1[lengths.len() - 1];
     let data = Recall::prepare(ctx)?;
     let (with, without) = recall_runs(ctx, &data, steps)?;
     crate::tour::plot::curves(
