@@ -134,3 +134,27 @@ fn a_downlevel_device_computes_what_a_full_one_does() {
         );
     }
 }
+
+/// A concatenation of many realized tensors (an RNN's per-step outputs, a
+/// stack of final states) joins in groups small enough for four storage
+/// buffers, where one kernel would bind them all.
+#[test]
+fn a_downlevel_device_concatenates_many_realized_tensors() {
+    let d = downlevel();
+    let parts: Vec<Tensor> = (0..10)
+        .map(|i| {
+            let v: Vec<f32> = (0..6).map(|k| (i * 6 + k) as f32).collect();
+            Tensor::from_slice(&d, &v, &[2, 3]).unwrap()
+        })
+        .collect();
+    let refs: Vec<&Tensor> = parts.iter().collect();
+    let joined = Tensor::cat(&refs, 0).unwrap().to_vec::<f32>().unwrap();
+    assert_eq!(joined, (0..60).map(|v| v as f32).collect::<Vec<_>>());
+    let stacked = Tensor::stack(&refs, 1).unwrap();
+    assert_eq!(stacked.shape(), [2, 10, 3]);
+    let row0 = stacked.narrow(0, 0, 1).unwrap().to_vec::<f32>().unwrap();
+    let want: Vec<f32> = (0..10)
+        .flat_map(|i| (0..3).map(move |k| (i * 6 + k) as f32))
+        .collect();
+    assert_eq!(row0, want);
+}

@@ -39,9 +39,16 @@ impl<'a> From<&'a Vec<usize>> for SplitSizes<'a> {
     }
 }
 
-/// Inputs one concat kernel reads (WebGPU's default allows 8 storage buffers
-/// per stage; the output and the status word take two).
+/// Inputs one concat kernel reads at most (WebGPU's default allows 8 storage
+/// buffers per stage; the output and the status word take two); a device with
+/// fewer (downlevel: 4) reads fewer.
 const CAT_GROUP: usize = 4;
+
+/// Inputs one concat kernel may read on `dev`.
+fn cat_group(dev: &crate::device::Device) -> usize {
+    let storage = dev.limits().max_storage_buffers_per_shader_stage as usize;
+    storage.saturating_sub(2).clamp(2, CAT_GROUP)
+}
 
 impl Tensor {
     /// The view this tensor already is (over its source), if it is a lazy view.
@@ -320,9 +327,10 @@ impl Tensor {
         Tensor::check_size(first.device(), "cat", &shape, first.dtype())?;
         // One kernel binds every input: many inputs join in groups first, so
         // no kernel binds more buffers than an adapter allows.
-        if tensors.len() > CAT_GROUP {
+        let group = cat_group(first.device());
+        if tensors.len() > group {
             let parts = tensors
-                .chunks(CAT_GROUP)
+                .chunks(group)
                 .map(|c| Tensor::cat(c, axis))
                 .collect::<Result<Vec<_>>>()?;
             return Tensor::cat(&parts.iter().collect::<Vec<_>>(), axis);
