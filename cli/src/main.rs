@@ -196,17 +196,23 @@ fn demo() -> shadergrad::Result<()> {
 /// Scores each checkpoint on one device; a file that cannot be scored is
 /// reported and the others still are, and the exit status is then 1.
 fn eval(checkpoints: &[std::path::PathBuf]) -> shadergrad::Result<()> {
-    let dev = Device::new()?;
-    let mut failed = false;
-    for path in checkpoints {
-        match shadergrad_cli::tour::eval::evaluate(&dev, path) {
-            Ok(e) => println!("{e}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                failed = true;
+    // The device is dropped before the process exits: exiting with a live
+    // Vulkan device let the driver's teardown race its own threads (a
+    // lavapipe eval was killed by a signal at exit).
+    let failed = {
+        let dev = Device::new()?;
+        let mut failed = false;
+        for path in checkpoints {
+            match shadergrad_cli::tour::eval::evaluate(&dev, path) {
+                Ok(e) => println!("{e}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
             }
         }
-    }
+        failed
+    };
     if failed {
         std::process::exit(1);
     }
