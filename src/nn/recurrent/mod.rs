@@ -266,11 +266,14 @@ impl Recurrent {
         };
         let xp = xp.reshape(&[t, b, xp.shape()[1]])?;
         let peep = w.peep.as_ref().map(|[ci, cf, co]| Peepholes { ci, cf, co });
+        // W_hh^T laid out once for the whole sequence: read as a transposed
+        // view, every step's matmul would repack it.
+        let hh_t = w.hh.t()?.contiguous()?;
         let (mut h, mut c) = (start.0.clone(), start.1.cloned());
         let mut outs = vec![None; t];
         for s in 0..t {
             let s = if reverse { t - 1 - s } else { s };
-            let hp = h.matmul(&w.hh.t()?)?;
+            let hp = h.matmul(&hh_t)?;
             let hp = match &w.b_hh {
                 Some(bias) => hp.add(bias)?,
                 None => hp,
