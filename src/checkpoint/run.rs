@@ -132,14 +132,16 @@ impl Checkpoint {
             .ok_or_else(|| self.missing(ORDER))?
             .1
             .to_vec::<i32>()?;
+        let order = order
+            .iter()
+            .map(|&i| usize::try_from(i))
+            .collect::<std::result::Result<Vec<usize>, _>>()
+            .map_err(|_| self.fault(ORDER, "a negative sample index"))?;
         let state = LoaderState {
             epoch: self.number(EPOCH)?,
-            order: order.iter().map(|&i| i.max(0) as usize).collect(),
+            order,
             next: self.number(NEXT)?,
         };
-        if order.iter().any(|&i| i < 0) {
-            return Err(self.fault(ORDER, "a negative sample index"));
-        }
         loader
             .restore(state)
             .map_err(|e| self.fault(ORDER, &e.to_string()))

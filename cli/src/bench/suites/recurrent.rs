@@ -14,13 +14,14 @@ use shadergrad::nn::{Linear, Lstm, Module, RecurrentOptions, Stateful};
 use shadergrad::optim::Optimizer;
 use shadergrad::{DType, Result, Tensor};
 use shadergrad_reference::cross_entropy::CrossEntropy;
+use shadergrad_reference::models::mlp_logits;
 use shadergrad_reference::recurrent::{LstmWeights, lstm};
 use shadergrad_reference::widen;
 
 use crate::bench::case::{Case, Method};
 use crate::bench::data::{Sets, Spec};
 use crate::bench::measure::Ctx;
-use crate::bench::suites::models::loss_gate;
+use crate::bench::suites::models::{host_layer, loss_gate};
 
 const INPUT: usize = 64;
 const CLASSES: usize = 64;
@@ -60,17 +61,7 @@ fn reference_loss(
         peep: None,
     };
     let hs = lstm(&w, x, dims);
-    let (hw, hb) = (
-        widen(&head.weight.to_vec::<f32>()?),
-        widen(&head.bias.as_ref().expect("a bias").to_vec::<f32>()?),
-    );
-    let h = dims.3;
-    let logits: Vec<f64> = (0..hs.len() / h * CLASSES)
-        .map(|k| {
-            let (r, o) = (k / CLASSES, k % CLASSES);
-            hb[o] + (0..h).map(|j| hs[r * h + j] * hw[o * h + j]).sum::<f64>()
-        })
-        .collect();
+    let logits = mlp_logits(&[host_layer(head)?], &hs, hs.len() / dims.3);
     Ok(CrossEntropy::new(CLASSES).mean(&logits, labels).0)
 }
 
