@@ -269,30 +269,85 @@ fn compensated_sums_keep_infinity_and_nan() {
 }
 
 #[test]
-fn element_counts_past_32_bits_are_typed_errors() {
+fn element_counts_past_32_bits_are_reduced_in_slices() {
     let d = dev();
-    let big = 1usize << 32;
+    // 2^32 + 3 ones: three slices, each within a kernel's 32-bit index.
+    let n = (1usize << 32) + 3;
+    let s = Tensor::ones(d, &[n], DType::F32)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    assert!(rel(&s, n as f64) < 1e-6, "sum of 2^32 + 3 ones: {s}");
+    // A mean and a max over a lazy 66000 x 66000 broadcast (4.4e9 terms),
+    // against float64 closed forms: the sliced expression is never whole.
+    let m = 66_000;
+    let mut r = rng(21);
+    let (a, b) = (uniform(&mut r, m, -1.0, 1.0), uniform(&mut r, m, -1.0, 1.0));
+    let (a64, b64) = (widen(&a), widen(&b));
+    let sum = |v: &[f64]| v.iter().sum::<f64>();
+    let sq = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>();
+    let mm = m as f64;
+    let want_mean = (mm * sq(&a64) - 2.0 * sum(&a64) * sum(&b64) + mm * sq(&b64)) / (mm * mm);
+    let ta = tensor(&a, &[m, 1]);
+    ta.set_requires_grad(true).unwrap();
+    let tb = tensor(&b, &[1, m]);
+    let sqd = ta.sub(&tb).unwrap().square().unwrap();
+    let mean = sqd.mean_all().unwrap();
+    assert!(
+        rel(&mean, want_mean) < 1e-6,
+        "mean((a_i - b_j)^2): {mean} against {want_mean}"
+    );
+    let fold = |v: &[f64], f: fn(f64, f64) -> f64| v.iter().copied().reduce(f).unwrap();
+    let (amax, amin) = (fold(&a64, f64::max), fold(&a64, f64::min));
+    let (bmax, bmin) = (fold(&b64, f64::max), fold(&b64, f64::min));
+    let want_max = (amax - bmin).max(bmax - amin).powi(2);
+    let max = sqd.max(&[], false).unwrap();
+    assert!(rel(&max, want_max) < 1e-6, "max: {max} against {want_max}");
+    // Its gradient: d/da_i = 2 (m a_i - sum b) / m^2, through every slice.
+    mean.backward().unwrap();
+    let g = read(&ta.grad().unwrap());
+    let want: Vec<f64> = a64
+        .iter()
+        .map(|&x| 2.0 * (mm * x - sum(&b64)) / (mm * mm))
+        .collect();
+    assert_close("d mean / d a", &g, &want, 1e-5, 1e-9);
+    // Over one axis: slices along a kept axis are joined, not combined.
+    let rows = read(&sqd.sum(&[1], false).unwrap());
+    let want: Vec<f64> = a64
+        .iter()
+        .map(|&x| mm * x * x - 2.0 * x * sum(&b64) + sq(&b64))
+        .collect();
+    assert_close("row sums of (a_i - b_j)^2", &rows, &want, 1e-5, 1e-3);
+}
+
+#[test]
+fn element_counts_past_what_slices_reach_are_typed_errors() {
+    let d = dev();
     let err = |r: shadergrad::Result<Tensor>| match r {
         Err(e) => e.to_string(),
         Ok(t) => panic!("a tensor of {:?} recorded", t.shape()),
     };
-    let e = err(Tensor::ones(d, &[big], DType::F32));
-    assert!(e.contains("ones") || e.contains("full"), "{e}");
-    assert!(e.contains("4294967296"), "{e}");
     // A count that overflows usize names the shape, not a saturated count.
     let e = err(Tensor::zeros(d, &[1 << 62, 4], DType::F32));
     assert!(e.contains("4611686018427387904, 4"), "{e}");
+    // Past 256 kernel-sized slices a lazy tensor is refused when recorded.
     let col = Tensor::ones(d, &[1 << 20, 1], DType::F32).unwrap();
-    let row = Tensor::ones(d, &[1, 1 << 12], DType::F32).unwrap();
+    let row = Tensor::ones(d, &[1, 1 << 21], DType::F32).unwrap();
     let e = err(col.add(&row));
-    assert!(e.contains("add"), "{e}");
-    let e = err(col.broadcast_to(&[1 << 20, 1 << 12]));
+    assert!(e.contains("add") && e.contains("lazy"), "{e}");
+    let e = err(col.broadcast_to(&[1 << 20, 1 << 21]));
     assert!(e.contains("broadcast_to"), "{e}");
-    // Just under the limit still records.
-    assert!(
-        col.add(&Tensor::ones(d, &[1, 4095], DType::F32).unwrap())
-            .is_ok()
-    );
+    // Under it, a tensor past 2^32 elements records, but only a reduction
+    // computes it: realizing it whole is refused before anything runs.
+    let big = col
+        .add(&Tensor::ones(d, &[1, 1 << 12], DType::F32).unwrap())
+        .unwrap();
+    let e = big.realize().map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("4294967295") && e.contains("32-bit"), "{e}");
+    // An arg-reduction whose indices would span slices cannot combine them.
+    let flat = Tensor::ones(d, &[1 << 33], DType::F32).unwrap();
+    let e = err(flat.argmax(0, false));
+    assert!(e.contains("argmax"), "{e}");
 }
 
 #[test]

@@ -70,13 +70,12 @@ pub enum Error {
         limit: u64,
     },
 
-    #[error(
-        "{op}: shape {shape:?} has more than {limit} elements, the most a kernel's 32-bit index reaches"
-    )]
+    #[error("{op}: shape {shape:?} has more than {limit} elements, {reason}")]
     TooManyElements {
         op: &'static str,
         shape: Vec<usize>,
         limit: u64,
+        reason: &'static str,
     },
 
     #[error("{kernel}: needs {need} of {limit}, over this device's {have}")]

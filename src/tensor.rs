@@ -164,17 +164,20 @@ impl Tensor {
         )
     }
 
-    /// Fails with `TooManyElements` when `shape` has more elements than a u32
-    /// index reaches: kernels index in 32 bits, so a lazy tensor of that many
-    /// elements (a constant, a broadcast) could be neither computed nor reduced.
+    /// Fails with `TooManyElements` when `shape` has more elements than a lazy
+    /// tensor may hold. Up to that, a tensor too big for one kernel's 32-bit
+    /// index can be recorded and reduced (in slices); the planner refuses
+    /// anything else that would compute it whole.
     pub(crate) fn check_count(op: &'static str, shape: &[usize]) -> Result<()> {
+        use crate::ops::reduce_split::LAZY_ELEMENTS;
         let count = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
         match count {
-            Some(n) if n <= u32::MAX as u64 => Ok(()),
+            Some(n) if n <= LAZY_ELEMENTS => Ok(()),
             _ => Err(Error::TooManyElements {
                 op,
                 shape: shape.to_vec(),
-                limit: u32::MAX as u64,
+                limit: LAZY_ELEMENTS,
+                reason: "the most a lazy tensor may hold (256 slices a kernel can index)",
             }),
         }
     }

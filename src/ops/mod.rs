@@ -12,6 +12,7 @@ mod norm;
 mod operators;
 mod pad;
 mod reduce;
+pub(crate) mod reduce_split;
 mod sort;
 
 pub use attention::AttentionMask;

@@ -4,7 +4,8 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{Op, ReduceOp};
-use crate::shape::normalize_axes;
+use crate::ops::reduce_split::KERNEL_ELEMENTS;
+use crate::shape::{normalize_axes, numel};
 use crate::tensor::Tensor;
 
 impl Tensor {
@@ -29,7 +30,7 @@ impl Tensor {
         out
     }
 
-    fn reduce(
+    pub(crate) fn reduce(
         &self,
         op: ReduceOp,
         name: &'static str,
@@ -58,6 +59,14 @@ impl Tensor {
             return match op {
                 ReduceOp::ArgMax | ReduceOp::ArgMin => Tensor::zeros(self.device(), &shape, dtype),
                 _ => Ok(self.clone()),
+            };
+        }
+        if numel(self.shape()) as u64 > KERNEL_ELEMENTS {
+            let kept = self.split_reduce(op, name, &axes)?;
+            return if keepdim {
+                Ok(kept)
+            } else {
+                kept.reshape(&shape)
             };
         }
         Tensor::check_size(self.device(), name, &shape, dtype)?;

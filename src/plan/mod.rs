@@ -290,6 +290,20 @@ fn outputs(g: &Graph) -> (Vec<u64>, Vec<usize>, Vec<Option<usize>>) {
     (bytes, node_of, target_output)
 }
 
+/// Fails with `TooManyElements` when a node is past a kernel's 32-bit index:
+/// a reduction slices such a tensor (ops/reduce_split.rs); nothing computes it whole.
+fn check_counts(g: &Graph) -> Result<()> {
+    use crate::ops::reduce_split::{KERNEL_ELEMENTS, too_many};
+    let huge = g
+        .nodes
+        .iter()
+        .find(|n| n.op().is_some() && crate::shape::numel(&n.shape) as u64 > KERNEL_ELEMENTS);
+    match huge {
+        Some(n) => Err(too_many("realize", &n.shape)),
+        None => Ok(()),
+    }
+}
+
 /// Fails with `TooLarge` when an output or intermediate is over one binding.
 fn check_sizes(dev: &Device, g: &Graph, nodes: impl Iterator<Item = usize>) -> Result<()> {
     let limit = dev.max_binding_bytes();
@@ -431,6 +445,7 @@ pub(crate) fn build(
     opts: &PlanOptions,
     spec: &Specializer,
 ) -> Result<Plan> {
+    check_counts(g)?;
     let max_inputs = (opts.storage_buffers as usize).saturating_sub(2).max(2);
     let mat = fuse::materialize(g, max_inputs, opts.tuning.fusion);
     let (ds, scratch) = dispatches(g, &mat, opts, spec)?;
