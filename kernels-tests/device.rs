@@ -174,3 +174,61 @@ fn a_failure_the_gpu_reports_is_a_typed_error_naming_the_kernels() {
     let y = Tensor::from_slice(&dev, &[1.0f32, 2.0], &[2]).unwrap();
     assert_eq!(y.add(1.0).unwrap().to_vec::<f32>().unwrap(), [2.0, 3.0]);
 }
+
+/// A fresh wgpu instance's device and queue, apart from any engine's.
+fn other_instance() -> (wgpu::Device, wgpu::Queue) {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .unwrap();
+    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap()
+}
+
+fn refused(dev: &Device, host: wgpu::Buffer) -> String {
+    match Tensor::from_wgpu_buffer(dev, host, &[4], DType::F32) {
+        Err(e @ Error::HostBuffer { .. }) => e.to_string(),
+        Err(e) => panic!("not a host-buffer error: {e}"),
+        Ok(t) => panic!(
+            "accepted; it reads {:?}",
+            t.add(1.0).unwrap().to_vec::<f32>()
+        ),
+    }
+}
+
+#[test]
+fn a_buffer_of_another_device_or_instance_is_refused_at_the_hand_over() {
+    // Another device of the engine's own instance: wgpu's validation says so.
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .unwrap();
+    let two = || pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    let ((d1, q1), (d2, _)) = (two(), two());
+    let e = refused(&Device::from_wgpu(d1, q1), host_buffer(&d2, 16));
+    assert!(e.contains("doesn't match Device"), "{e}");
+    // Another instance, whose buffer's id names one of the engine's buffers
+    // (it used to bind that buffer and read [1, 1, 1, 1] for 7 + 1).
+    let dev = Device::new().unwrap();
+    let mine: Vec<Tensor> = (0..3)
+        .map(|i| Tensor::from_slice(&dev, &[i as f32; 4], &[4]).unwrap())
+        .collect();
+    Tensor::realize_all(&mine.iter().collect::<Vec<_>>()).unwrap();
+    let (device, queue) = other_instance();
+    let host = host_buffer(&device, 16);
+    queue.write_buffer(&host, 0, bytemuck::cast_slice(&[7.0f32; 4]));
+    let e = refused(&dev, host);
+    assert!(e.contains("another wgpu instance"), "{e}");
+    // Another instance, whose id names nothing here: wgpu's panic is caught,
+    // and the engine's device goes on working.
+    let fresh = Device::new().unwrap();
+    let e = refused(&fresh, host_buffer(&device, 16));
+    assert!(e.contains("unknown to this wgpu instance"), "{e}");
+    let t = Tensor::from_slice(&fresh, &[1.0f32, 2.0], &[2]).unwrap();
+    assert_eq!(t.add(1.0).unwrap().to_vec::<f32>().unwrap(), [2.0, 3.0]);
+    // A buffer the engine handed out comes back in.
+    let out = mine[2].add(1.0).unwrap().to_wgpu_buffer().unwrap();
+    let back = Tensor::from_wgpu_buffer(&dev, out, &[4], DType::F32).unwrap();
+    assert_eq!(back.to_vec::<f32>().unwrap(), [3.0; 4]);
+}

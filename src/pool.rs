@@ -9,7 +9,7 @@
 //! freed longest ago is released. A stream of ever-new sizes then holds a
 //! bounded amount, where a training loop still allocates nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -66,6 +66,18 @@ struct FreeLists {
     lists: HashMap<(BufferKind, u64), Vec<Free>>,
     bytes: u64,
     tick: u64,
+    /// `identity` of every buffer the pool made that is alive and was never
+    /// handed to the host: the host cannot hold one of these, so a host
+    /// buffer that compares equal comes from another wgpu instance.
+    made: HashSet<u64>,
+}
+
+/// A wgpu buffer's identity within its instance (wgpu compares buffers by id).
+fn identity(b: &wgpu::Buffer) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    b.hash(&mut h);
+    h.finish()
 }
 
 impl FreeLists {
@@ -91,7 +103,8 @@ impl FreeLists {
                 .min_by_key(|&(tick, _)| tick);
             let Some((_, key)) = oldest else { break };
             let list = self.lists.get_mut(&key).expect("present");
-            list.remove(0);
+            let (gone, _, _) = list.remove(0);
+            self.made.remove(&identity(&gone));
             if list.is_empty() {
                 self.lists.remove(&key);
             }
@@ -132,6 +145,9 @@ impl GpuBuffer {
             && let Some(pool) = self.home.as_ref().and_then(Weak::upgrade)
         {
             pool.counters.live_sub(self.capacity);
+            if let Ok(mut f) = pool.free.lock() {
+                f.made.remove(&identity(&self.buffer));
+            }
         }
     }
 }
@@ -178,6 +194,9 @@ impl BufferPool {
                 usage: kind.usage(),
                 mapped_at_creation: false,
             });
+            if let Ok(mut f) = p.free.lock() {
+                f.made.insert(identity(&b));
+            }
             (b, p.next_id.fetch_add(1, Ordering::Relaxed))
         });
         p.counters.live_add(capacity);
@@ -201,6 +220,15 @@ impl BufferPool {
             home: None,
             exported: AtomicBool::new(true),
         })
+    }
+
+    /// Whether `b` is one of the pool's own buffers that was never handed out.
+    pub fn made_unexported(&self, b: &wgpu::Buffer) -> bool {
+        self.0
+            .free
+            .lock()
+            .map(|f| f.made.contains(&identity(b)))
+            .unwrap_or(false)
     }
 
     /// Releases every free buffer to the driver.

@@ -377,8 +377,42 @@ impl Tensor {
             });
         }
         Self::check_size(device, "from_wgpu_buffer", shape, dtype)?;
+        Self::check_same_device(device, &buffer)?;
         let buf = device.pool().wrap_external(buffer);
         Ok(Tensor::realized(device, shape.to_vec(), dtype, buf))
+    }
+
+    /// Fails with `HostBuffer` when `buffer` belongs to another wgpu device:
+    /// an empty clear of it is validated (never submitted) here, so the
+    /// mistake is reported at the hand-over, not by the first kernel to bind
+    /// it. A buffer of another wgpu `Instance` carries an id of that
+    /// instance, which wgpu looks up in this one: where it names nothing (wgpu
+    /// panics) or one of the engine's own buffers, that too is this error.
+    /// Where it names a buffer the host made in this instance, wgpu offers no
+    /// way to tell the two apart.
+    fn check_same_device(device: &Device, buffer: &wgpu::Buffer) -> Result<()> {
+        let wgpu_dev = device.wgpu_device();
+        let scope = wgpu_dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut enc = wgpu_dev.create_command_encoder(&Default::default());
+            enc.clear_buffer(buffer, 0, Some(0));
+            drop(enc.finish());
+        }));
+        let invalid = pollster::block_on(scope.pop());
+        let msg = match (probe, invalid) {
+            (Ok(()), None) if device.pool().made_unexported(buffer) => {
+                "its id names one of the engine's own buffers, never handed out: \
+                 it comes from another wgpu instance"
+                    .to_string()
+            }
+            (Ok(()), None) => return Ok(()),
+            (Ok(()), Some(e)) => e.to_string(),
+            (Err(_), _) => "is unknown to this wgpu instance".to_string(),
+        };
+        Err(Error::HostBuffer {
+            op: "from_wgpu_buffer",
+            msg: format!("does not belong to the engine's wgpu device: {msg}"),
+        })
     }
 
     // ---- what a tensor is -------------------------------------------------------
