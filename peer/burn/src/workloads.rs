@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig, Lstm, LstmConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::module::conv2d;
@@ -117,8 +117,20 @@ pub fn specs() -> Vec<Spec> {
                    CrossEntropyLoss, Adam lr 1e-3, batch 64x1x28x28, loss read back",
             make: cnn_step,
         },
+        Spec {
+            name: "lstm_step_t128_b32_h256",
+            flops: LSTM_FLOPS,
+            what: "nn::Lstm 64→256 over T 128 (sequence first), Linear 256→64 at every step, \
+                   CrossEntropyLoss, backward through time, Adam lr 1e-3, loss read back",
+            make: lstm_step,
+        },
     ]
 }
+
+/// T, B, input, hidden, classes of the LSTM training step.
+const LSTM: (usize, usize, usize, usize, usize) = (128, 32, 64, 256, 64);
+const LSTM_FLOPS: f64 =
+    6.0 * (LSTM.0 * LSTM.1) as f64 * (4 * LSTM.3 * (LSTM.2 + LSTM.3) + LSTM.3 * LSTM.4) as f64;
 
 /// Four seeded input sets, each built by `generate` from its own generator.
 fn four_sets(
@@ -329,4 +341,36 @@ fn cnn_step(device: &Device) -> Workload {
         vec![TensorData::new(x, [64, 1, 28, 28]), labels(r, 64)]
     });
     train_step(device, model, sets, Cnn::forward)
+}
+
+#[derive(Module, Debug)]
+struct LstmLm {
+    lstm: Lstm,
+    head: Linear,
+}
+
+impl LstmLm {
+    fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        let (t, b, _, h, _) = LSTM;
+        let (out, _) = self.lstm.forward(x, None);
+        self.head.forward(out.reshape([t * b, h]))
+    }
+}
+
+fn lstm_step(device: &Device) -> Workload {
+    let device = device.clone().autodiff();
+    device.seed(13);
+    let (t, b, i, h, v) = LSTM;
+    let model = LstmLm {
+        lstm: LstmConfig::new(i, h, true)
+            .with_batch_first(false)
+            .init(&device),
+        head: LinearConfig::new(h, v).init(&device),
+    };
+    let sets = four_sets(14, |r| {
+        let x = data(r, &[t, b, i]);
+        let l: Vec<i64> = (0..t * b).map(|_| r.random_range(0..v as i64)).collect();
+        vec![x, TensorData::new(l, [t * b])]
+    });
+    train_step(device, model, sets, LstmLm::forward)
 }

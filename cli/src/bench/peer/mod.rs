@@ -4,7 +4,7 @@
 //! same way on both sides: inputs uploaded from one of 4 rotating host sets
 //! inside the timed region, the work, and the whole output (or the loss)
 //! read back. Ours are built with the engine's public API (`kernels.rs`:
-//! matmul, conv2d, softmax, attention; `models.rs`: the MLP and CNN steps),
+//! matmul, conv2d, softmax, attention; `models.rs`: the MLP and CNN steps; `recurrent.rs`: the LSTM step),
 //! gated against the float64 references like every other case, and keep the
 //! row identities of the old `e2e` rows.
 //!
@@ -18,6 +18,7 @@
 mod client;
 mod kernels;
 mod models;
+mod recurrent;
 
 use std::path::PathBuf;
 
@@ -80,6 +81,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Option<PeerReport>> {
             kernels::attention(ctx, &mut bench, n)?;
         }
         models::cnn_step(ctx, &mut bench)?;
+        recurrent::lstm_step(ctx, &mut bench)?;
     }
     Ok(bench.peer.map(|p| PeerReport {
         path: p.path.display().to_string(),

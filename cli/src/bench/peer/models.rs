@@ -27,14 +27,14 @@ use crate::bench::peer::{Bench, e2e};
 use crate::bench::suites::models::{forward, grad, host_layer, loss_gate, mlp_grads_gate};
 
 /// `SETS` label vectors of `n` classes in [0, classes).
-fn label_sets(seed: u64, n: usize, classes: usize) -> Vec<Vec<i32>> {
+pub(crate) fn label_sets(seed: u64, n: usize, classes: usize) -> Vec<Vec<i32>> {
     let mut rng = Rng::new(seed);
     (0..SETS)
         .map(|_| (0..n).map(|_| rng.below(classes) as i32).collect())
         .collect()
 }
 
-fn upload_labels(dev: &Device, sets: &[Vec<i32>], i: usize) -> Result<Tensor> {
+pub(crate) fn upload_labels(dev: &Device, sets: &[Vec<i32>], i: usize) -> Result<Tensor> {
     let l = &sets[i % SETS];
     Tensor::from_slice(dev, l, &[l.len()])
 }

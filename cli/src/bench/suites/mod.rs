@@ -20,7 +20,7 @@ mod matmul;
 pub(crate) mod models;
 mod norm;
 mod optim;
-mod recurrent;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 mod sample;
 

@@ -23,8 +23,8 @@ use crate::bench::data::{Sets, Spec};
 use crate::bench::measure::Ctx;
 use crate::bench::suites::models::{host_layer, loss_gate};
 
-const INPUT: usize = 64;
-const CLASSES: usize = 64;
+pub(crate) const INPUT: usize = 64;
+pub(crate) const CLASSES: usize = 64;
 
 pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     if !ctx.wants(&["lstm_step"]) {
@@ -41,7 +41,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
 }
 
 /// The model's first loss in float64, from its own weights.
-fn reference_loss(
+pub(crate) fn reference_loss(
     m: &Lstm,
     head: &Linear,
     x: &[f64],
