@@ -10,7 +10,9 @@ use crate::common::{
 };
 use shadergrad::nn::{CellKind, Lstm, RecurrentOptions, Stateful, cell_step};
 use shadergrad::{Error, Tensor};
-use shadergrad_reference::recurrent::{Cell, CellStep, LstmWeights, cell_backward, cell_forward, lstm};
+use shadergrad_reference::recurrent::{
+    Cell, CellStep, LstmWeights, cell_backward, cell_forward, lstm,
+};
 
 const KINDS: [(CellKind, Cell); 4] = [
     (CellKind::RnnTanh, Cell::RnnTanh),
@@ -40,8 +42,14 @@ fn check_step(kind: CellKind, cell: Cell, b: usize, h: usize, bias: bool, fused:
         uniform(&mut r, b * h, -1.0, 1.0),
         uniform(&mut r, b * h, -2.0, 2.0),
     );
-    let (w, bh) = (uniform(&mut r, h * g, -1.0, 1.0), uniform(&mut r, g, -1.0, 1.0));
-    let (wh, wc) = (uniform(&mut r, b * h, -1.0, 1.0), uniform(&mut r, b * h, -1.0, 1.0));
+    let (w, bh) = (
+        uniform(&mut r, h * g, -1.0, 1.0),
+        uniform(&mut r, g, -1.0, 1.0),
+    );
+    let (wh, wc) = (
+        uniform(&mut r, b * h, -1.0, 1.0),
+        uniform(&mut r, b * h, -1.0, 1.0),
+    );
     let lstm = kind == CellKind::Lstm;
     let (txp, th, tc, tw, tb) = (
         leaf(&xp, &[b, g]),
@@ -70,7 +78,12 @@ fn check_step(kind: CellKind, cell: Cell, b: usize, h: usize, bias: bool, fused:
     let (xp, hv, cv, w, bh) = (f64s(&xp), f64s(&hv), f64s(&cv), f64s(&w), f64s(&bh));
     let bias_at = |j: usize| if bias { bh[j] } else { 0.0 };
     let hp: Vec<f64> = (0..b * g)
-        .map(|e| (0..h).map(|k| hv[e / g * h + k] * w[k * g + e % g]).sum::<f64>() + bias_at(e % g))
+        .map(|e| {
+            (0..h)
+                .map(|k| hv[e / g * h + k] * w[k * g + e % g])
+                .sum::<f64>()
+                + bias_at(e % g)
+        })
         .collect();
     let s = CellStep {
         cell,
@@ -90,12 +103,23 @@ fn check_step(kind: CellKind, cell: Cell, b: usize, h: usize, bias: bool, fused:
     let wcs = if lstm { f64s(&wc) } else { vec![0.0; b * h] };
     let d = cell_backward(&s, &f64s(&wh), &wcs);
     let dh: Vec<f64> = (0..b * h)
-        .map(|e| (0..g).map(|j| d.dhp[e / h * g + j] * w[e % h * g + j]).sum::<f64>() + d.dh_prev[e])
+        .map(|e| {
+            (0..g)
+                .map(|j| d.dhp[e / h * g + j] * w[e % h * g + j])
+                .sum::<f64>()
+                + d.dh_prev[e]
+        })
         .collect();
     let dw: Vec<f64> = (0..h * g)
-        .map(|e| (0..b).map(|n| hv[n * h + e / g] * d.dhp[n * g + e % g]).sum())
+        .map(|e| {
+            (0..b)
+                .map(|n| hv[n * h + e / g] * d.dhp[n * g + e % g])
+                .sum()
+        })
         .collect();
-    let db: Vec<f64> = (0..g).map(|j| (0..b).map(|n| d.dhp[n * g + j]).sum()).collect();
+    let db: Vec<f64> = (0..g)
+        .map(|j| (0..b).map(|n| d.dhp[n * g + j]).sum())
+        .collect();
     let grad = |t: &Tensor| read(&t.grad().expect("a gradient"));
     assert_close(&format!("{what}: dxp"), &grad(&txp), &d.dxp, 1e-4, 1e-5);
     assert_close(&format!("{what}: dh"), &grad(&th), &dh, 1e-4, 1e-5);
@@ -169,19 +193,41 @@ fn bad_cell_shapes_are_typed_errors_naming_the_op() {
     // xp of the wrong width, a c of the wrong shape, a b_hh of the wrong size.
     let cases = [
         cell_step(CellKind::Lstm, &z(&[2, 19]), &h, Some(&h), &w, None, true),
-        cell_step(CellKind::Lstm, &z(&[2, 20]), &h, Some(&z(&[3, 5])), &w, None, true),
-        cell_step(CellKind::Lstm, &z(&[2, 20]), &h, Some(&h), &w, Some(&z(&[7])), false),
+        cell_step(
+            CellKind::Lstm,
+            &z(&[2, 20]),
+            &h,
+            Some(&z(&[3, 5])),
+            &w,
+            None,
+            true,
+        ),
+        cell_step(
+            CellKind::Lstm,
+            &z(&[2, 20]),
+            &h,
+            Some(&h),
+            &w,
+            Some(&z(&[7])),
+            false,
+        ),
         cell_step(CellKind::Lstm, &z(&[2, 20]), &h, None, &w, None, true),
     ];
     for r in cases {
         match r {
-            Err(Error::InvalidArgument { op: "lstm_cell", .. }) => {}
+            Err(Error::InvalidArgument {
+                op: "lstm_cell", ..
+            }) => {}
             other => panic!("expected a typed lstm_cell error, got {:?}", other.err()),
         }
     }
     let gw = z(&[5, 15]);
     match cell_step(CellKind::Gru, &z(&[3, 15]), &h, None, &gw, None, true) {
-        Err(Error::InvalidArgument { op: "gru_cell", msg, .. }) => {
+        Err(Error::InvalidArgument {
+            op: "gru_cell",
+            msg,
+            ..
+        }) => {
             assert!(msg.contains("[2, 15]"), "{msg}")
         }
         other => panic!("expected a typed gru_cell error, got {:?}", other.err()),
@@ -205,6 +251,12 @@ fn one_step_lstm_modules_match_the_reference() {
             peep: None,
         };
         let want = lstm(&w, &f64s(&x), (t, b, i, h));
-        assert_close(&format!("lstm T {t} B {b} H {h}"), &read(&out.output), &want, 1e-4, 1e-5);
+        assert_close(
+            &format!("lstm T {t} B {b} H {h}"),
+            &read(&out.output),
+            &want,
+            1e-4,
+            1e-5,
+        );
     }
 }

@@ -24,7 +24,7 @@ const WG: u32 = 64;
 /// module records the composed form.
 pub(crate) const STORAGE: u32 = 6;
 
-/// The forward: inputs [xp (T, B, G), hp (B, G), state (LSTM c, GRU h; the
+/// The forward: inputs [xp (T, B, G) or one step's (B, G), hp (B, G), state (LSTM c, GRU h; the
 /// RNN has none), b_hh (G) when `bias`], reading xp from element
 /// `xp_offset` (the step's, a runtime scalar).
 pub(crate) struct Cell {
@@ -141,7 +141,10 @@ impl Cell {
         }
         let (b, h) = batch_hidden(self.kind, hp);
         let n = b * h;
-        if xp.len() != 3 || xp[1] != b || xp[2] != g * h || self.xp_offset + b * g * h > xp.iter().product() {
+        // (T, B, G), or one step's (B, G).
+        let step = &xp[xp.len().saturating_sub(2)..];
+        let whole: usize = xp.iter().product();
+        if !matches!(xp.len(), 2 | 3) || step != [b, g * h] || self.xp_offset + b * g * h > whole {
             return Err(refuse(format!(
                 "the input projection must be (T, {b}, {}) and hold the step",
                 g * h
@@ -283,7 +286,11 @@ impl Kernel for Cell {
             strides: vec![(b * gh) as isize, gh as isize, 1],
             offset: self.xp_offset,
         };
-        let mut out = vec![Some(Tensor::unview(&dx, at, xp.shape())?), Some(dh.clone())];
+        let dxp = match xp.rank() {
+            2 => dx.reshape(&[b, gh])?,
+            _ => Tensor::unview(&dx, at, xp.shape())?,
+        };
+        let mut out = vec![Some(dxp), Some(dh.clone())];
         if has_state(self.kind) {
             let s = &src[2];
             let ds = d.narrow(0, (grad_slots(self.kind) - 1) * n, n)?;

@@ -76,7 +76,13 @@ impl State {
 /// also serves peepholes (the kernels have none) and devices with fewer
 /// storage bindings than the backward kernel needs.
 /// `force` (a caller's) comes before the tuning.
-fn fused(kind: CellKind, (b, h): (usize, usize), hp: &Tensor, peep: bool, force: Option<bool>) -> bool {
+fn fused(
+    kind: CellKind,
+    (b, h): (usize, usize),
+    hp: &Tensor,
+    peep: bool,
+    force: Option<bool>,
+) -> bool {
     let dev = hp.device();
     if peep || dev.limits().max_storage_buffers_per_shader_stage < kernel::STORAGE {
         return false;
@@ -84,12 +90,21 @@ fn fused(kind: CellKind, (b, h): (usize, usize), hp: &Tensor, peep: bool, force:
     if let Some(on) = force.or(dev.tuning().cells) {
         return on;
     }
-    let _ = (kind, b, h);
-    true
+    // Measured on lavapipe (ARCHITECTURE.md): a training step's cell
+    // (forward and backward) is faster as the kernels for the LSTM and the
+    // GRU at H 64 (0.75-0.86x) and the LSTM at B 1 (0.51x at H 256); at
+    // H 256 the matmuls dominate and the two forms tie within noise or the
+    // kernels lose (the GRU by 3-15%). The RNN's composed form is already
+    // one fused kernel; its kernel lost almost everywhere.
+    match kind {
+        CellKind::Lstm => h <= 64 || b == 1,
+        CellKind::Gru => h <= 64,
+        CellKind::RnnTanh | CellKind::RnnRelu => false,
+    }
 }
 
 /// Step `s` of the recurrence: `xp` (T, B, gates H) every step's input
-/// projection, `hp` the step's h W_hh^T (B, gates H) without its bias;
+/// projection (or the one step's, (B, gates H)), `hp` the step's h W_hh^T (B, gates H) without its bias;
 /// `force` picks the kernels (true) or the composed form over `fused`'s
 /// choice.
 #[allow(clippy::too_many_arguments)]
@@ -105,7 +120,10 @@ pub fn step(
     let (b, gh) = (hp.shape()[0], hp.shape()[1]);
     let hs = gh / kind.gates();
     if !fused(kind, (b, hs), hp, peep.is_some(), force) {
-        let xs = xp.narrow(0, s, 1)?.reshape(&[b, gh])?;
+        let xs = match xp.rank() {
+            2 => xp.clone(),
+            _ => xp.narrow(0, s, 1)?.reshape(&[b, gh])?,
+        };
         let hp = match b_hh {
             Some(bias) => hp.add(bias)?,
             None => hp.clone(),
@@ -153,17 +171,13 @@ pub fn cell_step(
     fused: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
     let hp = h.matmul(w_hh_t)?;
-    let xp3 = match xp.rank() {
-        2 => xp.reshape(&[1, xp.shape()[0], xp.shape()[1]])?,
-        _ => xp.clone(),
-    };
     let lstm = kind == CellKind::Lstm;
     let k = Cell {
         kind,
         bias: b_hh.is_some(),
         xp_offset: 0,
     };
-    let mut ins = vec![&xp3, &hp];
+    let mut ins = vec![xp, &hp];
     let prev = if lstm { c } else { Some(h) };
     if matches!(kind, CellKind::Lstm | CellKind::Gru) {
         ins.push(prev.ok_or_else(|| crate::error::Error::InvalidArgument {
@@ -182,7 +196,7 @@ pub fn cell_step(
         });
     }
     let state = State::new(h.clone(), c.filter(|_| lstm).cloned());
-    let out = step(kind, (&xp3, 0), &hp, b_hh, &state, None, Some(fused))?;
+    let out = step(kind, (xp, 0), &hp, b_hh, &state, None, Some(fused))?;
     Ok((out.h, out.c))
 }
 

@@ -180,7 +180,12 @@ fn cell_reference(cell: Cell, host: &[Vec<f64>], b: usize, h: usize) -> (Vec<f64
     let g = cell.gates() * h;
     let (xp, hv, cv, w, bh, dy) = (&host[0], &host[1], &host[2], &host[3], &host[4], &host[5]);
     let hp: Vec<f64> = (0..b * g)
-        .map(|e| (0..h).map(|k| hv[e / g * h + k] * w[k * g + e % g]).sum::<f64>() + bh[e % g])
+        .map(|e| {
+            (0..h)
+                .map(|k| hv[e / g * h + k] * w[k * g + e % g])
+                .sum::<f64>()
+                + bh[e % g]
+        })
         .collect();
     let s = CellStep {
         cell,
@@ -260,25 +265,34 @@ fn cell_cases(
     for fused in [true, false] {
         let (sets, dxp) = (sets.clone(), dxp.clone());
         let variant = if fused { "kernel" } else { "composed" };
-        let leaves: &[usize] = if lstm { &[0, 1, 2, 3, 4] } else { &[0, 1, 3, 4] };
+        let leaves: &[usize] = if lstm {
+            &[0, 1, 2, 3, 4]
+        } else {
+            &[0, 1, 3, 4]
+        };
         ctx.case(
-            Case::new(&format!("{name}.fwd+bwd"), variant, shape.clone(), DType::F32)
-                .work(3.0 * flops, 2.0 * bytes)
-                .sets(sets.len())
-                .baseline(!fused)
-                .chosen(fused)
-                .group(format!("{name}.fwd+bwd B {b} H {h}"))
-                .note(if fused {
-                    "the kernels' backward, then the matmuls'"
-                } else {
-                    "the composed form's autodiff backward"
-                })
-                .run(move |i| {
-                    let s = sets.get(i);
-                    let ls: Vec<Tensor> = leaves.iter().map(|&k| s[k].clone()).collect();
-                    grads(run(s, fused)?.0, &s[5], &ls, name)
-                })
-                .check(move |o| gate(o, leaves.len(), |o| check::all(&o[0], &dxp, tol))),
+            Case::new(
+                &format!("{name}.fwd+bwd"),
+                variant,
+                shape.clone(),
+                DType::F32,
+            )
+            .work(3.0 * flops, 2.0 * bytes)
+            .sets(sets.len())
+            .baseline(!fused)
+            .chosen(fused)
+            .group(format!("{name}.fwd+bwd B {b} H {h}"))
+            .note(if fused {
+                "the kernels' backward, then the matmuls'"
+            } else {
+                "the composed form's autodiff backward"
+            })
+            .run(move |i| {
+                let s = sets.get(i);
+                let ls: Vec<Tensor> = leaves.iter().map(|&k| s[k].clone()).collect();
+                grads(run(s, fused)?.0, &s[5], &ls, name)
+            })
+            .check(move |o| gate(o, leaves.len(), |o| check::all(&o[0], &dxp, tol))),
         );
     }
     Ok(())
