@@ -5,8 +5,8 @@
 //! T = 32, 128, 256 (B 32, H 256; quick: T 8, B 4, H 32). The note gives the
 //! ops recorded per step and the CPU time recording them, and the first
 //! step's time (the plan built, pipelines compiled). Flops: 6 x T x B x
-//! (4H (I + H) + H V), matmuls only. `lstm_step` runs with the measured
-//! cell choice and, beside it, with the composed cell forced (a `Tuning`).
+//! (4H (I + H) + H V), matmuls only. `lstm_step` runs with the cell kernels
+//! forced and, beside it, with the composed cell forced (a `Tuning`).
 //!
 //! The cells (`lstm_cell`, `gru_cell`, `rnn_cell`, and `.fwd+bwd`): one
 //! step, h W_hh^T (the matmul) then the gate maths, as the cell's kernels
@@ -80,10 +80,10 @@ fn reference_loss(
     Ok(CrossEntropy::new(CLASSES).mean(&logits, labels).0)
 }
 
-/// One training step; `composed` forces the composed cell for the run.
+/// One training step, the cell kernels forced, or with `composed` the composed cell.
 fn lstm_step(ctx: &mut Ctx, t: usize, b: usize, h: usize, composed: bool) -> Result<()> {
     let dev = ctx.dev;
-    let cells = composed.then_some(false);
+    let cells = Some(!composed);
     let spec = [
         Spec::new(&[t, b, INPUT], -1.0, 1.0),
         Spec::index(&[t * b], CLASSES),
@@ -129,14 +129,15 @@ fn lstm_step(ctx: &mut Ctx, t: usize, b: usize, h: usize, composed: bool) -> Res
             if composed {
                 "composed cell"
             } else {
-                "cell choice"
+                "cell kernels"
             },
             format!("T {t}, B {b}, H {h}, I {INPUT}, {CLASSES} classes, adam"),
             DType::F32,
         )
         .work(flops, 0.0)
         .sets(data.len())
-        .chosen(!composed)
+        // The module's own choice at this shape (src/nn/recurrent/cell.rs).
+        .chosen(composed != (h <= 64 || b == 1))
         .baseline(composed)
         .group(format!("lstm_step T {t}"))
         .method(Method::Wall)
@@ -232,6 +233,12 @@ fn cell_cases(
         abs: 1e-6,
     };
     let lstm = kind == CellKind::Lstm;
+    // The modules' choice at this shape (src/nn/recurrent/cell.rs).
+    let picks = match kind {
+        CellKind::Lstm => h <= 64 || b == 1,
+        CellKind::Gru => h <= 64,
+        _ => false,
+    };
     let run = move |s: &[Tensor], fused: bool| {
         let c = lstm.then_some(&s[2]);
         cell_step(kind, &s[0], &s[1], c, &s[3], Some(&s[4]), fused)
@@ -248,7 +255,7 @@ fn cell_cases(
                 .work(flops, bytes)
                 .sets(sets.len())
                 .baseline(!fused)
-                .chosen(fused)
+                .chosen(fused == picks)
                 .group(format!("{name} B {b} H {h}"))
                 .note(if fused {
                     "matmul, then the cell's kernel"
@@ -280,7 +287,7 @@ fn cell_cases(
             .work(3.0 * flops, 2.0 * bytes)
             .sets(sets.len())
             .baseline(!fused)
-            .chosen(fused)
+            .chosen(fused == picks)
             .group(format!("{name}.fwd+bwd B {b} H {h}"))
             .note(if fused {
                 "the kernels' backward, then the matmuls'"
