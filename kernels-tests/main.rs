@@ -6,6 +6,7 @@ mod common;
 mod activation;
 mod attention;
 mod batchnorm;
+mod cell;
 mod conv2d;
 
 mod counters;

@@ -82,6 +82,10 @@ pub struct Tuning {
     /// for with its sizes as constants, before it reads them from a uniform
     /// and compiles nothing more for new shapes (0: always from a uniform).
     pub shape_constants: usize,
+    /// Force the recurrent modules' cells onto their one-dispatch kernels
+    /// (true) or the composed form (false); None: the measured choice
+    /// (src/nn/recurrent/cell.rs).
+    pub cells: Option<bool>,
 }
 
 impl Default for Tuning {
@@ -94,6 +98,7 @@ impl Default for Tuning {
             subgroups: true,
             plan_cache: true,
             shape_constants: 4,
+            cells: None,
         }
     }
 }

@@ -49,3 +49,130 @@ pub fn lstm(w: &LstmWeights, x: &[f64], (t, b, i, h): (usize, usize, usize, usiz
     }
     out
 }
+
+/// Which cell a cell-level reference computes (PyTorch's formulations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    RnnTanh,
+    RnnRelu,
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    /// Gate blocks of H in the pre-activations.
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::RnnTanh | Cell::RnnRelu => 1,
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
+
+/// One step's inputs, (B, gates H) pre-activations row-major: `xp` the input
+/// side x W_ih^T + b_ih, `hp` the hidden side h W_hh^T + b_hh (the GRU's r
+/// multiplies its n block, bias included), the previous `h` and, for the
+/// LSTM, `c` (B, H).
+pub struct CellStep<'a> {
+    pub cell: Cell,
+    pub b: usize,
+    pub h: usize,
+    pub xp: &'a [f64],
+    pub hp: &'a [f64],
+    pub h_prev: &'a [f64],
+    pub c_prev: &'a [f64],
+}
+
+/// One step's gradients: of `xp`, of `hp`, and the direct ones of the
+/// previous h (the GRU's z dh') and c (the LSTM's f dc').
+pub struct CellGrads {
+    pub dxp: Vec<f64>,
+    pub dhp: Vec<f64>,
+    pub dh_prev: Vec<f64>,
+    pub dc_prev: Vec<f64>,
+}
+
+/// (h', c') of one step (c' empty but for the LSTM).
+pub fn cell_forward(s: &CellStep) -> (Vec<f64>, Vec<f64>) {
+    let (b, h) = (s.b, s.h);
+    let g = s.cell.gates() * h;
+    let (mut h2, mut c2) = (vec![0.0; b * h], Vec::new());
+    if s.cell == Cell::Lstm {
+        c2 = vec![0.0; b * h];
+    }
+    for n in 0..b {
+        for u in 0..h {
+            let e = n * h + u;
+            let at = |k: usize| n * g + k * h + u;
+            let pre = |k: usize| s.xp[at(k)] + s.hp[at(k)];
+            match s.cell {
+                Cell::RnnTanh => h2[e] = pre(0).tanh(),
+                Cell::RnnRelu => h2[e] = pre(0).max(0.0),
+                Cell::Lstm => {
+                    let (i, f) = (sigmoid(pre(0)), sigmoid(pre(1)));
+                    let (gg, o) = (pre(2).tanh(), sigmoid(pre(3)));
+                    c2[e] = f * s.c_prev[e] + i * gg;
+                    h2[e] = o * c2[e].tanh();
+                }
+                Cell::Gru => {
+                    let (r, z) = (sigmoid(pre(0)), sigmoid(pre(1)));
+                    let nn = (s.xp[at(2)] + r * s.hp[at(2)]).tanh();
+                    h2[e] = (1.0 - z) * nn + z * s.h_prev[e];
+                }
+            }
+        }
+    }
+    (h2, c2)
+}
+
+/// The step's gradients given dh' and (LSTM) dc', by the chain rule.
+pub fn cell_backward(s: &CellStep, dh: &[f64], dc: &[f64]) -> CellGrads {
+    let (b, h) = (s.b, s.h);
+    let g = s.cell.gates() * h;
+    let mut d = CellGrads {
+        dxp: vec![0.0; b * g],
+        dhp: vec![0.0; b * g],
+        dh_prev: vec![0.0; b * h],
+        dc_prev: vec![0.0; b * h],
+    };
+    for n in 0..b {
+        for u in 0..h {
+            let e = n * h + u;
+            let at = |k: usize| n * g + k * h + u;
+            let pre = |k: usize| s.xp[at(k)] + s.hp[at(k)];
+            let mut both = |k: usize, v: f64| {
+                d.dxp[at(k)] = v;
+                d.dhp[at(k)] = v;
+            };
+            match s.cell {
+                Cell::RnnTanh => both(0, dh[e] * (1.0 - pre(0).tanh().powi(2))),
+                Cell::RnnRelu => both(0, if pre(0) > 0.0 { dh[e] } else { 0.0 }),
+                Cell::Lstm => {
+                    let (i, f) = (sigmoid(pre(0)), sigmoid(pre(1)));
+                    let (gg, o) = (pre(2).tanh(), sigmoid(pre(3)));
+                    let c2 = f * s.c_prev[e] + i * gg;
+                    let tc = c2.tanh();
+                    let dcs = dc[e] + dh[e] * o * (1.0 - tc * tc);
+                    both(0, dcs * gg * i * (1.0 - i));
+                    both(1, dcs * s.c_prev[e] * f * (1.0 - f));
+                    both(2, dcs * i * (1.0 - gg * gg));
+                    both(3, dh[e] * tc * o * (1.0 - o));
+                    d.dc_prev[e] = dcs * f;
+                }
+                Cell::Gru => {
+                    let (r, z) = (sigmoid(pre(0)), sigmoid(pre(1)));
+                    let hn = s.hp[at(2)];
+                    let nn = (s.xp[at(2)] + r * hn).tanh();
+                    let dn = dh[e] * (1.0 - z) * (1.0 - nn * nn);
+                    both(0, dn * hn * r * (1.0 - r));
+                    both(1, dh[e] * (s.h_prev[e] - nn) * z * (1.0 - z));
+                    d.dxp[at(2)] = dn;
+                    d.dhp[at(2)] = dn * r;
+                    d.dh_prev[e] = dh[e] * z;
+                }
+            }
+        }
+    }
+    d
+}

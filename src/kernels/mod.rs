@@ -11,6 +11,7 @@
 
 pub(crate) mod attention;
 pub(crate) mod batchnorm;
+pub(crate) mod cell;
 pub(crate) mod conv2d;
 pub(crate) mod cross_entropy;
 pub(crate) mod cumsum;
@@ -59,6 +60,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("layernorm", include_str!("../../shaders/layernorm.wgsl")),
     ("cumsum", include_str!("../../shaders/cumsum.wgsl")),
     ("buckets", include_str!("../../shaders/buckets.wgsl")),
+    ("cell", include_str!("../../shaders/cell.wgsl")),
 ];
 
 /// Files other shaders paste in (`// #include NAME`), never compiled alone.

@@ -24,7 +24,9 @@ pub use embedding::{Embedding, Positions, sinusoidal};
 pub use linear::Linear;
 pub use norm::{LayerNorm, RmsNorm};
 pub use pool::{AvgPool2d, Flatten, GlobalAvgPool, MaxPool2d};
-pub use recurrent::{CellKind, Gru, Lstm, Recurrent, RecurrentOptions, RecurrentOutput, Rnn};
+pub use recurrent::{
+    CellKind, Gru, Lstm, Recurrent, RecurrentOptions, RecurrentOutput, Rnn, cell_step,
+};
 pub use sequential::Sequential;
 pub use shadergrad_derive::Stateful;
 pub use stateful::{Stateful, prefixed};

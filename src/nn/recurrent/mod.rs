@@ -10,7 +10,7 @@ mod cell;
 mod lengths;
 mod wrappers;
 
-pub use cell::CellKind;
+pub use cell::{CellKind, cell_step};
 pub use wrappers::{Gru, Lstm, Rnn};
 
 use crate::device::Device;
@@ -269,35 +269,41 @@ impl Recurrent {
         // W_hh^T laid out once for the whole sequence: read as a transposed
         // view, every step's matmul would repack it.
         let hh_t = w.hh.t()?.contiguous()?;
-        let (mut h, mut c) = (start.0.clone(), start.1.cloned());
+        let mut state = cell::State::new(start.0.clone(), start.1.cloned());
         let mut outs = vec![None; t];
         for s in 0..t {
             let s = if reverse { t - 1 - s } else { s };
-            let hp = h.matmul(&hh_t)?;
-            let hp = match &w.b_hh {
-                Some(bias) => hp.add(bias)?,
-                None => hp,
-            };
-            let xs = xp.narrow(0, s, 1)?.reshape(&[b, xp.shape()[2]])?;
-            let (h2, c2) = cell::step(self.kind, &xs, &hp, &h, c.as_ref(), peep.as_ref())?;
+            let hp = state.h.matmul(&hh_t)?;
+            let next = cell::step(
+                self.kind,
+                (&xp, s),
+                &hp,
+                w.b_hh.as_ref(),
+                &state,
+                peep.as_ref(),
+                None,
+            )?;
             // Past a sequence's end: its state holds, its output is zero.
-            let (h2, c2, out) = match masks {
-                Some(m) => (
-                    m[s].select(&h2, &h)?,
-                    c2.map(|c2| {
-                        m[s].select(&c2, c.as_ref().expect("an LSTM carries its cell state"))
-                    })
-                    .transpose()?,
-                    m[s].select(&h2, 0.0)?,
-                ),
-                None => (h2.clone(), c2, h2),
+            let (next, out) = match masks {
+                Some(m) => {
+                    let c = match (&next.c, &state.c) {
+                        (Some(c2), Some(c)) => Some(m[s].select(c2, c)?),
+                        _ => None,
+                    };
+                    let h = m[s].select(&next.h, &state.h)?;
+                    (cell::State::new(h, c), m[s].select(&next.h, 0.0)?)
+                }
+                None => {
+                    let out = next.h.clone();
+                    (next, out)
+                }
             };
             outs[s] = Some(out);
-            (h, c) = (h2, c2);
+            state = next;
         }
         let outs: Vec<Tensor> = outs.into_iter().flatten().collect();
         let refs: Vec<&Tensor> = outs.iter().collect();
-        Ok((Tensor::stack(&refs, 0)?, h, c))
+        Ok((Tensor::stack(&refs, 0)?, state.h, state.c))
     }
 }
 
