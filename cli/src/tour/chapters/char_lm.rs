@@ -5,6 +5,13 @@
 //! nats per character on the held-out plays; a passage sampled from it at a
 //! temperature; and a vanilla tanh RNN of the same hidden size, trained the
 //! same way, which it must beat.
+//!
+//! Training time: each model takes 800 steps of B 64 x T 64 (3.3M
+//! characters, under one pass over the plays); on lavapipe with 2 idle
+//! cores about 0.45 s an LSTM step and 0.15 s an RNN step, so the entry
+//! takes about 8 to 9 minutes with its scoring and sampling. `--quick`
+//! trains 100 steps of B 32 x T 32 on a 400k-character slice (about half a
+//! minute).
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
