@@ -69,6 +69,32 @@ fn digits_is_1797_images_of_8x8_in_10_classes() {
 }
 
 #[test]
+fn shakespeare_is_the_plays_as_text_with_a_vocabulary_of_its_characters() {
+    let text = data::shakespeare(&data_dir()).unwrap();
+    assert!(text.starts_with("Theseus:\nNow, fair Hippolyta"));
+    let vocab = data::Vocab::of(&text);
+    assert_eq!(vocab.len(), 81);
+    let ids = vocab.encode(&text[..2000]).unwrap();
+    assert!(ids.iter().all(|&i| (0..81).contains(&i)));
+    assert_eq!(vocab.decode(&ids).unwrap(), &text[..2000]);
+    // A character or an id outside the vocabulary: typed errors.
+    let invalid = |r: Result<(), Error>, op: &str, what: &str| match r {
+        Err(Error::InvalidArgument { op: o, msg, .. }) => {
+            assert_eq!(o, op);
+            assert!(msg.contains(what), "{msg}");
+        }
+        other => panic!("{op}: expected InvalidArgument, got {other:?}"),
+    };
+    invalid(
+        vocab.encode("Hail, 凯撒").map(|_| ()),
+        "vocab encode",
+        "'凯' at 6",
+    );
+    invalid(vocab.decode(&[3, 81]).map(|_| ()), "vocab decode", "81");
+    invalid(vocab.decode(&[-1]).map(|_| ()), "vocab decode", "-1");
+}
+
+#[test]
 fn mnist10k_is_10000_images_in_unit_range_with_all_labels() {
     let d = mnist10k(&data_dir()).unwrap();
     check_shape(&d, 10_000, 784);
@@ -422,6 +448,12 @@ fn a_file_cut_at_a_line_boundary_is_an_error_not_a_smaller_data_set() {
     cut(&root, "zh/peoples_daily_1998_bmes.txt.gz", 100);
     let (_, _, msg) = data_error(data::peoples_daily(&root));
     assert!(msg.contains("100 lines") && msg.contains("19484"), "{msg}");
+    cut(&root, "text/shakespeare_plays.txt.gz", 100);
+    let (_, _, msg) = data_error(data::shakespeare(&root));
+    assert!(
+        msg.contains("characters") && msg.contains("4830841"),
+        "{msg}"
+    );
     // A file with a header: the header's count is checked (iris says 150).
     cut(&root, "tabular/iris.csv", 101);
     let (_, at, msg) = data_error(iris(&root));

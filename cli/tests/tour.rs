@@ -149,6 +149,11 @@ fn bilstm_segmentation() {
 }
 
 #[test]
+fn char_lm() {
+    check("char_lm");
+}
+
+#[test]
 fn transformer_segmentation() {
     check("transformer_segmentation");
 }

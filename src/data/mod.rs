@@ -18,6 +18,7 @@ mod sklearn;
 mod source;
 mod split;
 mod standardize;
+mod text;
 
 pub use batches::{Batch, BatchTarget, Batches};
 pub use bmes::{BMES, Tagged, peoples_daily};
@@ -28,6 +29,7 @@ pub use islp::auto_mpg;
 pub use loader::{Loader, LoaderState};
 pub use sklearn::{breast_cancer, diabetes, iris, wine};
 pub use standardize::Standardizer;
+pub use text::{Vocab, shakespeare};
 
 use std::path::PathBuf;
 

@@ -12,6 +12,7 @@ mod held_out;
 pub mod plot;
 pub mod save;
 
+pub use chapters::char_lm;
 pub use common::{Ctx, Outcome};
 pub use held_out::{Restore, Score, Snapshot};
 

@@ -3,6 +3,7 @@
 mod affine;
 mod attention;
 mod bmes;
+pub mod char_lm;
 mod classification;
 mod cnn;
 mod gradients;
@@ -94,6 +95,12 @@ pub fn all() -> Vec<Entry> {
             chapter: "RNN, Bidirectional RNN, LSTM",
             run: recurrent::bilstm_segmentation,
             eval: restore::<recurrent::Words>,
+        },
+        Entry {
+            name: "char_lm",
+            chapter: "LSTM: a character language model",
+            run: char_lm::char_lm,
+            eval: restore::<char_lm::Plays>,
         },
         Entry {
             name: "transformer_segmentation",
