@@ -18,6 +18,7 @@ mod sklearn;
 mod source;
 mod split;
 mod standardize;
+mod words;
 
 pub use batches::{Batch, BatchTarget, Batches};
 pub use bmes::{BMES, Tagged, peoples_daily};
@@ -28,6 +29,9 @@ pub use islp::auto_mpg;
 pub use loader::{Loader, LoaderState};
 pub use sklearn::{breast_cancer, diabetes, iris, wine};
 pub use standardize::Standardizer;
+pub use words::{
+    Analogy, Vocab, WordPair, analogy_questions, tokenize, word2vec_corpus, wordsim353,
+};
 
 use std::path::PathBuf;
 
