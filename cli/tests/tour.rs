@@ -149,6 +149,16 @@ fn bilstm_segmentation() {
 }
 
 #[test]
+fn word2vec_skipgram() {
+    check("word2vec_skipgram");
+}
+
+#[test]
+fn word2vec_cbow() {
+    check("word2vec_cbow");
+}
+
+#[test]
 fn transformer_segmentation() {
     check("transformer_segmentation");
 }

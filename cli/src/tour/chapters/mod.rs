@@ -11,6 +11,8 @@ mod polynomial;
 mod recurrent;
 mod regression;
 mod stn;
+mod word2vec;
+mod word_eval;
 
 use crate::tour::Entry;
 use crate::tour::held_out::restore;
@@ -94,6 +96,18 @@ pub fn all() -> Vec<Entry> {
             chapter: "RNN, Bidirectional RNN, LSTM",
             run: recurrent::bilstm_segmentation,
             eval: restore::<recurrent::Words>,
+        },
+        Entry {
+            name: "word2vec_skipgram",
+            chapter: "字嵌入 (prediction-based)",
+            run: word2vec::skipgram,
+            eval: restore::<word2vec::SkipGram>,
+        },
+        Entry {
+            name: "word2vec_cbow",
+            chapter: "字嵌入 (prediction-based)",
+            run: word2vec::cbow,
+            eval: restore::<word2vec::Cbow>,
         },
         Entry {
             name: "transformer_segmentation",
