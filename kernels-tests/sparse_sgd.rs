@@ -39,7 +39,7 @@ fn sparse_sgd_matches_float64_with_repeated_ids() {
         .with_sparse_grad(true)
         .unwrap();
     let c = tensor(&c0, &[shape[0], shape[1], dim]);
-    let mut opt = Optimizer::sgd(&[emb.table.clone()], 0.1, 0.0).unwrap();
+    let mut opt = Optimizer::sgd(std::slice::from_ref(&emb.table), 0.1, 0.0).unwrap();
     let mut want = widen(&w0);
     let used: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
     for lr in [0.1, 0.03] {
@@ -72,7 +72,7 @@ fn one_step(sparse: bool, v: usize, dim: usize, ids: &[i32], c0: &[f32]) -> (Vec
         .with_sparse_grad(sparse)
         .unwrap();
     let c = Tensor::from_slice(&d, c0, &[ids.len(), dim]).unwrap();
-    let mut opt = Optimizer::sgd(&[emb.table.clone()], 0.5, 0.0).unwrap();
+    let mut opt = Optimizer::sgd(std::slice::from_ref(&emb.table), 0.5, 0.0).unwrap();
     step(&emb, ids, &[ids.len()], &c, &mut opt);
     // The peak before reading the table back (its staging copy is table-sized).
     let peak = d.counters().peak_bytes_live;
@@ -109,8 +109,7 @@ fn a_token_outside_the_vocabulary_is_a_typed_error() {
     let emb = Embedding::sparse(dev(), 10, 4).unwrap();
     let err = emb
         .lookup_ids(&[1, 2, 10, 3], &[2, 2])
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     match &err {
         Error::TokenOutOfRange {
             module,
@@ -143,8 +142,7 @@ fn a_sparse_table_refuses_other_uses_and_other_optimizers() {
         .sum_all()
         .unwrap()
         .backward()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("sparse gradient"), "{err}");
     let ids = Tensor::from_slice(dev(), &[1i32, 1, 3], &[3]).unwrap();
     emb.forward(&ids)
@@ -153,7 +151,7 @@ fn a_sparse_table_refuses_other_uses_and_other_optimizers() {
         .unwrap()
         .backward()
         .unwrap();
-    let mut opt = Optimizer::sgd(&[emb.table.clone()], 0.1, 0.9).unwrap();
-    let err = opt.step().err().expect("momentum refused");
+    let mut opt = Optimizer::sgd(std::slice::from_ref(&emb.table), 0.1, 0.9).unwrap();
+    let err = opt.step().expect_err("momentum refused");
     assert!(err.to_string().contains("plain SGD"), "{err}");
 }

@@ -179,7 +179,9 @@ impl Sampler {
                             count += 1;
                             if count == size {
                                 step(&b)?;
-                                (b.ctx.clear(), b.targets.clear(), count = 0);
+                                b.ctx.clear();
+                                b.targets.clear();
+                                count = 0;
                             }
                         }
                     }
@@ -197,7 +199,9 @@ impl Sampler {
                         count += 1;
                         if count == size {
                             step(&b)?;
-                            (b.ctx.clear(), b.weight.clear(), b.targets.clear());
+                            b.ctx.clear();
+                            b.weight.clear();
+                            b.targets.clear();
                             count = 0;
                         }
                     }
