@@ -248,7 +248,7 @@ struct Trained {
 /// Plain SGD, the rate falling linearly to 1e-4 of its start (word2vec's).
 fn train(ctx: &Ctx, data: &Text, model: &Word2Vec, arch: Arch) -> Result<Trained> {
     let (batch, lr0, epochs) = match arch {
-        Arch::SkipGram => (4096, 0.025, 1),
+        Arch::SkipGram => (2048, 0.05, ctx.pick(4, 1)),
         Arch::Cbow => (2048, 0.05, ctx.pick(2, 1)),
     };
     // Examples per epoch, estimated from the kept tokens, for the schedule.
