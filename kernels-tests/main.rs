@@ -37,4 +37,5 @@ mod reduce;
 mod shape_uniforms;
 mod softmax;
 mod sort;
+mod sparse_sgd;
 mod stack_split;

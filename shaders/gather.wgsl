@@ -87,6 +87,32 @@ fn gather(
     out[i] = data[o.x + u32(j) * at4(cfg.data_stride, cfg.axis)];
 }
 
+// The row form (index_select along axis 0 of a contiguous (rows, ROW) table,
+// the index broadcast along the row): one division by a constant per
+// element, where `locate` decodes every dim through the uniform (on lavapipe
+// several times slower for an embedding lookup).
+override ROW: u32 = 1u;
+
+@compute @workgroup_size(WG)
+fn gather_rows(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= cfg.numel) {
+        return;
+    }
+    let r = i / ROW;
+    let j = index[cfg.idx_offset + r * at4(cfg.idx_stride, 0u)];
+    if (j < 0 || u32(j) >= cfg.dim) {
+        atomicOr(&status[0], 1u);
+        out[i] = elem(0);
+        return;
+    }
+    out[i] = data[cfg.data_offset + u32(j) * ROW + (i - r * ROW)];
+}
+
 // ---- the gradient: scatter-add into a zeroed output --------------------------
 
 // Bindings 0 and 1 again, as scatter-add sees them (no entry point uses both views).

@@ -9,6 +9,14 @@
 //
 //   ema:   run = (1 - mu) * run + mu * x   (batch norm's running statistics)
 //
+//   sparse_sgd: p[ids[r], c] -= lr * scale * rows[r, c] for each row r of a
+//          table's sparse gradient (an embedding's rows read this step); a
+//          row read twice adds twice. Only the rows read are touched, so the
+//          step costs N * d, not V * d. The adds into one row race, so they
+//          use a compare-and-swap loop on the f32 bits (WGSL has no float
+//          atomics), as gather's scatter-add does; their order, and so the
+//          last bits of a row read twice, can differ run to run.
+//
 // Bindings: p (n) read_write, grad (n), m (n) read_write, [v (n) read_write,]
 // scale (1: the gradient-clipping factor, computed on the GPU from the global
 // norm, so clipping needs no readback; read as a uniform, as is the status
@@ -152,4 +160,56 @@ fn adam_at(i: u32) {
     m[i] = mi;
     v[i] = vi;
     p[i] = w - lr * (mi / bc1) / (sqrt(vi / bc2) + eps);
+}
+
+// ---- sparse SGD: bindings 0 (the table, as words), 1 row gradients (N * d),
+// 2 row ids (N, i32), then sgd's scale, hyperparameters and status; cfg
+// {numel = N * d, per, width = d, rows = V}.
+
+struct SparseMeta {
+    numel: u32,
+    per: u32,
+    width: u32,
+    rows: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> p_bits: array<atomic<u32>>;
+@group(0) @binding(2) var<storage, read> row_ids: array<i32>;
+@group(0) @binding(5) var<uniform> sparse_cfg: SparseMeta;
+// The row width as a constant: the division per element is a multiply.
+override WIDTH: u32 = 1u;
+
+@compute @workgroup_size(WG)
+fn sparse_sgd(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    if (sgd_status.x != 0u) {
+        return;
+    }
+    let c = sparse_cfg;
+    let r = span(wid, nwg, lid, Meta(c.numel, c.per));
+    let step = -hp(sgd_hyper, 0u) * sgd_scale.x;
+    for (var i = r.x; i < r.y; i += WG) {
+        let r = i / WIDTH;
+        let row = row_ids[r];
+        // An id outside the table was flagged by the lookup that read it,
+        // which raised the status word and skips this whole update.
+        if (row >= 0 && u32(row) < c.rows) {
+            add_to(u32(row) * WIDTH + (i - r * WIDTH), step * grad[i]);
+        }
+    }
+}
+
+fn add_to(at: u32, x: f32) {
+    var old = atomicLoad(&p_bits[at]);
+    loop {
+        let sum = bitcast<u32>(bitcast<f32>(old) + x);
+        let done = atomicCompareExchangeWeak(&p_bits[at], old, sum);
+        if (done.exchanged) {
+            break;
+        }
+        old = done.old_value;
+    }
 }

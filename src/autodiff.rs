@@ -114,9 +114,10 @@ impl Tensor {
             .clone()
     }
 
-    /// Forgets the accumulated gradient.
+    /// Forgets the accumulated gradient (a sparse one too).
     pub fn zero_grad(&self) {
         self.0.grad.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.zero_sparse_grad();
     }
 
     /// The same value with no gradient history: gradients stop here.
@@ -192,6 +193,9 @@ impl Tensor {
                 (s.op.clone(), s.src.clone())
             };
             let Some(op) = op else {
+                if t.has_sparse_grad() {
+                    return Err(crate::autodiff_sparse::dense_into_sparse(t));
+                }
                 // A leaf: accumulate.
                 let mut slot = t.0.grad.lock().unwrap_or_else(|e| e.into_inner());
                 let total = match slot.take() {
@@ -202,6 +206,11 @@ impl Tensor {
                 leaves.push(total);
                 continue;
             };
+            if let Some(rows) = crate::autodiff_sparse::row_lookup(&op, &src, &g)? {
+                // A sparse table's rows: no dense gradient, and the index has none.
+                leaves.extend(crate::autodiff_sparse::accumulate(&src[0], rows)?);
+                continue;
+            }
             let gs = vjp(&op, t, &src, &g)?;
             for (s, gi) in src.iter().zip(gs) {
                 let Some(gi) = gi else { continue };

@@ -137,6 +137,18 @@ pub enum Error {
     )]
     IndexOutOfRange { op: &'static str },
 
+    #[error(
+        "{module}: token id {id} (element {index} of ids of shape {ids:?}) is outside the \
+         table of shape {table:?}"
+    )]
+    TokenOutOfRange {
+        module: &'static str,
+        ids: Vec<usize>,
+        table: Vec<usize>,
+        index: usize,
+        id: i64,
+    },
+
     #[error("{op}: buffer {msg}")]
     HostBuffer { op: &'static str, msg: String },
 

@@ -188,6 +188,9 @@ pub enum UpdateRule {
     Sgd { nesterov: bool },
     /// Adam (state: first and second moments); `decoupled` is AdamW.
     Adam { decoupled: bool },
+    /// Plain SGD of a table's sparse gradient: src = [table, row gradients
+    /// (N, d), scale (1), row ids (N)]; p[ids[r]] -= lr * scale * rows[r].
+    SparseSgd,
     /// A running average (batch norm's running statistics): src = [running,
     /// new value]; running = (1 - momentum) * running + momentum * new.
     Ema,
@@ -200,6 +203,7 @@ impl UpdateRule {
             UpdateRule::Sgd { nesterov } => nesterov as u64,
             UpdateRule::Adam { decoupled } => 2 + decoupled as u64,
             UpdateRule::Ema => 4,
+            UpdateRule::SparseSgd => 5,
         }
     }
 }
@@ -295,6 +299,10 @@ pub(crate) struct Node {
     pub requires_grad: AtomicBool,
     /// The accumulated gradient of a leaf that requires one.
     pub grad: Mutex<Option<crate::Tensor>>,
+    /// A leaf whose gradient is kept sparse: the rows its lookups read and
+    /// their gradients (`rows_grad`), never a dense tensor of its shape.
+    pub sparse: AtomicBool,
+    pub rows_grad: Mutex<Option<crate::autodiff_sparse::SparseGrad>>,
     /// Lazy nodes recorded to read this node's buffer (directly, or through a
     /// view): an in-place update of the buffer realizes the live ones first,
     /// so they read the value they were recorded against.

@@ -22,6 +22,7 @@
 extern crate self as shadergrad;
 
 pub mod autodiff;
+mod autodiff_sparse;
 mod autodiff_sum;
 pub mod checkpoint;
 mod counters;
@@ -46,6 +47,7 @@ mod tensor;
 mod tuning;
 
 pub use autodiff::{NoGradGuard, no_grad, without_grad};
+pub use autodiff_sparse::SparseGrad;
 pub use counters::CounterSnapshot;
 pub use device::{Caps, DETERMINISTIC_ENV, Device, DeviceOptions, PLAIN_ENV};
 pub use dtype::{DType, Element};

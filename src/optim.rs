@@ -88,6 +88,8 @@ impl Optimizer {
                     msg: "parameters must be realized f32 leaves that require gradients".into(),
                 });
             }
+            // A sparse table's plain SGD keeps no state (torch's momentum_buffer is None).
+            let per = if p.has_sparse_grad() { 0 } else { per };
             let s: Vec<Tensor> = (0..per)
                 .map(|_| Tensor::zeros(&dev, p.shape(), DType::F32))
                 .collect::<Result<_>>()?;
@@ -270,7 +272,8 @@ impl Optimizer {
         self.check_settings()?;
         let _guard = no_grad();
         let grads: Vec<Option<Tensor>> = self.params.iter().map(|p| p.grad()).collect();
-        if grads.iter().all(Option::is_none) {
+        let sparse = self.params.iter().any(|p| p.sparse_grad().is_some());
+        if grads.iter().all(Option::is_none) && !sparse {
             return Err(Error::InvalidArgument {
                 op: "optimizer step",
                 shape: vec![],
@@ -337,6 +340,11 @@ impl Optimizer {
         };
         let hyper = hyper.map(|h| h as f32);
         let mut updates = Vec::new();
+        for p in self.params.iter().filter(|p| p.has_sparse_grad()) {
+            if let Some(rows) = p.sparse_grad() {
+                updates.push(self.sparse_update(p, &rows, &scale, hyper)?);
+            }
+        }
         for ((p, g), state) in self.params.iter().zip(grads).zip(&self.state) {
             let Some(g) = g else { continue };
             let mut src = vec![p.clone(), g, scale.clone()];
@@ -351,6 +359,43 @@ impl Optimizer {
         }
         self.device().add_pending(updates);
         Ok(())
+    }
+
+    /// The in-place update of a sparse table: its rows' gradients added at
+    /// their rows, scaled by -lr (duplicates add up). Plain SGD only, as
+    /// torch's SGD takes sparse gradients without momentum or weight decay.
+    fn sparse_update(
+        &self,
+        p: &Tensor,
+        rows: &crate::SparseGrad,
+        scale: &Tensor,
+        hyper: [f32; 8],
+    ) -> Result<Tensor> {
+        let plain = matches!(self.rule, Rule::Sgd { momentum, .. } if momentum == 0.0);
+        if !plain || self.weight_decay != 0.0 || self.clip.is_some() {
+            return Err(Error::InvalidArgument {
+                op: "optimizer step",
+                shape: p.shape().to_vec(),
+                msg: "a sparse gradient takes plain SGD (no momentum, weight decay, \
+                      or clipping)"
+                    .into(),
+            });
+        }
+        Ok(Tensor::record(
+            p.device(),
+            p.shape().to_vec(),
+            DType::F32,
+            Op::Update {
+                rule: UpdateRule::SparseSgd,
+                hyper,
+            },
+            vec![
+                p.clone(),
+                rows.values().clone(),
+                scale.clone(),
+                rows.indices().clone(),
+            ],
+        ))
     }
 
     /// Records the updates and realizes the whole step (loss, gradients,

@@ -72,7 +72,7 @@ fn digits_is_1797_images_of_8x8_in_10_classes() {
 fn shakespeare_is_the_plays_as_text_with_a_vocabulary_of_its_characters() {
     let text = data::shakespeare(&data_dir()).unwrap();
     assert!(text.starts_with("Theseus:\nNow, fair Hippolyta"));
-    let vocab = data::Vocab::of(&text);
+    let vocab = data::CharVocab::of(&text);
     assert_eq!(vocab.len(), 81);
     let ids = vocab.encode(&text[..2000]).unwrap();
     assert!(ids.iter().all(|&i| (0..81).contains(&i)));

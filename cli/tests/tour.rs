@@ -154,6 +154,16 @@ fn char_lm() {
 }
 
 #[test]
+fn word2vec_skipgram() {
+    check("word2vec_skipgram");
+}
+
+#[test]
+fn word2vec_cbow() {
+    check("word2vec_cbow");
+}
+
+#[test]
 fn transformer_segmentation() {
     check("transformer_segmentation");
 }

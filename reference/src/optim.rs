@@ -64,3 +64,13 @@ impl Adam {
         }
     }
 }
+
+/// Plain SGD of a sparse gradient: row t of `rows` (N, dim) subtracted, times
+/// lr, from row ids[t] of the (V, dim) table; a repeated id subtracts each.
+pub fn sparse_sgd(lr: f64, table: &mut [f64], dim: usize, ids: &[usize], rows: &[f64]) {
+    for (t, &r) in ids.iter().enumerate() {
+        for j in 0..dim {
+            table[r * dim + j] -= lr * rows[t * dim + j];
+        }
+    }
+}

@@ -19,6 +19,7 @@ mod source;
 mod split;
 mod standardize;
 mod text;
+mod words;
 
 pub use batches::{Batch, BatchTarget, Batches};
 pub use bmes::{BMES, Tagged, peoples_daily};
@@ -29,7 +30,10 @@ pub use islp::auto_mpg;
 pub use loader::{Loader, LoaderState};
 pub use sklearn::{breast_cancer, diabetes, iris, wine};
 pub use standardize::Standardizer;
-pub use text::{Vocab, shakespeare};
+pub use text::{CharVocab, shakespeare};
+pub use words::{
+    Analogy, WordPair, WordVocab, analogy_questions, tokenize, word2vec_corpus, wordsim353,
+};
 
 use std::path::PathBuf;
 

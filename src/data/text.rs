@@ -23,17 +23,17 @@ pub fn shakespeare(root: &Path) -> Result<String, Error> {
 
 /// The characters of a text, sorted; a token id is a position in that list.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vocab {
+pub struct CharVocab {
     chars: Vec<char>,
 }
 
-impl Vocab {
+impl CharVocab {
     /// Every character that occurs in `text`.
-    pub fn of(text: &str) -> Vocab {
+    pub fn of(text: &str) -> CharVocab {
         let mut chars: Vec<char> = text.chars().collect();
         chars.sort_unstable();
         chars.dedup();
-        Vocab { chars }
+        CharVocab { chars }
     }
 
     pub fn len(&self) -> usize {

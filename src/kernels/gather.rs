@@ -89,19 +89,30 @@ fn sourced(node_dtype: crate::DType, entry: &'static str, layout: Vec<BindKind>)
 /// (scatter) as input 0, the index as input 1.
 const ARGS: [Arg; 5] = [Arg::Out, Arg::In(0), Arg::In(1), Arg::Meta, Arg::Status];
 
+/// The row width when the gather is a row lookup (`index_select` along
+/// axis 0 of a contiguous 2-D table, its index broadcast along the row).
+fn row_lookup(data: &View, idx: &View, axis: usize) -> Option<usize> {
+    let d = *data.shape.get(1)?;
+    let table = axis == 0 && data.shape.len() == 2 && data.strides == [d as isize, 1];
+    let by_row = idx.shape.len() == 2 && idx.strides[1] == 0 && idx.strides[0] >= 0;
+    (table && by_row).then_some(d)
+}
+
 /// torch.gather of `data` along `axis` at `idx` (the output's shape).
 pub(crate) fn launch(out: Desc, data: &View, idx: &View, axis: usize) -> Result<Vec<Launch>> {
     let o = View::contiguous(out.shape);
     let groups = grid((out.numel() as u64).div_ceil(WG as u64));
-    Ok(vec![
-        Launch::new(source(out.dtype, "gather"), ARGS.to_vec(), groups).meta(meta(
-            idx,
-            data,
-            &o,
-            axis,
-            out.numel(),
-        )?),
-    ])
+    let src = match row_lookup(data, idx, axis) {
+        Some(d) => source(out.dtype, "gather_rows").with("ROW", d as f64),
+        None => source(out.dtype, "gather"),
+    };
+    Ok(vec![Launch::new(src, ARGS.to_vec(), groups).meta(meta(
+        idx,
+        data,
+        &o,
+        axis,
+        out.numel(),
+    )?)])
 }
 
 /// Two dispatches: zero the output, then add every value at its index (in

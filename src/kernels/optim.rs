@@ -10,7 +10,8 @@ const WG: u32 = 256;
 /// 1 its gradient, 2 the clipping scale (a uniform), then the rule's state. The caller
 /// adds the eight hyperparameter words. It reads the realize's status word
 /// and writes nothing when a kernel of the realize met a bad index.
-pub(crate) fn launch(rule: UpdateRule, numel: usize, cpu: bool) -> Launch {
+pub(crate) fn launch(rule: UpdateRule, param: &[usize], grad_numel: usize, cpu: bool) -> Launch {
+    let numel: usize = param.iter().product();
     use BindKind::{Read, ReadWrite, Uniform};
     let src = |entry| KernelSource::new("optim", shader("optim").into(), entry, vec![]);
     let (mut args, mut layout, src) = match rule {
@@ -24,6 +25,9 @@ pub(crate) fn launch(rule: UpdateRule, numel: usize, cpu: bool) -> Launch {
             vec![ReadWrite, Read, ReadWrite, Uniform],
             src("sgd").with("NESTEROV", nesterov as u8 as f64),
         ),
+        UpdateRule::SparseSgd => {
+            return sparse(param, grad_numel, cpu);
+        }
         UpdateRule::Adam { decoupled } => (
             vec![Arg::In(0), Arg::In(1), Arg::In(3), Arg::In(4), Arg::In(2)],
             vec![ReadWrite, Read, ReadWrite, ReadWrite, Uniform],
@@ -45,4 +49,32 @@ pub(crate) fn launch(rule: UpdateRule, numel: usize, cpu: bool) -> Launch {
         groups,
     )
     .meta(vec![numel as u32, per])
+}
+
+/// The sparse SGD update: one invocation per element of the row gradients
+/// (`grad_numel` = N * d), each adding into its row of the table of shape
+/// `param` = [V, d]. Bindings: table (atomic words), row gradients, row ids,
+/// scale, hyperparameters, cfg, status.
+fn sparse(param: &[usize], grad_numel: usize, cpu: bool) -> Launch {
+    use BindKind::{Read, ReadWrite, Uniform};
+    let layout = vec![ReadWrite, Read, Read, Uniform, Uniform, Uniform, Uniform];
+    let args = vec![
+        Arg::In(0),
+        Arg::In(1),
+        Arg::In(3),
+        Arg::In(2),
+        Arg::Scalars,
+        Arg::Meta,
+        Arg::Status,
+    ];
+    let per = per_invocation(grad_numel, WG, cpu);
+    let groups = grid((grad_numel as u64).div_ceil(WG as u64 * per as u64));
+    let src = KernelSource::new("optim", shader("optim").into(), "sparse_sgd", layout);
+    let src = src.with("WG", WG as f64).with("WIDTH", param[1] as f64);
+    Launch::new(src, args, groups).meta(vec![
+        grad_numel as u32,
+        per,
+        param[1] as u32,
+        param[0] as u32,
+    ])
 }

@@ -6,6 +6,11 @@ use crate::nn::{Module, Stateful, init, parameter};
 use crate::tensor::Tensor;
 
 /// A table of `count` vectors of `dim`: ids (i32, any shape) -> (..., dim).
+///
+/// With a sparse gradient (torch's `nn.Embedding(..., sparse=True)`), the
+/// table's gradient is the rows a step read and their gradients
+/// ([`Tensor::sparse_grad`]), never a dense `count x dim` tensor, and the
+/// optimizer's SGD adds them into just those rows.
 pub struct Embedding {
     pub table: Tensor,
 }
@@ -13,18 +18,67 @@ pub struct Embedding {
 impl Embedding {
     /// Entries drawn from N(0, 1), as torch.nn.Embedding.
     pub fn new(dev: &Device, count: usize, dim: usize) -> Result<Embedding> {
+        Embedding::from_table(init::normal(dev, &[count, dim], 1.0)?)
+    }
+
+    /// A table with a sparse gradient, entries drawn from N(0, 1).
+    pub fn sparse(dev: &Device, count: usize, dim: usize) -> Result<Embedding> {
+        Embedding::new(dev, count, dim)?.with_sparse_grad(true)
+    }
+
+    /// The given (count, dim) values as the table, a fresh parameter.
+    pub fn from_table(values: Tensor) -> Result<Embedding> {
+        if values.rank() != 2 {
+            return Err(Error::InvalidArgument {
+                op: "Embedding",
+                shape: values.shape().to_vec(),
+                msg: "the table must be (count, dim)".into(),
+            });
+        }
         Ok(Embedding {
-            table: parameter(init::normal(dev, &[count, dim], 1.0)?)?,
+            table: parameter(values)?,
         })
+    }
+
+    /// Keeps the table's gradient sparse (or dense again).
+    pub fn with_sparse_grad(self, on: bool) -> Result<Embedding> {
+        self.table.set_sparse_grad(on)?;
+        Ok(self)
+    }
+
+    pub fn count(&self) -> usize {
+        self.table.shape()[0]
+    }
+
+    pub fn dim(&self) -> usize {
+        self.table.shape()[1]
     }
 
     /// Looks up `ids`; an id outside the table is reported at the next readback.
     pub fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
         let mut shape = ids.shape().to_vec();
-        shape.push(self.table.shape()[1]);
+        shape.push(self.dim());
         self.table
             .index_select(0, &ids.reshape(&[ids.numel()])?)?
             .reshape(&shape)
+    }
+
+    /// Looks up ids given on the host, of `shape`: an id outside the table is
+    /// refused here, naming the module, the id and both shapes.
+    pub fn lookup_ids(&self, ids: &[i32], shape: &[usize]) -> Result<Tensor> {
+        let bad = ids
+            .iter()
+            .position(|&i| i < 0 || i as usize >= self.count());
+        if let Some(index) = bad {
+            return Err(Error::TokenOutOfRange {
+                module: "Embedding",
+                ids: shape.to_vec(),
+                table: self.table.shape().to_vec(),
+                index,
+                id: ids[index] as i64,
+            });
+        }
+        self.lookup(&Tensor::from_slice(self.table.device(), ids, shape)?)
     }
 }
 

@@ -175,7 +175,8 @@ fn launch_for(
             ("scatter_add", l, vec![values.node, idx.node])
         }
         Op::Update { rule, .. } => {
-            let l = kernels::optim::launch(*rule, g.nodes[node.src[0]].numel(), opts.cpu)
+            let (param, grad) = (&g.nodes[node.src[0]], &g.nodes[node.src[1]]);
+            let l = kernels::optim::launch(*rule, &param.shape, grad.numel(), opts.cpu)
                 .scalars((node.scalar..node.scalar + 8).collect());
             ("update", vec![l], node.src.clone())
         }

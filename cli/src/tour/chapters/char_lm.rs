@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 
 use crate::tour::common::{Ctx, Outcome};
 use crate::tour::held_out::{HeldOut, Snapshot};
-use shadergrad::data::{Vocab, shakespeare};
+use shadergrad::data::{CharVocab, shakespeare};
 use shadergrad::loss::cross_entropy;
 use shadergrad::nn::{CellKind, Embedding, Linear, Module, Recurrent, RecurrentOptions, Stateful};
 use shadergrad::optim::{CosineLr, LrScheduler, Optimizer};
@@ -308,7 +308,7 @@ pub fn train(
 pub fn sample(
     ctx: &Ctx,
     model: &CharLm,
-    vocab: &Vocab,
+    vocab: &CharVocab,
     prime: &str,
     n: usize,
     temperature: f64,
@@ -353,7 +353,7 @@ fn draw(logits: &[f32], temperature: f64, rng: &mut StdRng) -> i32 {
 
 /// The plays as token ids, split: the first 95% to train on, the rest held out.
 pub struct Plays {
-    pub vocab: Vocab,
+    pub vocab: CharVocab,
     pub train: Vec<i32>,
     pub test: Vec<i32>,
 }
@@ -362,7 +362,7 @@ impl Plays {
     /// Quick: the first 400k training characters, 32k held out.
     pub fn load(ctx: &Ctx) -> Result<Plays> {
         let text = shakespeare(&ctx.data)?;
-        let vocab = Vocab::of(&text);
+        let vocab = CharVocab::of(&text);
         let mut ids = vocab.encode(&text)?;
         let cut = ids.len() - (ids.len() as f64 * HELD_OUT) as usize;
         let mut test = ids.split_off(cut);

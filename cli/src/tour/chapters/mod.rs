@@ -12,6 +12,8 @@ mod polynomial;
 mod recurrent;
 mod regression;
 mod stn;
+mod word2vec;
+mod word_eval;
 
 use crate::tour::Entry;
 use crate::tour::held_out::restore;
@@ -101,6 +103,18 @@ pub fn all() -> Vec<Entry> {
             chapter: "LSTM: a character language model",
             run: char_lm::char_lm,
             eval: restore::<char_lm::Plays>,
+        },
+        Entry {
+            name: "word2vec_skipgram",
+            chapter: "字嵌入 (prediction-based)",
+            run: word2vec::skipgram,
+            eval: restore::<word2vec::SkipGram>,
+        },
+        Entry {
+            name: "word2vec_cbow",
+            chapter: "字嵌入 (prediction-based)",
+            run: word2vec::cbow,
+            eval: restore::<word2vec::Cbow>,
         },
         Entry {
             name: "transformer_segmentation",
