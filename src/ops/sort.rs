@@ -3,8 +3,9 @@
 //! before it (every pair compared inside one fused reduction, the n x n
 //! comparisons never stored), and the indices are read back out of the places
 //! by a second such count. That is O(n^2) work per row of n, fine for the rows
-//! a model sorts (a top k over a few thousand scores); a row past what a u32
-//! index reaches is a typed error. Stable; NaN sorts as the largest, as in
+//! a model sorts (a top k over a few thousand scores); a row whose n x n
+//! comparisons pass a u32 index is counted in slices, and one past what a
+//! lazy tensor may hold (n over about a million) is a typed error. Stable; NaN sorts as the largest, as in
 //! PyTorch. The values are a gather, so their gradient is the gather's.
 
 use crate::dtype::DType;
