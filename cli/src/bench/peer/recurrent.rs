@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 
 use shadergrad::Result;
-use shadergrad::nn::{Linear, Lstm, Module, RecurrentOptions, Stateful};
+use shadergrad::nn::{Linear, Lstm, RecurrentOptions, Stateful};
 use shadergrad::optim::Optimizer;
 use shadergrad_reference::widen;
 
@@ -16,7 +16,7 @@ use crate::bench::peer::kernels::{host_sets, upload};
 use crate::bench::peer::models::{label_sets, upload_labels};
 use crate::bench::peer::{Bench, e2e};
 use crate::bench::suites::models::loss_gate;
-use crate::bench::suites::recurrent::{CLASSES, INPUT, reference_loss};
+use crate::bench::suites::recurrent::{CLASSES, INPUT, reference_loss, train_step};
 
 const T: usize = 128;
 const B: usize = 32;
@@ -42,14 +42,9 @@ pub(crate) fn lstm_step(ctx: &mut Ctx, bench: &mut Bench) -> Result<()> {
         .work(flops, 0.0)
         .note("x and labels uploaded per run; forward, backpropagation through time, Adam; the loss read back")
         .run(move |i| {
-            let mut opt = opt.borrow_mut();
-            opt.zero_grad();
-            let out = m.forward(&upload(dev, &x, i, &[T, B, INPUT])?)?;
-            let logits = head.forward(&out.reshape(&[T * B, H])?)?;
-            let loss = shadergrad::loss::cross_entropy(&logits, &upload_labels(dev, &labels, i)?)?;
-            loss.backward()?;
-            opt.record()?;
-            Ok(vec![loss])
+            let x = upload(dev, &x, i, &[T, B, INPUT])?;
+            let l = upload_labels(dev, &labels, i)?;
+            Ok(vec![train_step(m, head, &x, &l, &mut opt.borrow_mut())?])
         })
         .check(move |o| loss_gate(o, loss0));
     bench.measure(ctx, workload, case);

@@ -55,6 +55,24 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// One Adam step of the LSTM and its head on x (T, B, I) and the T x B
+/// labels: the loss, with the update recorded (read it to run the step).
+pub(crate) fn train_step(
+    m: &Lstm,
+    head: &Linear,
+    x: &Tensor,
+    labels: &Tensor,
+    opt: &mut Optimizer,
+) -> Result<Tensor> {
+    opt.zero_grad();
+    let (t, b, h) = (x.shape()[0], x.shape()[1], head.weight.shape()[1]);
+    let out = m.forward(x)?.reshape(&[t * b, h])?;
+    let loss = shadergrad::loss::cross_entropy(&head.forward(&out)?, labels)?;
+    loss.backward()?;
+    opt.record()?;
+    Ok(loss)
+}
+
 /// The model's first loss in float64, from its own weights.
 pub(crate) fn reference_loss(
     m: &Lstm,
@@ -95,14 +113,7 @@ fn lstm_step(ctx: &mut Ctx, t: usize, b: usize, h: usize, composed: bool) -> Res
     let mut params = m.parameters();
     params.extend(head.parameters());
     let opt = RefCell::new(Optimizer::adam(&params, 1e-3)?);
-    let train = move |s: &[Tensor], opt: &mut Optimizer| -> Result<Tensor> {
-        opt.zero_grad();
-        let out = m.forward(&s[0])?.reshape(&[t * b, h])?;
-        let loss = shadergrad::loss::cross_entropy(&head.forward(&out)?, &s[1])?;
-        loss.backward()?;
-        opt.record()?;
-        Ok(loss)
-    };
+    let train = move |s: &[Tensor], opt: &mut Optimizer| train_step(&m, &head, &s[0], &s[1], opt);
     let step = move |s: &[Tensor], opt: &mut Optimizer| -> Result<Tensor> {
         let d = s[0].device();
         let before = d.tuning();
