@@ -243,13 +243,7 @@ fn one_step_lstm_modules_match_the_reference() {
         let x = uniform(&mut r, t * b * i, -1.0, 1.0);
         let out = m.forward_with(&tensor(&x, &[t, b, i]), None, None).unwrap();
         let p: Vec<Vec<f64>> = m.parameters().iter().map(|p| f64s(&read(p))).collect();
-        let w = LstmWeights {
-            ih: &p[0],
-            hh: &p[1],
-            b_ih: &p[2],
-            b_hh: &p[3],
-            peep: None,
-        };
+        let w = LstmWeights::of(&p);
         let want = lstm(&w, &f64s(&x), (t, b, i, h));
         assert_close(
             &format!("lstm T {t} B {b} H {h}"),

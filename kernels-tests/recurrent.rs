@@ -12,13 +12,7 @@ use shadergrad_reference::recurrent::{LstmWeights, lstm};
 /// The reference LSTM from the module's weights (in `parameters()` order:
 /// weight_ih, weight_hh, bias_ih, bias_hh, w_ci, w_cf, w_co).
 fn reference(w: &[Vec<f64>], x: &[f64], dims: (usize, usize, usize, usize)) -> Vec<f64> {
-    let weights = LstmWeights {
-        ih: &w[0],
-        hh: &w[1],
-        b_ih: &w[2],
-        b_hh: &w[3],
-        peep: Some([&w[4], &w[5], &w[6]]),
-    };
+    let weights = LstmWeights::of(w);
     lstm(&weights, x, dims)
 }
 

@@ -14,6 +14,20 @@ pub struct LstmWeights<'a> {
     pub peep: Option<[&'a [f64]; 3]>,
 }
 
+impl<'a> LstmWeights<'a> {
+    /// The weights in a module's `parameters()` order (PyTorch's): weight_ih,
+    /// weight_hh, bias_ih, bias_hh, then w_ci, w_cf, w_co when there are seven.
+    pub fn of(p: &'a [Vec<f64>]) -> LstmWeights<'a> {
+        LstmWeights {
+            ih: &p[0],
+            hh: &p[1],
+            b_ih: &p[2],
+            b_hh: &p[3],
+            peep: (p.len() == 7).then(|| [&p[4][..], &p[5][..], &p[6][..]]),
+        }
+    }
+}
+
 fn sigmoid(v: f64) -> f64 {
     1.0 / (1.0 + (-v).exp())
 }

@@ -86,13 +86,7 @@ pub(crate) fn reference_loss(
         .iter()
         .map(|p| Ok(widen(&p.to_vec::<f32>()?)))
         .collect::<Result<_>>()?;
-    let w = LstmWeights {
-        ih: &p[0],
-        hh: &p[1],
-        b_ih: &p[2],
-        b_hh: &p[3],
-        peep: None,
-    };
+    let w = LstmWeights::of(&p);
     let hs = lstm(&w, x, dims);
     let logits = mlp_logits(&[host_layer(head)?], &hs, hs.len() / dims.3);
     Ok(CrossEntropy::new(CLASSES).mean(&logits, labels).0)
