@@ -7,8 +7,8 @@ use crate::common::*;
 use rand::Rng;
 use shadergrad::nn::{Embedding, Module};
 use shadergrad::optim::Optimizer;
-use shadergrad::{Device, Error, Tensor, Tuning};
-use shadergrad_reference::optim::sparse_sgd;
+use shadergrad::{Device, DeviceOptions, Error, Tensor, Tuning};
+use shadergrad_reference::optim::{Adam, sparse_adam, sparse_sgd};
 use shadergrad_reference::widen;
 
 /// loss = sum(lookup(ids) * c): each looked-up row's gradient is its row of c.
@@ -52,6 +52,73 @@ fn sparse_sgd_matches_float64_with_repeated_ids() {
     assert_eq!(g.indices().shape(), &[n]);
     assert_eq!(g.values().shape(), &[n, dim]);
     assert_close("sparse sgd", &read(&emb.table), &want, 1e-5, 1e-6);
+}
+
+/// Sparse Adam over three steps on `d`, against float64.
+fn sparse_adam_on(d: &Device) {
+    let (v, dim, shape) = (41, 7, [3usize, 13]);
+    let n = shape[0] * shape[1];
+    let mut r = rng(73);
+    let w0 = uniform(&mut r, v * dim, -1.0, 1.0);
+    let table = Tensor::from_slice(d, &w0, &[v, dim]).unwrap();
+    let emb = Embedding::from_table(table)
+        .unwrap()
+        .with_sparse_grad(true)
+        .unwrap();
+    let mut opt = Optimizer::adam(std::slice::from_ref(&emb.table), 0.1).unwrap();
+    let mut want = widen(&w0);
+    let (mut m, mut mv) = (vec![0.0; v * dim], vec![0.0; v * dim]);
+    // Three steps over different rows: a row read at step 1 and not at step
+    // 2 keeps its value and moments (torch's SparseAdam, not dense Adam).
+    for (t, (lr, hi)) in [(0.1, 20), (0.05, 41), (0.02, 9)].into_iter().enumerate() {
+        let ids: Vec<i32> = (0..n)
+            .map(|i| if i % 5 == 0 { 3 } else { r.random_range(0..hi) })
+            .collect();
+        let c0 = uniform(&mut r, n * dim, -1.0, 1.0);
+        let c = Tensor::from_slice(d, &c0, &[shape[0], shape[1], dim]).unwrap();
+        opt.set_lr(lr);
+        step(&emb, &ids, &shape, &c, &mut opt);
+        let used: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
+        let moments = (&mut m[..], &mut mv[..]);
+        sparse_adam(
+            &Adam::default(),
+            lr,
+            t as i32 + 1,
+            &mut want,
+            moments,
+            dim,
+            &used,
+            &widen(&c0),
+        );
+    }
+    assert_close("sparse adam", &read(&emb.table), &want, 1e-5, 1e-6);
+}
+
+#[test]
+fn sparse_adam_matches_float64_with_repeated_ids_and_leaves_unread_rows() {
+    sparse_adam_on(dev());
+    // Its two passes bind four storage buffers each: a small device runs it.
+    let small = Device::with_options(&DeviceOptions {
+        limits: Some(shadergrad::wgpu::Limits::downlevel_defaults()),
+        ..Default::default()
+    })
+    .unwrap();
+    sparse_adam_on(&small);
+}
+
+#[test]
+fn sparse_adam_refuses_a_table_read_twice_in_a_step() {
+    let emb = Embedding::sparse(dev(), 10, 4).unwrap();
+    let mut opt = Optimizer::adam(std::slice::from_ref(&emb.table), 0.1).unwrap();
+    let before = read(&emb.table);
+    // Two host lookups in one step join into rows that may repeat.
+    opt.zero_grad();
+    let a = emb.lookup_ids(&[1, 2], &[2]).unwrap();
+    let b = emb.lookup_ids(&[2, 5], &[2]).unwrap();
+    a.add(&b).unwrap().sum_all().unwrap().backward().unwrap();
+    let err = opt.step().expect_err("refused");
+    assert!(err.to_string().contains("each row once"), "{err}");
+    assert_eq!(read(&emb.table), before, "a refused step leaves the table");
 }
 
 /// The same step through a dense and a sparse table of `v` rows, each on a
@@ -154,4 +221,11 @@ fn a_sparse_table_refuses_other_uses_and_other_optimizers() {
     let mut opt = Optimizer::sgd(std::slice::from_ref(&emb.table), 0.1, 0.9).unwrap();
     let err = opt.step().expect_err("momentum refused");
     assert!(err.to_string().contains("plain SGD"), "{err}");
+    // Ids on the GPU are not coalesced: a row read twice would race.
+    let mut opt = Optimizer::adam(std::slice::from_ref(&emb.table), 0.1).unwrap();
+    let err = opt.step().expect_err("repeatable rows refused");
+    assert!(err.to_string().contains("each row once"), "{err}");
+    let mut opt = opt.with_clip_grad_norm(1.0);
+    let err = opt.step().expect_err("clipping refused");
+    assert!(err.to_string().contains("clipping"), "{err}");
 }

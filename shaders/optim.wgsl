@@ -16,6 +16,12 @@
 //          use a compare-and-swap loop on the f32 bits (WGSL has no float
 //          atomics), as gather's scatter-add does; their order, and so the
 //          last bits of a row read twice, can differ run to run.
+//   sparse_adam_moments, sparse_adam_step: Adam at the rows of a coalesced
+//          sparse gradient (each row once), their moments with them; rows
+//          not read keep their values and moments (torch's SparseAdam). No
+//          atomics: the rows are distinct.
+//   Both read the rows in use from hyperparameter word 7; the rows past it
+//   pad the gradient to a fixed length and are skipped.
 //
 // Bindings: p (n) read_write, grad (n), m (n) read_write, [v (n) read_write,]
 // scale (1: the gradient-clipping factor, computed on the GPU from the global
@@ -189,15 +195,12 @@ fn sparse_sgd(
         return;
     }
     let c = sparse_cfg;
-    let r = span(wid, nwg, lid, Meta(c.numel, c.per));
+    let r = sparse_span(wid, nwg, lid, c, sgd_hyper);
     let step = -hp(sgd_hyper, 0u) * sgd_scale.x;
     for (var i = r.x; i < r.y; i += WG) {
-        let r = i / WIDTH;
-        let row = row_ids[r];
-        // An id outside the table was flagged by the lookup that read it,
-        // which raised the status word and skips this whole update.
-        if (row >= 0 && u32(row) < c.rows) {
-            add_to(u32(row) * WIDTH + (i - r * WIDTH), step * grad[i]);
+        let j = sparse_at(i, c.rows);
+        if (j < c.rows * WIDTH) {
+            add_to(j, step * grad[i]);
         }
     }
 }
@@ -211,5 +214,80 @@ fn add_to(at: u32, x: f32) {
             break;
         }
         old = done.old_value;
+    }
+}
+
+// ---- sparse Adam, in two passes of four storage buffers (a small device's
+// limit): the moments of the rows read, then those rows of the table.
+// Moments: bindings 0 m, 1 row gradients, 2 row ids, 3 v, then scale,
+// hyperparameters, cfg and status. Step: 0 the table, 1 m, 2 row ids, 3 v,
+// then hyperparameters, cfg and status.
+
+@group(0) @binding(0) var<storage, read_write> sparse_m: array<f32>;
+@group(0) @binding(1) var<storage, read> sparse_m_in: array<f32>;
+@group(0) @binding(6) var<uniform> sparse_adam_cfg: SparseMeta;
+
+// The elements of the rows in use this invocation visits: r.x, r.x + WG, ...
+// below r.y, and the end of the rows in use (hyperparameter word 7).
+fn sparse_span(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, c: SparseMeta, h: array<vec4<u32>, 2>) -> vec2<u32> {
+    let r = span(wid, nwg, lid, Meta(c.numel, c.per));
+    return vec2<u32>(r.x, min(r.y, u32(hp(h, 7u)) * WIDTH));
+}
+
+// Element i of the row gradients as its index in the table, or c.rows *
+// WIDTH for an id outside it (flagged by the lookup that read it, which
+// raised the status word: the whole update is skipped).
+fn sparse_at(i: u32, rows: u32) -> u32 {
+    let k = i / WIDTH;
+    let row = row_ids[k];
+    if (row < 0 || u32(row) >= rows) {
+        return rows * WIDTH;
+    }
+    return u32(row) * WIDTH + (i - k * WIDTH);
+}
+
+@compute @workgroup_size(WG)
+fn sparse_adam_moments(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    if (status.x != 0u) {
+        return;
+    }
+    let c = sparse_adam_cfg;
+    let r = sparse_span(wid, nwg, lid, c, hyper);
+    let b1 = hp(hyper, 1u);
+    let b2 = hp(hyper, 2u);
+    for (var i = r.x; i < r.y; i += WG) {
+        let j = sparse_at(i, c.rows);
+        if (j < c.rows * WIDTH) {
+            let g = grad[i] * scale.x;
+            sparse_m[j] = b1 * sparse_m[j] + (1.0 - b1) * g;
+            v[j] = b2 * v[j] + (1.0 - b2) * g * g;
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn sparse_adam_step(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    if (sgd_status.x != 0u) {
+        return;
+    }
+    let c = sparse_cfg;
+    let r = sparse_span(wid, nwg, lid, c, sgd_hyper);
+    let lr = hp(sgd_hyper, 0u);
+    let eps = hp(sgd_hyper, 3u);
+    let bc1 = hp(sgd_hyper, 5u);
+    let bc2 = hp(sgd_hyper, 6u);
+    for (var i = r.x; i < r.y; i += WG) {
+        let j = sparse_at(i, c.rows);
+        if (j < c.rows * WIDTH) {
+            p[j] = p[j] - lr * (sparse_m_in[j] / bc1) / (sqrt(v[j] / bc2) + eps);
+        }
     }
 }

@@ -3,9 +3,10 @@
 //! A table marked with `set_sparse_grad` takes its gradient as the rows its
 //! lookups read and the gradient of each (an uncoalesced COO tensor with one
 //! sparse dim, as torch's): `indices` [N] and `values` [N, d]. Backward never
-//! records the dense [V, d] scatter-add for it, and the optimizer adds the
-//! rows into the table in place (`UpdateRule::SparseSgd`), so a step's work
-//! and memory follow the batch, not the vocabulary.
+//! records the dense [V, d] scatter-add for it, and the optimizer updates
+//! those rows of the table in place (`UpdateRule::SparseSgd`, or
+//! `SparseAdam` for a coalesced gradient), so a step's work and memory
+//! follow the batch, not the vocabulary.
 
 use std::sync::atomic::Ordering;
 
@@ -15,11 +16,16 @@ use crate::graph::Op;
 use crate::tensor::Tensor;
 
 /// The gradient of a table as (rows read, their gradients). A row read
-/// twice appears twice: the update adds both.
+/// twice appears twice: the update adds both. A lookup of ids given on the
+/// host (`Embedding::lookup_ids`) reads each row once, so its gradient comes
+/// coalesced (torch's `coalesce()`): `distinct` distinct rows first, then
+/// padding rows of zero gradient that keep the length, and so the plan, the
+/// same from step to step.
 #[derive(Clone)]
 pub struct SparseGrad {
     indices: Tensor,
     values: Tensor,
+    distinct: Option<usize>,
 }
 
 impl SparseGrad {
@@ -31,6 +37,12 @@ impl SparseGrad {
     /// The gradient of each row read, [N, d].
     pub fn values(&self) -> &Tensor {
         &self.values
+    }
+
+    /// For a coalesced gradient, how many leading rows are distinct (the
+    /// rest are padding with zero gradient); `None` when rows may repeat.
+    pub fn distinct_rows(&self) -> Option<usize> {
+        self.distinct
     }
 
     /// The dense gradient of a table of `rows` rows (torch's `to_dense`), for
@@ -50,6 +62,7 @@ impl SparseGrad {
         Ok(SparseGrad {
             indices: Tensor::cat(&[&self.indices, &other.indices], 0)?,
             values: Tensor::cat(&[&self.values, &other.values], 0)?,
+            distinct: None,
         })
     }
 }
@@ -82,6 +95,31 @@ impl Tensor {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Marks this index tensor (1-D) as `distinct` distinct rows followed
+    /// by padding that no output reads, so that the gradient of a lookup
+    /// with it is coalesced.
+    pub(crate) fn mark_distinct_rows(&self, distinct: usize) {
+        self.0.distinct_rows.store(distinct, Ordering::Relaxed);
+    }
+
+    /// What `mark_distinct_rows` said of the tensor under this view chain,
+    /// if the views read it whole (`len` ids), as a lookup's index does.
+    fn distinct_rows(&self, len: usize) -> Option<usize> {
+        let mut t = self.clone();
+        loop {
+            let next = {
+                let s = t.0.state();
+                match (&s.op, s.src.first()) {
+                    (Some(Op::View(_)), Some(src)) => src.clone(),
+                    _ => break,
+                }
+            };
+            t = next;
+        }
+        let n = t.0.distinct_rows.load(Ordering::Relaxed);
+        (n != usize::MAX && t.numel() == len).then_some(n)
     }
 
     pub(crate) fn zero_sparse_grad(&self) {
@@ -128,6 +166,7 @@ pub(crate) fn row_lookup(op: &Op, src: &[Tensor], g: &Tensor) -> Result<Option<S
     Ok(Some(SparseGrad {
         indices: index.narrow(1, 0, 1)?.reshape(&[n])?,
         values: g.clone(),
+        distinct: index.distinct_rows(n),
     }))
 }
 

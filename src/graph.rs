@@ -2,7 +2,7 @@
 //! the op and inputs that will produce one. Recording does no GPU work; shapes
 //! and dtypes are checked here, when the op is recorded.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::device::Device;
@@ -191,6 +191,10 @@ pub enum UpdateRule {
     /// Plain SGD of a table's sparse gradient: src = [table, row gradients
     /// (N, d), scale (1), row ids (N)]; p[ids[r]] -= lr * scale * rows[r].
     SparseSgd,
+    /// Lazy Adam of a table's coalesced sparse gradient (torch's SparseAdam):
+    /// src = [table, row gradients (N, d), scale (1), row ids (N), m, v];
+    /// only the rows read, and their moments, change.
+    SparseAdam,
     /// A running average (batch norm's running statistics): src = [running,
     /// new value]; running = (1 - momentum) * running + momentum * new.
     Ema,
@@ -204,6 +208,7 @@ impl UpdateRule {
             UpdateRule::Adam { decoupled } => 2 + decoupled as u64,
             UpdateRule::Ema => 4,
             UpdateRule::SparseSgd => 5,
+            UpdateRule::SparseAdam => 6,
         }
     }
 }
@@ -303,6 +308,10 @@ pub(crate) struct Node {
     /// their gradients (`rows_grad`), never a dense tensor of its shape.
     pub sparse: AtomicBool,
     pub rows_grad: Mutex<Option<crate::autodiff_sparse::SparseGrad>>,
+    /// Of an index tensor: how many of its leading entries are distinct
+    /// rows (the rest pad it to a repeatable length); `usize::MAX` when
+    /// nothing is known.
+    pub distinct_rows: AtomicUsize,
     /// Lazy nodes recorded to read this node's buffer (directly, or through a
     /// view): an in-place update of the buffer realizes the live ones first,
     /// so they read the value they were recorded against.

@@ -88,8 +88,12 @@ impl Optimizer {
                     msg: "parameters must be realized f32 leaves that require gradients".into(),
                 });
             }
-            // A sparse table's plain SGD keeps no state (torch's momentum_buffer is None).
-            let per = if p.has_sparse_grad() { 0 } else { per };
+            // A sparse table's plain SGD keeps no state (torch's momentum_buffer
+            // is None); its Adam keeps both moments, as torch's SparseAdam.
+            let per = match rule {
+                Rule::Sgd { .. } if p.has_sparse_grad() => 0,
+                _ => per,
+            };
             let s: Vec<Tensor> = (0..per)
                 .map(|_| Tensor::zeros(&dev, p.shape(), DType::F32))
                 .collect::<Result<_>>()?;
@@ -280,6 +284,13 @@ impl Optimizer {
                 msg: "no parameter has a gradient: call backward() first".into(),
             });
         }
+        if sparse && self.clip.is_some() {
+            return Err(Error::InvalidArgument {
+                op: "optimizer step",
+                shape: vec![],
+                msg: "a sparse gradient takes no weight decay or clipping".into(),
+            });
+        }
         let scale = match self.clip {
             Some(max) => {
                 let mut sq: Option<Tensor> = None;
@@ -290,7 +301,9 @@ impl Optimizer {
                         None => s,
                     });
                 }
-                let norm = sq.expect("a gradient").sqrt()?;
+                // Some gradient exists: a step with none was refused above.
+                let Some(sq) = sq else { return Ok(()) };
+                let norm = sq.sqrt()?;
                 norm.add(1e-6)?
                     .recip()?
                     .mul(max)?
@@ -340,9 +353,16 @@ impl Optimizer {
         };
         let hyper = hyper.map(|h| h as f32);
         let mut updates = Vec::new();
-        for p in self.params.iter().filter(|p| p.has_sparse_grad()) {
-            if let Some(rows) = p.sparse_grad() {
-                updates.push(self.sparse_update(p, &rows, &scale, hyper)?);
+        for (p, state) in self.params.iter().zip(&self.state) {
+            if let Some(rows) = p.sparse_grad().filter(|_| p.has_sparse_grad()) {
+                match self.sparse_update(p, &rows, state, &scale, hyper) {
+                    Ok(u) => updates.push(u),
+                    Err(e) => {
+                        // A refused step is not taken: Adam's count stays.
+                        self.steps -= 1;
+                        return Err(e);
+                    }
+                }
             }
         }
         for ((p, g), state) in self.params.iter().zip(grads).zip(&self.state) {
@@ -361,40 +381,69 @@ impl Optimizer {
         Ok(())
     }
 
-    /// The in-place update of a sparse table: its rows' gradients added at
-    /// their rows, scaled by -lr (duplicates add up). Plain SGD only, as
-    /// torch's SGD takes sparse gradients without momentum or weight decay.
+    /// The in-place update of a sparse table, touching only the rows read.
+    /// Plain SGD adds the rows' gradients at their rows, scaled by -lr
+    /// (duplicates add up), as torch's SGD takes sparse gradients (no
+    /// momentum or weight decay). Adam updates each row read and its
+    /// moments, and leaves the others as they are: torch's SparseAdam (so,
+    /// unlike torch, one `Optimizer::adam` takes dense and sparse
+    /// parameters together). It needs the gradient coalesced, each row once,
+    /// as `Embedding::lookup_ids` reads a table.
     fn sparse_update(
         &self,
         p: &Tensor,
         rows: &crate::SparseGrad,
+        state: &[Tensor],
         scale: &Tensor,
-        hyper: [f32; 8],
+        mut hyper: [f32; 8],
     ) -> Result<Tensor> {
-        let plain = matches!(self.rule, Rule::Sgd { momentum, .. } if momentum == 0.0);
-        if !plain || self.weight_decay != 0.0 || self.clip.is_some() {
-            return Err(Error::InvalidArgument {
-                op: "optimizer step",
-                shape: p.shape().to_vec(),
-                msg: "a sparse gradient takes plain SGD (no momentum, weight decay, \
-                      or clipping)"
-                    .into(),
-            });
+        let refuse = |msg: &str| Error::InvalidArgument {
+            op: "optimizer step",
+            shape: p.shape().to_vec(),
+            msg: msg.into(),
+        };
+        if self.weight_decay != 0.0 || self.clip.is_some() {
+            return Err(refuse(
+                "a sparse gradient takes no weight decay or clipping",
+            ));
         }
+        let n = rows.indices().numel();
+        // The rows in use: a coalesced gradient's padding is skipped.
+        let used = rows.distinct_rows().unwrap_or(n);
+        if used > 1 << 24 {
+            return Err(refuse("a sparse step of more than 2^24 rows"));
+        }
+        hyper[7] = used as f32;
+        let mut src = vec![
+            p.clone(),
+            rows.values().clone(),
+            scale.clone(),
+            rows.indices().clone(),
+        ];
+        let rule = match self.rule {
+            Rule::Sgd { momentum, .. } if momentum == 0.0 => UpdateRule::SparseSgd,
+            Rule::Adam { .. } if rows.distinct_rows().is_none() => {
+                return Err(refuse(
+                    "Adam on a sparse table needs each row once a step: read the table \
+                     once per step, with Embedding::lookup_ids",
+                ));
+            }
+            Rule::Adam { .. } => {
+                src.extend(state.iter().cloned());
+                UpdateRule::SparseAdam
+            }
+            Rule::Sgd { .. } => {
+                return Err(refuse(
+                    "a sparse gradient takes plain SGD (no momentum) or Adam",
+                ));
+            }
+        };
         Ok(Tensor::record(
             p.device(),
             p.shape().to_vec(),
             DType::F32,
-            Op::Update {
-                rule: UpdateRule::SparseSgd,
-                hyper,
-            },
-            vec![
-                p.clone(),
-                rows.values().clone(),
-                scale.clone(),
-                rows.indices().clone(),
-            ],
+            Op::Update { rule, hyper },
+            src,
         ))
     }
 

@@ -1,7 +1,7 @@
 //! Tensor: a cheap handle to a graph node. Creating and reading tensors lives
 //! here; the op methods live in `ops/`.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 use crate::device::Device;
@@ -64,6 +64,7 @@ impl Tensor {
             grad: Mutex::new(None),
             sparse: AtomicBool::new(false),
             rows_grad: Mutex::new(None),
+            distinct_rows: AtomicUsize::new(usize::MAX),
             readers: Mutex::new(Vec::new()),
             seq,
             backward: crate::autodiff::in_backward(),
@@ -118,6 +119,7 @@ impl Tensor {
             grad: Mutex::new(None),
             sparse: AtomicBool::new(false),
             rows_grad: Mutex::new(None),
+            distinct_rows: AtomicUsize::new(usize::MAX),
             readers: Mutex::new(Vec::new()),
             seq: 0,
             backward: false,

@@ -74,3 +74,37 @@ pub fn sparse_sgd(lr: f64, table: &mut [f64], dim: usize, ids: &[usize], rows: &
         }
     }
 }
+
+/// torch's SparseAdam at step `t`: the gradient rows (N, dim) summed per id
+/// (coalesced), then Adam on just the rows read and their moments; a row not
+/// read keeps its value and its moments.
+#[allow(clippy::too_many_arguments)]
+pub fn sparse_adam(
+    adam: &Adam,
+    lr: f64,
+    t: i32,
+    table: &mut [f64],
+    (m, v): (&mut [f64], &mut [f64]),
+    dim: usize,
+    ids: &[usize],
+    rows: &[f64],
+) {
+    let mut summed: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
+    for (k, &r) in ids.iter().enumerate() {
+        let g = summed.entry(r).or_insert_with(|| vec![0.0; dim]);
+        for j in 0..dim {
+            g[j] += rows[k * dim + j];
+        }
+    }
+    for (r, g) in summed {
+        let at = r * dim..(r + 1) * dim;
+        adam.step(
+            lr,
+            t,
+            &mut table[at.clone()],
+            &g,
+            &mut m[at.clone()],
+            &mut v[at],
+        );
+    }
+}

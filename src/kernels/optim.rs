@@ -1,4 +1,4 @@
-//! Launcher for `shaders/optim.wgsl`: one in-place update per parameter.
+//! Launcher for `shaders/optim.wgsl`: the in-place update of a parameter (one pass; sparse Adam two).
 
 use crate::graph::UpdateRule;
 use crate::kernels::{Arg, Launch, grid, per_invocation, shader};
@@ -10,7 +10,12 @@ const WG: u32 = 256;
 /// 1 its gradient, 2 the clipping scale (a uniform), then the rule's state. The caller
 /// adds the eight hyperparameter words. It reads the realize's status word
 /// and writes nothing when a kernel of the realize met a bad index.
-pub(crate) fn launch(rule: UpdateRule, param: &[usize], grad_numel: usize, cpu: bool) -> Launch {
+pub(crate) fn launch(
+    rule: UpdateRule,
+    param: &[usize],
+    grad_numel: usize,
+    cpu: bool,
+) -> Vec<Launch> {
     let numel: usize = param.iter().product();
     use BindKind::{Read, ReadWrite, Uniform};
     let src = |entry| KernelSource::new("optim", shader("optim").into(), entry, vec![]);
@@ -26,7 +31,15 @@ pub(crate) fn launch(rule: UpdateRule, param: &[usize], grad_numel: usize, cpu: 
             src("sgd").with("NESTEROV", nesterov as u8 as f64),
         ),
         UpdateRule::SparseSgd => {
-            return sparse(param, grad_numel, cpu);
+            return vec![sparse(param, grad_numel, cpu, Sparse::Sgd)];
+        }
+        UpdateRule::SparseAdam => {
+            // Two passes of four storage buffers each, what a small device
+            // allows: the moments of the rows read, then those rows.
+            return vec![
+                sparse(param, grad_numel, cpu, Sparse::AdamMoments),
+                sparse(param, grad_numel, cpu, Sparse::AdamStep),
+            ];
         }
         UpdateRule::Adam { decoupled } => (
             vec![Arg::In(0), Arg::In(1), Arg::In(3), Arg::In(4), Arg::In(2)],
@@ -40,36 +53,63 @@ pub(crate) fn launch(rule: UpdateRule, param: &[usize], grad_numel: usize, cpu: 
     layout.extend([Uniform, Uniform, Uniform]);
     let per = per_invocation(numel, WG, cpu);
     let groups = grid((numel as u64).div_ceil(WG as u64 * per as u64));
-    Launch::new(
-        KernelSource {
-            layout,
-            ..src.with("WG", WG as f64)
-        },
-        args,
-        groups,
-    )
-    .meta(vec![numel as u32, per])
+    vec![
+        Launch::new(
+            KernelSource {
+                layout,
+                ..src.with("WG", WG as f64)
+            },
+            args,
+            groups,
+        )
+        .meta(vec![numel as u32, per]),
+    ]
 }
 
-/// The sparse SGD update: one invocation per element of the row gradients
-/// (`grad_numel` = N * d), each adding into its row of the table of shape
-/// `param` = [V, d]. Bindings: table (atomic words), row gradients, row ids,
-/// scale, hyperparameters, cfg, status.
-fn sparse(param: &[usize], grad_numel: usize, cpu: bool) -> Launch {
+/// The sparse updates' kernels.
+#[derive(Clone, Copy)]
+enum Sparse {
+    Sgd,
+    AdamMoments,
+    AdamStep,
+}
+
+/// A sparse update's kernel: one invocation per element of the row
+/// gradients (`grad_numel` = N * d), each at its element of a table of shape
+/// `param` = [V, d]. `src` is [table, row gradients, scale, row ids, m, v].
+/// Bindings, four storage buffers at most:
+/// - sgd: table (atomic words), row gradients, row ids, scale,
+///   hyperparameters, cfg, status;
+/// - adam moments: m, row gradients, row ids, v, scale, hyperparameters,
+///   cfg, status;
+/// - adam step: table, m, row ids, v, hyperparameters, cfg, status.
+fn sparse(param: &[usize], grad_numel: usize, cpu: bool, form: Sparse) -> Launch {
     use BindKind::{Read, ReadWrite, Uniform};
-    let layout = vec![ReadWrite, Read, Read, Uniform, Uniform, Uniform, Uniform];
-    let args = vec![
-        Arg::In(0),
-        Arg::In(1),
-        Arg::In(3),
-        Arg::In(2),
-        Arg::Scalars,
-        Arg::Meta,
-        Arg::Status,
-    ];
+    // Per kernel: its entry, its bindings' kinds before the hyperparameters,
+    // cfg and status, and the sources bound there.
+    let (entry, mut layout, inputs) = match form {
+        Sparse::Sgd => (
+            "sparse_sgd",
+            vec![ReadWrite, Read, Read, Uniform],
+            vec![0, 1, 3, 2],
+        ),
+        Sparse::AdamMoments => (
+            "sparse_adam_moments",
+            vec![ReadWrite, Read, Read, ReadWrite, Uniform],
+            vec![4, 1, 3, 5, 2],
+        ),
+        Sparse::AdamStep => (
+            "sparse_adam_step",
+            vec![ReadWrite, Read, Read, ReadWrite],
+            vec![0, 4, 3, 5],
+        ),
+    };
+    layout.extend([Uniform; 3]);
+    let mut args: Vec<Arg> = inputs.into_iter().map(Arg::In).collect();
+    args.extend([Arg::Scalars, Arg::Meta, Arg::Status]);
     let per = per_invocation(grad_numel, WG, cpu);
     let groups = grid((grad_numel as u64).div_ceil(WG as u64 * per as u64));
-    let src = KernelSource::new("optim", shader("optim").into(), "sparse_sgd", layout);
+    let src = KernelSource::new("optim", shader("optim").into(), entry, layout);
     let src = src.with("WG", WG as f64).with("WIDTH", param[1] as f64);
     Launch::new(src, args, groups).meta(vec![
         grad_numel as u32,

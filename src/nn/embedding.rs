@@ -10,7 +10,9 @@ use crate::tensor::Tensor;
 /// With a sparse gradient (torch's `nn.Embedding(..., sparse=True)`), the
 /// table's gradient is the rows a step read and their gradients
 /// ([`Tensor::sparse_grad`]), never a dense `count x dim` tensor, and the
-/// optimizer's SGD adds them into just those rows.
+/// optimizer updates just those rows: plain SGD adds them, Adam updates
+/// them and their moments as torch's SparseAdam (which needs each row once
+/// a step, as `lookup_ids` reads them).
 pub struct Embedding {
     pub table: Tensor,
 }
@@ -64,7 +66,8 @@ impl Embedding {
     }
 
     /// Looks up ids given on the host, of `shape`: an id outside the table is
-    /// refused here, naming the module, the id and both shapes.
+    /// refused here, naming the module, the id and both shapes. A sparse
+    /// table reads each distinct id once, so its gradient comes coalesced.
     pub fn lookup_ids(&self, ids: &[i32], shape: &[usize]) -> Result<Tensor> {
         let bad = ids
             .iter()
@@ -78,8 +81,43 @@ impl Embedding {
                 id: ids[index] as i64,
             });
         }
-        self.lookup(&Tensor::from_slice(self.table.device(), ids, shape)?)
+        let dev = self.table.device();
+        if !self.table.has_sparse_grad() {
+            return self.lookup(&Tensor::from_slice(dev, ids, shape)?);
+        }
+        // A sparse table reads each row once (torch's coalesced gradient), the
+        // distinct ids padded with row 0 to the count given, so the step's
+        // shapes, and its plan, repeat.
+        let (rows, at) = coalesce(ids);
+        let distinct = rows.len();
+        let mut padded = rows;
+        padded.resize(ids.len(), 0);
+        let rows = Tensor::from_slice(dev, &padded, &[ids.len()])?;
+        rows.mark_distinct_rows(distinct);
+        let at = Tensor::from_slice(dev, &at, &[ids.len()])?;
+        let mut out = shape.to_vec();
+        out.push(self.dim());
+        self.table
+            .index_select(0, &rows)?
+            .index_select(0, &at)?
+            .reshape(&out)
     }
+}
+
+/// The distinct ids in order of first use, and where each id is among them.
+fn coalesce(ids: &[i32]) -> (Vec<i32>, Vec<i32>) {
+    let mut first = std::collections::HashMap::with_capacity(ids.len());
+    let mut rows = Vec::new();
+    let at = ids
+        .iter()
+        .map(|&id| {
+            *first.entry(id).or_insert_with(|| {
+                rows.push(id);
+                rows.len() as i32 - 1
+            })
+        })
+        .collect();
+    (rows, at)
 }
 
 impl Module for Embedding {
