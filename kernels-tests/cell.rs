@@ -85,15 +85,7 @@ fn check_step(kind: CellKind, cell: Cell, b: usize, h: usize, bias: bool, fused:
                 + bias_at(e % g)
         })
         .collect();
-    let s = CellStep {
-        cell,
-        b,
-        h,
-        xp: &xp,
-        hp: &hp,
-        h_prev: &hv,
-        c_prev: &cv,
-    };
+    let s = CellStep::of(cell, b, h, [&xp, &hp, &hv, &cv]);
     let what = format!("{kind:?} b {b} h {h} bias {bias} fused {fused}");
     let (rh, rc) = cell_forward(&s);
     assert_close(&format!("{what}: h'"), &read(&h2), &rh, 1e-4, 1e-5);
@@ -154,29 +146,13 @@ fn the_reference_cell_backward_matches_finite_differences() {
         let (xp, hp, hv, cv) = (draw(b * g), draw(b * g), draw(b * h), draw(b * h));
         let (wh, wc) = (draw(b * h), draw(b * h));
         let loss = |v: &[Vec<f64>]| {
-            let s = CellStep {
-                cell,
-                b,
-                h,
-                xp: &v[0],
-                hp: &v[1],
-                h_prev: &v[2],
-                c_prev: &v[3],
-            };
+            let s = CellStep::of(cell, b, h, [&v[0], &v[1], &v[2], &v[3]]);
             let (h2, c2) = cell_forward(&s);
             let lh: f64 = h2.iter().zip(&wh).map(|(a, w)| a * w).sum();
             lh + c2.iter().zip(&wc).map(|(a, w)| a * w).sum::<f64>()
         };
         let fd = finite_differences(&[&xp, &hp, &hv, &cv], loss);
-        let s = CellStep {
-            cell,
-            b,
-            h,
-            xp: &xp,
-            hp: &hp,
-            h_prev: &hv,
-            c_prev: &cv,
-        };
+        let s = CellStep::of(cell, b, h, [&xp, &hp, &hv, &cv]);
         let d = cell_backward(&s, &wh, &wc);
         let what = format!("{cell:?}");
         assert_matches_differences(&format!("{what} dxp"), &d.dxp, &fd[0]);

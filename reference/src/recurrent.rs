@@ -98,6 +98,21 @@ pub struct CellStep<'a> {
     pub c_prev: &'a [f64],
 }
 
+impl<'a> CellStep<'a> {
+    /// A step of `cell` over `b` x `h` from its inputs `[xp, hp, h_prev, c_prev]`.
+    pub fn of(cell: Cell, b: usize, h: usize, [xp, hp, h_prev, c_prev]: [&'a [f64]; 4]) -> Self {
+        CellStep {
+            cell,
+            b,
+            h,
+            xp,
+            hp,
+            h_prev,
+            c_prev,
+        }
+    }
+}
+
 /// One step's gradients: of `xp`, of `hp`, and the direct ones of the
 /// previous h (the GRU's z dh') and c (the LSTM's f dc').
 pub struct CellGrads {
