@@ -421,7 +421,7 @@ impl Optimizer {
             rows.indices().clone(),
         ];
         let rule = match self.rule {
-            Rule::Sgd { momentum, .. } if momentum == 0.0 => UpdateRule::SparseSgd,
+            Rule::Sgd { momentum: 0.0, .. } => UpdateRule::SparseSgd,
             Rule::Adam { .. } if rows.distinct_rows().is_none() => {
                 return Err(refuse(
                     "Adam on a sparse table needs each row once a step: read the table \
