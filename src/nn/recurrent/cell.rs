@@ -91,14 +91,16 @@ fn fused(
         return on;
     }
     // Measured on lavapipe (ARCHITECTURE.md): a training step's cell
-    // (forward and backward) is faster as the kernels for the LSTM and the
-    // GRU at H 64 (0.75-0.86x) and the LSTM at B 1 (0.51x at H 256); at
-    // H 256 the matmuls dominate and the two forms tie within noise or the
-    // kernels lose (the GRU by 3-15%). The RNN's composed form is already
-    // one fused kernel; its kernel lost almost everywhere.
+    // (forward and backward) is faster as the kernels for the LSTM wherever
+    // B > 1 (0.72-0.85x), and the character LM's whole step (H 128) is too;
+    // at H 256 the whole `lstm_step` was faster composed at T 256 in two
+    // runs, so H 256 stays composed until a quiet run says otherwise. At B 1
+    // the recurrent matmul dominates and composed wins. The GRU's kernels win
+    // at H 64 or B x H up to 32 x 256 (0.27-0.95x). The RNN's composed form
+    // is already one fused kernel; its kernel lost almost everywhere.
     match kind {
-        CellKind::Lstm => h <= 64 || b == 1,
-        CellKind::Gru => h <= 64,
+        CellKind::Lstm => b > 1 && h <= 128,
+        CellKind::Gru => h <= 64 || (b > 1 && b * h <= 32 * 256),
         CellKind::RnnTanh | CellKind::RnnRelu => false,
     }
 }
