@@ -4,12 +4,13 @@
 //! states, detached), an LSTM predicting each next character, scored in
 //! nats per character on the held-out plays; a passage sampled from it at a
 //! temperature; and a vanilla tanh RNN of the same hidden size, trained the
-//! same way, which it must beat.
+//! same way for half the steps, which it must beat at that step.
 //!
-//! Training time: each model takes 800 steps of B 64 x T 64 (3.3M
-//! characters, under one pass over the plays); on lavapipe with 2 idle
-//! cores about 0.45 s an LSTM step and 0.15 s an RNN step, so the entry
-//! takes about 8 to 9 minutes with its scoring and sampling. `--quick`
+//! Training time: the LSTM takes 1200 steps of B 64 x T 64 (4.9M
+//! characters, about 1.1 passes over the plays), the RNN 600; on lavapipe
+//! with 2 idle cores about 0.7 s an LSTM step, so the entry takes about 18
+//! minutes with its scoring and sampling, over the tour's 10 a chapter: 800
+//! steps (10 minutes) reached 1.84 nats, short of the 1.80 target. `--quick`
 //! trains 100 steps of B 32 x T 32 on a 400k-character slice (about half a
 //! minute).
 
@@ -49,7 +50,7 @@ impl Budget {
         Budget {
             batch: if quick { 32 } else { 64 },
             seq: if quick { 32 } else { 64 },
-            steps: if quick { 100 } else { 800 },
+            steps: if quick { 100 } else { 1200 },
             lr: 4e-3,
             clip: 1.0,
         }
@@ -412,21 +413,35 @@ fn curve_line(run: &Run) -> String {
 }
 
 /// The LSTM is the model saved; the tanh RNN, same hidden size, same data,
-/// steps and schedule, is what its check compares with.
+/// half the steps, is what its check compares with.
 pub fn char_lm(ctx: &Ctx) -> Result<Outcome> {
     let data = Plays::prepare(ctx)?;
     let budget = Budget::lstm(ctx.quick);
     let probe = &data.test[..data.test.len().min(32_768)];
-    let points = ctx.pick(8, 2);
-    ctx.start(2 * budget.steps, "the LSTM, then the tanh RNN");
+    // The RNN trains half the steps, on its own schedule (annealed by its
+    // end); the LSTM is judged at that step of its longer run, where its
+    // rate is still high: a comparison that favours the RNN.
+    let rnn_budget = Budget {
+        steps: ctx.pick(budget.steps / 2, budget.steps),
+        ..budget
+    };
+    let points = ctx.pick(12, 2);
+    ctx.start(
+        budget.steps + rnn_budget.steps,
+        "the LSTM, then the tanh RNN",
+    );
     ctx.dev.manual_seed(13);
     let lstm = data.build(ctx)?;
     let run = train(ctx, &lstm, &data.train, probe, budget, points)?;
     let nats = data.evaluate(ctx, &lstm)?;
     ctx.dev.manual_seed(13);
     let rnn = CharLm::new(&ctx.dev, data.vocab.len(), CellKind::RnnTanh, HIDDEN)?;
-    let rnn_run = train(ctx, &rnn, &data.train, probe, budget, points)?;
+    let rnn_points = points * rnn_budget.steps / budget.steps;
+    let rnn_run = train(ctx, &rnn, &data.train, probe, rnn_budget, rnn_points)?;
     let rnn_nats = nats_per_char(ctx, &rnn, &data.test)?;
+    let at = |r: &Run, step: usize| r.curve.iter().find(|c| c.0 == step).map(|c| c.2);
+    let lstm_then = at(&run, rnn_budget.steps);
+    let rnn_end = at(&rnn_run, rnn_budget.steps);
     let temperature = 0.8;
     let passage = sample(
         ctx,
@@ -457,11 +472,18 @@ pub fn char_lm(ctx: &Ctx) -> Result<Outcome> {
         ),
         format!("  curve, step: train/held-out nats: {}", curve_line(&run)),
         format!(
-            "tanh RNN {HIDDEN}: {rnn_nats:.4} nats/char held out, {} parameters, same steps, in \
+            "tanh RNN {HIDDEN}: {rnn_nats:.4} nats/char held out, {} parameters, {} steps, in \
              {:.0} s ({:.2} s a step)",
             parameters(&rnn),
+            rnn_run.steps,
             rnn_run.seconds,
             per_step(&rnn_run)
+        ),
+        format!(
+            "at step {} on the held-out slice: the LSTM {} mid-schedule, the RNN {} at its end",
+            rnn_run.steps,
+            lstm_then.map_or("-".into(), |v| format!("{v:.4}")),
+            rnn_end.map_or("-".into(), |v| format!("{v:.4}")),
         ),
         format!("  curve: {}", curve_line(&rnn_run)),
         format!(
@@ -479,9 +501,11 @@ pub fn char_lm(ctx: &Ctx) -> Result<Outcome> {
     notes.extend(passage.lines().map(|l| format!("  | {l}")));
     // Early on a tanh RNN learns as fast as an LSTM or faster; the gates pay
     // off later, so only the full run's comparison is a check.
-    let beats = "the LSTM beats the tanh RNN of the same hidden size held out";
+    let beats = "the LSTM beats the tanh RNN of the same hidden size held out, at the RNN's \
+                 last step";
+    let wins = matches!((lstm_then, rnn_end), (Some(l), Some(r)) if l < r);
     let checks = match ctx.quick {
-        false => vec![(beats.to_string(), nats < rnn_nats)],
+        false => vec![(beats.to_string(), wins)],
         true => {
             notes.push(format!("{beats}: checked in the full run only"));
             vec![]
@@ -494,7 +518,7 @@ pub fn char_lm(ctx: &Ctx) -> Result<Outcome> {
         value: held_out.value,
         target: ctx.pick(1.80, 2.6),
         higher_is_better: false,
-        steps: 2 * budget.steps,
+        steps: run.steps + rnn_run.steps,
         first_loss: run.losses.first().copied().unwrap_or(f32::NAN) as f64,
         last_loss: run.curve.last().map_or(f64::NAN, |c| c.1),
         checks,
