@@ -284,12 +284,13 @@ impl Optimizer {
                 msg: "no parameter has a gradient: call backward() first".into(),
             });
         }
-        if sparse && self.clip.is_some() {
-            return Err(Error::InvalidArgument {
-                op: "optimizer step",
-                shape: vec![],
-                msg: "a sparse gradient takes no weight decay or clipping".into(),
-            });
+        // Each sparse table's rule, checked before anything is recorded or
+        // counted, so a refused step leaves the optimizer as it was.
+        let mut sparse_steps = Vec::new();
+        for (i, p) in self.params.iter().enumerate() {
+            if let Some(rows) = p.sparse_grad().filter(|_| p.has_sparse_grad()) {
+                sparse_steps.push((i, self.sparse_rule(p, &rows)?, rows));
+            }
         }
         let scale = match self.clip {
             Some(max) => {
@@ -353,17 +354,9 @@ impl Optimizer {
         };
         let hyper = hyper.map(|h| h as f32);
         let mut updates = Vec::new();
-        for (p, state) in self.params.iter().zip(&self.state) {
-            if let Some(rows) = p.sparse_grad().filter(|_| p.has_sparse_grad()) {
-                match self.sparse_update(p, &rows, state, &scale, hyper) {
-                    Ok(u) => updates.push(u),
-                    Err(e) => {
-                        // A refused step is not taken: Adam's count stays.
-                        self.steps -= 1;
-                        return Err(e);
-                    }
-                }
-            }
+        for (i, rule, rows) in sparse_steps {
+            let (p, state) = (&self.params[i], &self.state[i]);
+            updates.push(sparse_update(p, rule, &rows, state, &scale, hyper));
         }
         for ((p, g), state) in self.params.iter().zip(grads).zip(&self.state) {
             let Some(g) = g else { continue };
@@ -381,22 +374,15 @@ impl Optimizer {
         Ok(())
     }
 
-    /// The in-place update of a sparse table, touching only the rows read.
-    /// Plain SGD adds the rows' gradients at their rows, scaled by -lr
+    /// The rule of a sparse table's in-place update, touching only the rows
+    /// read. Plain SGD adds the rows' gradients at their rows, scaled by -lr
     /// (duplicates add up), as torch's SGD takes sparse gradients (no
-    /// momentum or weight decay). Adam updates each row read and its
-    /// moments, and leaves the others as they are: torch's SparseAdam (so,
-    /// unlike torch, one `Optimizer::adam` takes dense and sparse
+    /// momentum, weight decay or clipping). Adam updates each row read and
+    /// its moments, and leaves the others as they are: torch's SparseAdam
+    /// (so, unlike torch, one `Optimizer::adam` takes dense and sparse
     /// parameters together). It needs the gradient coalesced, each row once,
     /// as `Embedding::lookup_ids` reads a table.
-    fn sparse_update(
-        &self,
-        p: &Tensor,
-        rows: &crate::SparseGrad,
-        state: &[Tensor],
-        scale: &Tensor,
-        mut hyper: [f32; 8],
-    ) -> Result<Tensor> {
+    fn sparse_rule(&self, p: &Tensor, rows: &crate::SparseGrad) -> Result<UpdateRule> {
         let refuse = |msg: &str| Error::InvalidArgument {
             op: "optimizer step",
             shape: p.shape().to_vec(),
@@ -407,44 +393,20 @@ impl Optimizer {
                 "a sparse gradient takes no weight decay or clipping",
             ));
         }
-        let n = rows.indices().numel();
-        // The rows in use: a coalesced gradient's padding is skipped.
-        let used = rows.distinct_rows().unwrap_or(n);
-        if used > 1 << 24 {
+        if sparse_rows(rows) > 1 << 24 {
             return Err(refuse("a sparse step of more than 2^24 rows"));
         }
-        hyper[7] = used as f32;
-        let mut src = vec![
-            p.clone(),
-            rows.values().clone(),
-            scale.clone(),
-            rows.indices().clone(),
-        ];
-        let rule = match self.rule {
-            Rule::Sgd { momentum: 0.0, .. } => UpdateRule::SparseSgd,
-            Rule::Adam { .. } if rows.distinct_rows().is_none() => {
-                return Err(refuse(
-                    "Adam on a sparse table needs each row once a step: read the table \
-                     once per step, with Embedding::lookup_ids",
-                ));
-            }
-            Rule::Adam { .. } => {
-                src.extend(state.iter().cloned());
-                UpdateRule::SparseAdam
-            }
-            Rule::Sgd { .. } => {
-                return Err(refuse(
-                    "a sparse gradient takes plain SGD (no momentum) or Adam",
-                ));
-            }
-        };
-        Ok(Tensor::record(
-            p.device(),
-            p.shape().to_vec(),
-            DType::F32,
-            Op::Update { rule, hyper },
-            src,
-        ))
+        match self.rule {
+            Rule::Sgd { momentum: 0.0, .. } => Ok(UpdateRule::SparseSgd),
+            Rule::Adam { .. } if rows.distinct_rows().is_some() => Ok(UpdateRule::SparseAdam),
+            Rule::Adam { .. } => Err(refuse(
+                "Adam on a sparse table needs each row once a step: read the table \
+                 once per step, with Embedding::lookup_ids",
+            )),
+            Rule::Sgd { .. } => Err(refuse(
+                "a sparse gradient takes plain SGD (no momentum) or Adam",
+            )),
+        }
     }
 
     /// Records the updates and realizes the whole step (loss, gradients,
@@ -455,6 +417,41 @@ impl Optimizer {
         self.record()?;
         self.device().realize_pending()
     }
+}
+
+/// The rows of a sparse gradient an update visits: a coalesced gradient's
+/// padding is skipped.
+fn sparse_rows(rows: &crate::SparseGrad) -> usize {
+    rows.distinct_rows().unwrap_or(rows.indices().numel())
+}
+
+/// Records the in-place update of sparse table `p` by `rule`, its rows in
+/// use as hyperparameter word 7 (exact: at most 2^24, checked with the rule).
+fn sparse_update(
+    p: &Tensor,
+    rule: UpdateRule,
+    rows: &crate::SparseGrad,
+    state: &[Tensor],
+    scale: &Tensor,
+    mut hyper: [f32; 8],
+) -> Tensor {
+    hyper[7] = sparse_rows(rows) as f32;
+    let mut src = vec![
+        p.clone(),
+        rows.values().clone(),
+        scale.clone(),
+        rows.indices().clone(),
+    ];
+    if rule == UpdateRule::SparseAdam {
+        src.extend(state.iter().cloned());
+    }
+    Tensor::record(
+        p.device(),
+        p.shape().to_vec(),
+        DType::F32,
+        Op::Update { rule, hyper },
+        src,
+    )
 }
 
 /// A learning rate as a function of the step number.
