@@ -21,6 +21,7 @@ mod gather;
 mod grad;
 mod grid_sample;
 mod int64;
+mod kv_cache;
 mod layernorm;
 mod masked_fill;
 mod matmul;

@@ -4,6 +4,7 @@
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::nn::kv_cache::LayerCache;
 use crate::nn::{Dropout, Gelu, LayerNorm, Linear, Module, Sequential, Stateful, init, parameter};
 use crate::ops::AttentionMask;
 use crate::tensor::Tensor;
@@ -65,10 +66,50 @@ impl MultiHeadAttention {
         let q = self.split(&self.project(x, 0)?)?;
         let k = self.split(&self.project(memory, 1)?)?;
         let v = self.split(&self.project(memory, 2)?)?;
-        let o = Tensor::attention(&q, &k, &v, mask, None)?;
-        let s = x.shape();
-        self.out_proj
-            .forward(&o.permute(&[0, 2, 1, 3])?.reshape(&[s[0], s[1], s[2]])?)
+        self.combine(&q, &k, &v, mask, x.shape())
+    }
+
+    /// Attention per head, the heads joined to `shape` (B, N, dim), projected.
+    fn combine(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: AttentionMask,
+        shape: &[usize],
+    ) -> Result<Tensor> {
+        let o = Tensor::attention(q, k, v, mask, None)?;
+        self.out_proj.forward(
+            &o.permute(&[0, 2, 1, 3])?
+                .reshape(&[shape[0], shape[1], shape[2]])?,
+        )
+    }
+
+    /// Causal self-attention of new positions `x` (B, N, dim) that also sees
+    /// the positions in `cache`, whose keys and values it appends: the whole
+    /// prompt into an empty cache, then one token at a time.
+    pub fn attend_cached(&self, x: &Tensor, cache: &mut LayerCache) -> Result<Tensor> {
+        let n = x.shape().get(1).copied().unwrap_or(0);
+        if !cache.is_empty() && n != 1 {
+            return Err(Error::InvalidArgument {
+                op: "cached attention",
+                shape: x.shape().to_vec(),
+                msg: format!(
+                    "{n} new positions after {} cached: after the prompt, one at a time",
+                    cache.len()
+                ),
+            });
+        }
+        let q = self.split(&self.project(x, 0)?)?;
+        let k = self.split(&self.project(x, 1)?)?;
+        let v = self.split(&self.project(x, 2)?)?;
+        let (k, v) = cache.append(k, v)?;
+        // One new query sees every key; a prompt (N queries, N keys) is causal.
+        let mask = AttentionMask {
+            causal: n > 1,
+            ..Default::default()
+        };
+        self.combine(&q, &k, &v, mask, x.shape())
     }
 }
 
@@ -78,7 +119,12 @@ impl Module for MultiHeadAttention {
     }
 }
 
-fn feed_forward(dev: &Device, dim: usize, hidden: usize, dropout: f64) -> Result<Sequential> {
+pub(crate) fn feed_forward(
+    dev: &Device,
+    dim: usize,
+    hidden: usize,
+    dropout: f64,
+) -> Result<Sequential> {
     Ok(Sequential::new()
         .push(Linear::new(dev, dim, hidden)?)
         .push(Gelu)

@@ -168,23 +168,30 @@ impl Positions {
 
     /// x (B, N, dim) plus the encoding of positions 0..N.
     pub fn add(&self, x: &Tensor) -> Result<Tensor> {
+        self.add_at(x, 0)
+    }
+
+    /// x (B, N, dim) plus the encoding of positions start..start + N (the
+    /// new tokens of incremental decoding).
+    pub fn add_at(&self, x: &Tensor, start: usize) -> Result<Tensor> {
         let n = x.shape()[1];
         let table = match self {
             Positions::None => return Ok(x.clone()),
             Positions::Sinusoidal(t) => t,
             Positions::Learned(e) => &e.table,
         };
-        if n > table.shape()[0] {
+        if start + n > table.shape()[0] {
             return Err(Error::InvalidArgument {
                 op: "positional encoding",
                 shape: x.shape().to_vec(),
                 msg: format!(
-                    "sequence of {n} is longer than the table's {}",
+                    "positions {start}..{} run past the table's {}",
+                    start + n,
                     table.shape()[0]
                 ),
             });
         }
-        x.add(&table.narrow(0, 0, n)?)
+        x.add(&table.narrow(0, start, n)?)
     }
 }
 
