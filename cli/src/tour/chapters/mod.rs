@@ -6,7 +6,6 @@ mod bmes;
 pub mod char_lm;
 mod classification;
 mod cnn;
-mod gpt;
 mod gradients;
 mod mlp;
 mod polynomial;
@@ -122,12 +121,6 @@ pub fn all() -> Vec<Entry> {
             chapter: "自注意力机制, 位置编码",
             run: attention::segmentation,
             eval: restore::<attention::Segmentation>,
-        },
-        Entry {
-            name: "gpt_char",
-            chapter: "自监督学习: GPT",
-            run: gpt::gpt_char,
-            eval: restore::<gpt::Shakespeare>,
         },
     ]
 }
