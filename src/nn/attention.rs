@@ -63,10 +63,17 @@ impl MultiHeadAttention {
     /// Queries from `x`, keys and values from `memory` (the same tensor for
     /// self-attention; the encoder's output for cross attention).
     pub fn attend(&self, x: &Tensor, memory: &Tensor, mask: AttentionMask) -> Result<Tensor> {
-        let q = self.split(&self.project(x, 0)?)?;
-        let k = self.split(&self.project(memory, 1)?)?;
-        let v = self.split(&self.project(memory, 2)?)?;
+        let (q, k, v) = (
+            self.heads(x, 0)?,
+            self.heads(memory, 1)?,
+            self.heads(memory, 2)?,
+        );
         self.combine(&q, &k, &v, mask, x.shape())
+    }
+
+    /// Projection `which` of `x`, split into heads (B, heads, N, dim / heads).
+    fn heads(&self, x: &Tensor, which: usize) -> Result<Tensor> {
+        self.split(&self.project(x, which)?)
     }
 
     /// Attention per head, the heads joined to `shape` (B, N, dim), projected.
@@ -100,10 +107,8 @@ impl MultiHeadAttention {
                 ),
             });
         }
-        let q = self.split(&self.project(x, 0)?)?;
-        let k = self.split(&self.project(x, 1)?)?;
-        let v = self.split(&self.project(x, 2)?)?;
-        let (k, v) = cache.append(k, v)?;
+        let q = self.heads(x, 0)?;
+        let (k, v) = cache.append(self.heads(x, 1)?, self.heads(x, 2)?)?;
         // One new query sees every key; a prompt (N queries, N keys) is causal.
         let mask = AttentionMask {
             causal: n > 1,

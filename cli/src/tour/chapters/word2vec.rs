@@ -125,14 +125,13 @@ struct Batch {
 
 /// The CPU side of training: subsampling, windows and negatives.
 struct Sampler {
-    negatives: usize,
     keep: Vec<f64>,
     table: Vec<u32>,
     rng: StdRng,
 }
 
 impl Sampler {
-    fn new(vocab: &WordVocab, tokens: usize, negatives: usize, seed: u64) -> Sampler {
+    fn new(vocab: &WordVocab, tokens: usize, seed: u64) -> Sampler {
         let keep = vocab
             .counts
             .iter()
@@ -154,7 +153,6 @@ impl Sampler {
             table.extend(std::iter::repeat_n(w as u32, n));
         }
         Sampler {
-            negatives,
             keep,
             table,
             rng: StdRng::seed_from_u64(seed),
@@ -195,7 +193,7 @@ impl Sampler {
                     Arch::SkipGram => {
                         for c in around {
                             b.ctx.push(w as i32);
-                            self.push_targets(&mut b.targets, c);
+                            self.push_targets(&mut b.targets, c, arch);
                             count += 1;
                             if count == size {
                                 step(&b)?;
@@ -215,7 +213,7 @@ impl Sampler {
                             b.ctx.push(window.get(k).copied().unwrap_or(0));
                             b.weight.push(if k < window.len() { share } else { 0.0 });
                         }
-                        self.push_targets(&mut b.targets, w as i32);
+                        self.push_targets(&mut b.targets, w as i32, arch);
                         count += 1;
                         if count == size {
                             step(&b)?;
@@ -231,9 +229,9 @@ impl Sampler {
         Ok(())
     }
 
-    fn push_targets(&mut self, t: &mut Vec<i32>, word: i32) {
+    fn push_targets(&mut self, t: &mut Vec<i32>, word: i32, arch: Arch) {
         t.push(word);
-        for _ in 0..self.negatives {
+        for _ in 0..arch.negatives() {
             t.push(self.negative());
         }
     }
@@ -278,7 +276,7 @@ fn train(ctx: &Ctx, data: &Text, model: &Word2Vec, arch: Arch) -> Result<Trained
         Arch::Cbow => (ctx.pick(1024, 256), 0.03, ctx.pick(6, 4)),
     };
     // Examples per epoch, estimated from the kept tokens, for the schedule.
-    let mut sampler = Sampler::new(&data.vocab, data.tokens(), arch.negatives(), 7);
+    let mut sampler = Sampler::new(&data.vocab, data.tokens(), 7);
     let kept: f64 = data
         .lines
         .iter()
