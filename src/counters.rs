@@ -17,6 +17,7 @@ pub(crate) struct Counters {
     pub plans_built: AtomicU64,
     pub plans_replayed: AtomicU64,
     pub bind_groups_created: AtomicU64,
+    pub bind_groups_live: AtomicU64,
     pub ops_recorded: AtomicU64,
 }
 
@@ -43,6 +44,8 @@ pub struct CounterSnapshot {
     pub plans_built: u64,
     pub plans_replayed: u64,
     pub bind_groups_created: u64,
+    /// Bind groups cached plans hold now.
+    pub bind_groups_live: u64,
     /// Lazy ops recorded (graph nodes created by ops).
     pub ops_recorded: u64,
 }
@@ -77,6 +80,7 @@ impl Counters {
             plans_built: self.plans_built.load(Relaxed),
             plans_replayed: self.plans_replayed.load(Relaxed),
             bind_groups_created: self.bind_groups_created.load(Relaxed),
+            bind_groups_live: self.bind_groups_live.load(Relaxed),
             ops_recorded: self.ops_recorded.load(Relaxed),
         }
     }
@@ -91,7 +95,8 @@ impl Counters {
 impl std::ops::Sub for CounterSnapshot {
     type Output = CounterSnapshot;
     /// The change between two snapshots (`bytes_live`, the peak,
-    /// `bytes_free` and `pipelines_cached` are kept from `self`).
+    /// `bytes_free`, `pipelines_cached` and `bind_groups_live` are kept from
+    /// `self`).
     fn sub(self, o: CounterSnapshot) -> CounterSnapshot {
         CounterSnapshot {
             submits: self.submits - o.submits,
@@ -108,6 +113,7 @@ impl std::ops::Sub for CounterSnapshot {
             plans_built: self.plans_built - o.plans_built,
             plans_replayed: self.plans_replayed - o.plans_replayed,
             bind_groups_created: self.bind_groups_created - o.bind_groups_created,
+            bind_groups_live: self.bind_groups_live,
             ops_recorded: self.ops_recorded - o.ops_recorded,
         }
     }

@@ -7,7 +7,7 @@
 //! kernel.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::counters::{CounterSnapshot, Counters};
@@ -51,11 +51,16 @@ pub struct DeviceOptions {
     /// live at once (default 64 MiB); past that the oldest free buffer is
     /// released.
     pub pool_free_capacity: Option<u64>,
+    /// Bind groups cached plans may hold (default 16,384); past that the
+    /// least recently used plans are dropped. Each is a descriptor set, and
+    /// lavapipe maps each set on its own, within the process's ~65k mappings.
+    pub bind_group_capacity: Option<u64>,
     /// Start in deterministic mode (see `Device::set_deterministic`).
     pub deterministic: bool,
 }
 
 const DEFAULT_PLAN_CAPACITY: usize = 256;
+const DEFAULT_BIND_GROUP_CAPACITY: u64 = 16_384;
 
 struct Inner {
     device: wgpu::Device,
@@ -69,6 +74,8 @@ struct Inner {
     embedded: bool,
     /// Plans the executor keeps (see `DeviceOptions::plan_capacity`).
     plan_capacity: AtomicUsize,
+    /// Bind groups cached plans may hold (`DeviceOptions::bind_group_capacity`).
+    bind_group_capacity: AtomicU64,
     seed: Mutex<u64>,
     tuning: Mutex<Tuning>,
     deterministic: AtomicBool,
@@ -211,6 +218,9 @@ impl Device {
         if let Some(n) = opts.plan_capacity {
             dev.0.plan_capacity.store(n.max(1), Ordering::Relaxed);
         }
+        if let Some(n) = opts.bind_group_capacity {
+            dev.0.bind_group_capacity.store(n, Ordering::Relaxed);
+        }
         if let Some(n) = opts.pool_free_capacity {
             dev.0.pool.set_free_capacity(n);
         }
@@ -248,6 +258,7 @@ impl Device {
             pool,
             embedded,
             plan_capacity: AtomicUsize::new(DEFAULT_PLAN_CAPACITY),
+            bind_group_capacity: AtomicU64::new(DEFAULT_BIND_GROUP_CAPACITY),
             seed: Mutex::new(0x5EED_5EED_5EED_5EED),
             tuning: Mutex::new(tuning),
             deterministic: AtomicBool::new(false),
@@ -289,6 +300,10 @@ impl Device {
     /// How many plans the executor keeps.
     pub(crate) fn plan_capacity(&self) -> usize {
         self.0.plan_capacity.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn bind_group_capacity(&self) -> u64 {
+        self.0.bind_group_capacity.load(Ordering::Relaxed)
     }
 
     pub fn is_embedded(&self) -> bool {
@@ -452,6 +467,10 @@ impl Device {
 
     pub(crate) fn counter_set(&self) -> &Counters {
         &self.0.counters
+    }
+
+    pub(crate) fn counters_handle(&self) -> Arc<Counters> {
+        self.0.counters.clone()
     }
 
     /// The executor's state for this device, made by `init` on first use. One

@@ -108,3 +108,28 @@ fn the_pipeline_cache_is_bounded_when_every_shape_compiles() {
         grown >> 20
     );
 }
+
+#[test]
+fn cached_plans_hold_a_bounded_number_of_bind_groups() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let cap = 64;
+    let d = Device::with_options(&shadergrad::DeviceOptions {
+        bind_group_capacity: Some(cap),
+        ..Default::default()
+    })
+    .unwrap();
+    let free = Device::new().unwrap();
+    for len in 1..=200 {
+        // The same numbers as on a device that keeps every plan.
+        d.manual_seed(len as u64);
+        free.manual_seed(len as u64);
+        assert_eq!(step(&d, len).to_bits(), step(&free, len).to_bits(), "{len}");
+    }
+    let (c, kept) = (d.counters(), free.counters());
+    eprintln!("capped {c:?}\nuncapped {kept:?}");
+    // 200 plans of a few steps each: the uncapped device holds them all
+    // (its plan capacity is 256); the capped one drops the oldest.
+    assert!(kept.bind_groups_live > 4 * cap, "{kept:?}");
+    assert!(c.bind_groups_live <= cap, "{c:?}");
+    assert!(c.plans_evicted > 0 && kept.plans_evicted == 0, "{c:?}");
+}

@@ -9,8 +9,6 @@ use crate::plan::collect::Graph;
 use crate::plan::{BufRef, Plan, Step};
 use crate::pool::GpuBuffer;
 
-const BIND_GROUPS_PER_STEP: usize = 4;
-
 /// Timestamps of a profiled realize: the query set, and per step its start
 /// and end query.
 pub(crate) struct Stamps {
@@ -110,37 +108,24 @@ fn bind_group<'a>(
     resolve: &impl Fn(BufRef) -> &'a GpuBuffer,
 ) -> wgpu::BindGroup {
     let ids: Vec<u64> = step.bindings.iter().map(|b| resolve(b.buf).id).collect();
-    let mut cache = step.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(pos) = cache.iter().position(|(k, _)| *k == ids) {
-        let entry = cache.remove(pos);
-        let bg = entry.1.clone();
-        cache.push(entry);
-        return bg;
-    }
-    let entries: Vec<wgpu::BindGroupEntry> = step
-        .bindings
-        .iter()
-        .map(|b| wgpu::BindGroupEntry {
-            binding: b.index,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &resolve(b.buf).buffer,
-                offset: b.offset,
-                size: std::num::NonZeroU64::new(b.size),
-            }),
-        })
-        .collect();
-    let bg = dev
-        .wgpu_device()
-        .create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(step.name),
-            layout: &step.layout.0,
-            entries: &entries,
-        });
-    let c = dev.counter_set();
-    c.add(&c.bind_groups_created, 1);
-    if cache.len() >= BIND_GROUPS_PER_STEP {
-        cache.remove(0);
-    }
-    cache.push((ids, bg.clone()));
-    bg
+    step.bind_groups.get(ids, || {
+        let entries: Vec<wgpu::BindGroupEntry> = step
+            .bindings
+            .iter()
+            .map(|b| wgpu::BindGroupEntry {
+                binding: b.index,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &resolve(b.buf).buffer,
+                    offset: b.offset,
+                    size: std::num::NonZeroU64::new(b.size),
+                }),
+            })
+            .collect();
+        dev.wgpu_device()
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(step.name),
+                layout: &step.layout.0,
+                entries: &entries,
+            })
+    })
 }

@@ -7,8 +7,11 @@
 //! The executor's per-device state (plan cache, pending work, profile, the
 //! realize lock) is its own: it lives in the device's executor slot.
 
+mod bind_groups;
 mod encode;
 mod status;
+
+pub(crate) use bind_groups::BindGroups;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +57,24 @@ impl PlanCache {
         self.order.push_back(key.clone());
         self.map.insert(key, plan);
         evicted
+    }
+
+    /// When cached plans hold more than `budget` bind groups, drops the
+    /// least recently used (never the newest, the one running) until they
+    /// hold three quarters of it; returns how many it dropped.
+    fn shed(&mut self, budget: u64, live: impl Fn() -> u64) -> u64 {
+        if live() <= budget {
+            return 0;
+        }
+        let mut dropped = 0;
+        while live() > budget / 4 * 3
+            && self.order.len() > 1
+            && let Some(old) = self.order.pop_front()
+        {
+            self.map.remove(&old);
+            dropped += 1;
+        }
+        dropped
     }
 
     fn clear(&mut self) {
@@ -371,6 +392,10 @@ fn launch(
         encoder,
         profile,
     );
+    let c = dev.counter_set();
+    let live = || c.bind_groups_live.load(Ordering::Relaxed);
+    let shed = lock(&executor(dev).plans).shed(dev.bind_group_capacity(), live);
+    c.add(&c.plans_evicted, shed);
     let ran = Ran {
         graph,
         plan,

@@ -15,7 +15,7 @@ pub(crate) mod fuse;
 pub(crate) mod reduce;
 pub(crate) mod specialize;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -63,7 +63,7 @@ pub(crate) struct Step {
     pub bindings: Vec<Binding>,
     pub workgroups: [u32; 3],
     /// Bind groups already made, by the ids of the buffers they bind.
-    pub bind_groups: Mutex<Vec<(Vec<u64>, wgpu::BindGroup)>>,
+    pub bind_groups: crate::exec::BindGroups,
 }
 
 pub(crate) struct Plan {
@@ -537,7 +537,7 @@ pub(crate) fn build(
             layout: dev.pipelines().layout(&l.src.layout),
             bindings,
             workgroups: l.workgroups,
-            bind_groups: Mutex::new(Vec::new()),
+            bind_groups: crate::exec::BindGroups::new(dev.counters_handle()),
         });
     }
     Ok(Plan {
