@@ -1,8 +1,9 @@
 //! Incremental decoding: a causal block fed a prompt and then one position
 //! at a time through its KV cache gives what the whole sequence gives at
-//! once, one submit a token; and what the cache refuses.
+//! once, one submit a token (a decoder block with cross attention too);
+//! and what the cache refuses.
 
-use shadergrad::nn::{CausalBlock, KvCache, Module, Positions, Stateful};
+use shadergrad::nn::{CausalBlock, DecoderBlock, KvCache, Module, Positions, Stateful};
 use shadergrad::{Device, Error, Tensor, no_grad};
 
 /// dim 12 in 3 heads, a batch of 2, 7 positions: the prompt is 3 of them.
@@ -50,6 +51,46 @@ fn cached_decoding_matches_the_whole_sequence_one_submit_a_token() {
     let got: Vec<f32> = got.concat();
     for (i, (g, w)) in got.iter().zip(&whole).enumerate() {
         assert!((g - w).abs() < 1e-4, "{i}: cached {g} vs whole {w}");
+    }
+}
+
+#[test]
+fn a_decoder_block_decodes_through_its_cache_as_over_the_whole_target() {
+    let d = Device::new().unwrap();
+    let _g = no_grad();
+    d.manual_seed(4);
+    let blk = DecoderBlock::new(&d, DIM, 3, 20, 0.0).unwrap();
+    blk.eval();
+    let x = Tensor::randn(&d, &[B, N, DIM]).unwrap();
+    // A source of 5 positions, the second row's last 2 padding.
+    let memory = Tensor::randn(&d, &[B, 5, DIM]).unwrap();
+    let lens = Tensor::from_slice(&d, &[5i32, 3], &[B]).unwrap();
+    let whole = blk.decode(&x, &memory, Some(&lens)).unwrap();
+    let whole = whole.to_vec::<f32>().unwrap();
+    let mut cache = KvCache::new(1, N);
+    for t in 0..N {
+        let y = blk
+            .decode_cached(
+                &x.narrow(1, t, 1).unwrap(),
+                &memory,
+                Some(&lens),
+                &mut cache.layers[0],
+            )
+            .unwrap();
+        let mut all = cache.tensors();
+        all.push(&y);
+        Tensor::realize_all(&all).unwrap();
+        cache.detach();
+        let y = y.to_vec::<f32>().unwrap();
+        for b in 0..B {
+            for i in 0..DIM {
+                let (g, w) = (y[b * DIM + i], whole[(b * N + t) * DIM + i]);
+                assert!(
+                    (g - w).abs() < 1e-4,
+                    "row {b} position {t}: cached {g} vs whole {w}"
+                );
+            }
+        }
     }
 }
 

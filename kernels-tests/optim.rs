@@ -3,7 +3,7 @@
 //! training step is one submit that allocates and compiles nothing once warm.
 
 use crate::common::*;
-use shadergrad::optim::{CosineLr, Optimizer, Schedule, StepLr};
+use shadergrad::optim::{CosineLr, InverseSqrtLr, Optimizer, Schedule, StepLr};
 use shadergrad::{Device, Tensor, Tuning};
 use shadergrad_reference::optim::{Adam, Sgd};
 use shadergrad_reference::widen;
@@ -196,6 +196,11 @@ fn schedules() {
     };
     assert!((c.lr(0) - 0.1).abs() < 1e-12 && (c.lr(9) - 1.0).abs() < 1e-12);
     assert!((c.lr(60) - 0.55).abs() < 1e-9 && (c.lr(110) - 0.1).abs() < 1e-12);
+    let r = InverseSqrtLr {
+        base: 1.0,
+        warmup: 4,
+    };
+    assert_eq!((r.lr(0), r.lr(1), r.lr(3), r.lr(15)), (0.25, 0.5, 1.0, 0.5));
 }
 
 #[test]

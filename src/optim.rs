@@ -515,6 +515,20 @@ impl Schedule for StepLr {
     }
 }
 
+/// Linear warm-up to `base`, then decay as 1 / sqrt(step) (the original
+/// transformer's schedule; fairseq's `inverse_sqrt`).
+pub struct InverseSqrtLr {
+    pub base: f64,
+    pub warmup: usize,
+}
+
+impl Schedule for InverseSqrtLr {
+    fn lr(&self, step: usize) -> f64 {
+        let (s, w) = ((step + 1) as f64, self.warmup.max(1) as f64);
+        self.base * (s / w).min((w / s).sqrt())
+    }
+}
+
 /// Linear warm-up, then half a cosine from `base` down to `min` at `total`.
 pub struct CosineLr {
     pub base: f64,

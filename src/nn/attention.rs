@@ -224,10 +224,32 @@ impl DecoderBlock {
             causal: true,
             ..Default::default()
         };
-        let a = self
-            .dropout
-            .forward(&self.self_attn.attend(x, x, causal)?)?;
-        let h = self.norm1.forward(&x.add(&a)?)?;
+        let a = self.self_attn.attend(x, x, causal)?;
+        self.after_self_attention(x, a, memory, memory_lengths)
+    }
+
+    /// `decode` of new positions `x` whose self-attention also sees the
+    /// positions in `cache` (and appends theirs): incremental decoding.
+    pub fn decode_cached(
+        &self,
+        x: &Tensor,
+        memory: &Tensor,
+        memory_lengths: Option<&Tensor>,
+        cache: &mut LayerCache,
+    ) -> Result<Tensor> {
+        let a = self.self_attn.attend_cached(x, cache)?;
+        self.after_self_attention(x, a, memory, memory_lengths)
+    }
+
+    /// Add & norm of the self-attention `a`, cross attention, feed-forward.
+    fn after_self_attention(
+        &self,
+        x: &Tensor,
+        a: Tensor,
+        memory: &Tensor,
+        memory_lengths: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let h = self.norm1.forward(&x.add(&self.dropout.forward(&a)?)?)?;
         let cross = AttentionMask {
             key_lengths: memory_lengths,
             ..Default::default()
