@@ -95,6 +95,30 @@ fn shakespeare_is_the_plays_as_text_with_a_vocabulary_of_its_characters() {
 }
 
 #[test]
+fn cmudict_is_one_pronunciation_a_word_without_stress() {
+    let words = data::cmudict(&data_dir()).unwrap();
+    assert_eq!(words.len(), 126_052);
+    let find = |w: &str| {
+        words
+            .iter()
+            .find(|p| p.word == w)
+            .unwrap()
+            .phonemes
+            .join(" ")
+    };
+    assert_eq!(find("abandon"), "AH B AE N D AH N");
+    // The first listed pronunciation; `read(2)` is skipped.
+    assert_eq!(find("read"), "R EH D");
+    assert!(words.iter().all(|p| !p.word.ends_with(')')));
+    // A comment is not a phoneme: "aalborg AO1 L B AO0 R G # place, danish".
+    assert_eq!(find("aalborg"), "AO L B AO R G");
+    let root = temp_root("cmudict");
+    cut(&root, "seq2seq/cmudict.dict.gz", 100);
+    let (_, _, msg) = data_error(data::cmudict(&root));
+    assert!(msg.contains("100 lines") && msg.contains("135166"), "{msg}");
+}
+
+#[test]
 fn mnist10k_is_10000_images_in_unit_range_with_all_labels() {
     let d = mnist10k(&data_dir()).unwrap();
     check_shape(&d, 10_000, 784);

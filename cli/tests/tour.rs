@@ -168,6 +168,16 @@ fn transformer_segmentation() {
     check("transformer_segmentation");
 }
 
+#[test]
+fn g2p_cmudict() {
+    check("g2p_cmudict");
+}
+
+#[test]
+fn gpt_char() {
+    check("gpt_char");
+}
+
 /// Every entry on a device with wgpu's downlevel limits (four storage buffers
 /// a stage): the kernels over it take their smaller forms or are composed;
 /// `eval` on such a device scores each saved model as the tour did.

@@ -8,6 +8,7 @@
 
 mod batches;
 mod bmes;
+mod cmudict;
 mod dataset;
 mod fields;
 mod idx;
@@ -23,6 +24,7 @@ mod words;
 
 pub use batches::{Batch, BatchTarget, Batches};
 pub use bmes::{BMES, Tagged, peoples_daily};
+pub use cmudict::{Pronunciation, cmudict};
 pub use dataset::{Dataset, Target};
 pub use idx::{Idx, parse_idx_u8, read_idx_u8};
 pub use images::{digits, mnist10k};

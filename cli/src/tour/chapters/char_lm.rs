@@ -335,7 +335,7 @@ pub fn sample(
 }
 
 /// An id drawn from softmax(logits / temperature).
-fn draw(logits: &[f32], temperature: f64, rng: &mut StdRng) -> i32 {
+pub fn draw(logits: &[f32], temperature: f64, rng: &mut StdRng) -> i32 {
     use rand::Rng;
     let top = logits.iter().copied().fold(f32::MIN, f32::max) as f64;
     let w: Vec<f64> = logits

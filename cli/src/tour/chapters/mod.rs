@@ -6,11 +6,14 @@ mod bmes;
 pub mod char_lm;
 mod classification;
 mod cnn;
+mod g2p;
+mod gpt;
 mod gradients;
 mod mlp;
 mod polynomial;
 mod recurrent;
 mod regression;
+mod seq2seq;
 mod stn;
 mod word2vec;
 mod word_eval;
@@ -121,6 +124,18 @@ pub fn all() -> Vec<Entry> {
             chapter: "自注意力机制, 位置编码",
             run: attention::segmentation,
             eval: restore::<attention::Segmentation>,
+        },
+        Entry {
+            name: "g2p_cmudict",
+            chapter: "seq2seq model: AT decoder, cross attention, teacher forcing",
+            run: g2p::g2p_cmudict,
+            eval: restore::<g2p::Lexicon>,
+        },
+        Entry {
+            name: "gpt_char",
+            chapter: "自监督学习: GPT",
+            run: gpt::gpt_char,
+            eval: restore::<gpt::Shakespeare>,
         },
     ]
 }

@@ -1,0 +1,512 @@
+//! Seq2seq (the notes' chapter): a transformer encoder over the source, an
+//! autoregressive decoder with masked self-attention and cross attention to
+//! the encoder's output, trained with teacher forcing; decoded greedily
+//! (with or without a KV cache) or by beam search, stopping at END.
+
+use shadergrad::nn::{
+    DecoderBlock, Embedding, EncoderBlock, KvCache, Linear, Module, Positions, Stateful,
+};
+use shadergrad::{AttentionMask, Device, Error, Result, Tensor, no_grad};
+
+/// Target ids every vocabulary shares: padding, BEGIN and END.
+pub const PAD: i32 = 0;
+pub const BEGIN: i32 = 1;
+pub const END: i32 = 2;
+
+/// The architecture: widths, depths, vocabularies, the longest sequence.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    pub dim: usize,
+    pub heads: usize,
+    pub ff: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+    pub src_vocab: usize,
+    pub tgt_vocab: usize,
+    /// Positions in each positional table (source, and target with BEGIN).
+    pub max_len: usize,
+    pub dropout: f64,
+}
+
+/// Sequences padded to one width, row-major (rows, width), with their lengths.
+#[derive(Clone, Debug)]
+pub struct Padded {
+    pub ids: Vec<i32>,
+    pub lens: Vec<i32>,
+    pub width: usize,
+}
+
+impl Padded {
+    /// `seqs` padded with PAD to the longest rounded up to a multiple of
+    /// `round` (so that few widths occur and training replays its plans).
+    pub fn new(seqs: &[&[i32]], round: usize) -> Padded {
+        let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        let width = longest.div_ceil(round.max(1)) * round.max(1);
+        let mut ids = vec![PAD; seqs.len() * width];
+        for (row, s) in ids.chunks_mut(width.max(1)).zip(seqs) {
+            row[..s.len()].copy_from_slice(s);
+        }
+        Padded {
+            ids,
+            lens: seqs.iter().map(|s| s.len() as i32).collect(),
+            width,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.lens.len()
+    }
+}
+
+/// Source and target embeddings with sinusoidal positions, the encoder and
+/// decoder stacks (post-norm, as the original transformer), a linear head.
+#[derive(Stateful)]
+pub struct Seq2Seq {
+    src_embed: Embedding,
+    tgt_embed: Embedding,
+    src_pos: Positions,
+    tgt_pos: Positions,
+    encoder: Vec<EncoderBlock>,
+    decoder: Vec<DecoderBlock>,
+    out: Linear,
+    #[stateful(skip)]
+    pub cfg: Config,
+}
+
+impl Seq2Seq {
+    pub fn new(dev: &Device, cfg: Config) -> Result<Seq2Seq> {
+        let (d, h, f, p) = (cfg.dim, cfg.heads, cfg.ff, cfg.dropout);
+        Ok(Seq2Seq {
+            src_embed: Embedding::new(dev, cfg.src_vocab, d)?,
+            tgt_embed: Embedding::new(dev, cfg.tgt_vocab, d)?,
+            src_pos: Positions::sinusoidal(dev, cfg.max_len, d)?,
+            tgt_pos: Positions::sinusoidal(dev, cfg.max_len, d)?,
+            encoder: (0..cfg.encoder_layers)
+                .map(|_| EncoderBlock::new(dev, d, h, f, p))
+                .collect::<Result<_>>()?,
+            decoder: (0..cfg.decoder_layers)
+                .map(|_| DecoderBlock::new(dev, d, h, f, p))
+                .collect::<Result<_>>()?,
+            out: Linear::new(dev, d, cfg.tgt_vocab)?,
+            cfg,
+        })
+    }
+
+    /// `p` as (rows, width) ids, checked against `vocab` before any GPU work;
+    /// an empty sequence is refused when `nonempty`.
+    fn tokens(&self, dev: &Device, p: &Padded, vocab: usize, nonempty: bool) -> Result<Tensor> {
+        let shape = vec![p.rows(), p.width];
+        let bad = |msg: String| Error::InvalidArgument {
+            op: "seq2seq",
+            shape: shape.clone(),
+            msg,
+        };
+        if p.width > self.cfg.max_len {
+            let max = self.cfg.max_len;
+            return Err(bad(format!(
+                "{} positions exceed the table's {max}",
+                p.width
+            )));
+        }
+        if let Some(row) = p.lens.iter().position(|&n| nonempty && n == 0) {
+            return Err(bad(format!("sequence {row} is empty")));
+        }
+        if let Some(at) = p.ids.iter().position(|&i| i < 0 || i as usize >= vocab) {
+            let id = p.ids[at];
+            return Err(bad(format!(
+                "id {id} at {at} is outside the vocabulary of {vocab}"
+            )));
+        }
+        Tensor::from_slice(dev, &p.ids, &shape)
+    }
+
+    /// The encoder's output (B, S, dim) and the source lengths (B) that mask
+    /// its padding; both detached once realized.
+    pub fn encode(&self, dev: &Device, src: &Padded) -> Result<(Tensor, Tensor)> {
+        let ids = self.tokens(dev, src, self.cfg.src_vocab, true)?;
+        let lens = Tensor::from_slice(dev, &src.lens, &[src.rows()])?;
+        let mut x = self.src_pos.add(&self.src_embed.lookup(&ids)?)?;
+        let mask = AttentionMask {
+            key_lengths: Some(&lens),
+            ..Default::default()
+        };
+        for block in &self.encoder {
+            x = block.forward_masked(&x, mask)?;
+        }
+        Ok((x, lens))
+    }
+
+    /// Logits (B T, V) of every position of the decoder's input `tgt`
+    /// (B, T), BEGIN first (teacher forcing: the target shifted right).
+    pub fn decode(&self, dev: &Device, tgt: &Padded, memory: &(Tensor, Tensor)) -> Result<Tensor> {
+        let ids = self.tokens(dev, tgt, self.cfg.tgt_vocab, false)?;
+        let mut x = self.tgt_pos.add(&self.tgt_embed.lookup(&ids)?)?;
+        for block in &self.decoder {
+            x = block.decode(&x, &memory.0, Some(&memory.1))?;
+        }
+        self.head(&x)
+    }
+
+    /// Logits (B, V) of one new id per row (B, 1) after the positions in
+    /// `cache`, whose self-attention keys and values each layer appends.
+    pub fn decode_cached(
+        &self,
+        dev: &Device,
+        new: &[i32],
+        memory: &(Tensor, Tensor),
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let p = Padded {
+            ids: new.to_vec(),
+            lens: vec![1; new.len()],
+            width: 1,
+        };
+        let ids = self.tokens(dev, &p, self.cfg.tgt_vocab, false)?;
+        cache.check_room("seq2seq", ids.shape(), 1)?;
+        let mut x = self
+            .tgt_pos
+            .add_at(&self.tgt_embed.lookup(&ids)?, cache.len())?;
+        for (block, layer) in self.decoder.iter().zip(&mut cache.layers) {
+            x = block.decode_cached(&x, &memory.0, Some(&memory.1), layer)?;
+        }
+        self.head(&x)
+    }
+
+    fn head(&self, x: &Tensor) -> Result<Tensor> {
+        let s = x.shape();
+        self.out.forward(&x.reshape(&[s[0] * s[1], s[2]])?)
+    }
+
+    pub fn cache(&self) -> KvCache {
+        KvCache::new(self.cfg.decoder_layers, self.cfg.max_len)
+    }
+}
+
+/// The encoder's output realized and cut from the graph, so each decoding
+/// step reads it instead of recomputing it.
+fn memory(model: &Seq2Seq, dev: &Device, src: &Padded) -> Result<(Tensor, Tensor)> {
+    let (m, lens) = model.encode(dev, src)?;
+    Tensor::realize_all(&[&m])?;
+    Ok((m.detach(), lens))
+}
+
+/// Each row's ids up to (not including) END, at most `max_len` of them,
+/// choosing the likeliest id at each step; with `cached`, one realize of one
+/// new position per step, without, the whole prefix again each step.
+pub fn greedy(
+    model: &Seq2Seq,
+    dev: &Device,
+    src: &Padded,
+    max_len: usize,
+    cached: bool,
+) -> Result<Vec<Vec<i32>>> {
+    let _g = no_grad();
+    let rows = src.rows();
+    let memory = memory(model, dev, src)?;
+    let mut cache = model.cache();
+    let mut seqs: Vec<Vec<i32>> = vec![vec![BEGIN]; rows];
+    let mut done = vec![false; rows];
+    for _ in 0..max_len {
+        let last = if cached {
+            let new: Vec<i32> = seqs.iter().map(|s| *s.last().unwrap()).collect();
+            model.decode_cached(dev, &new, &memory, &mut cache)?
+        } else {
+            let t = seqs[0].len();
+            let views: Vec<&[i32]> = seqs.iter().map(Vec::as_slice).collect();
+            let logits = model.decode(dev, &Padded::new(&views, 1), &memory)?;
+            let v = model.cfg.tgt_vocab;
+            logits.reshape(&[rows, t, v])?.narrow(1, t - 1, 1)?
+        };
+        let mut all = cache.tensors();
+        all.push(&last);
+        Tensor::realize_all(&all)?;
+        cache.detach();
+        let logits = last.to_vec::<f32>()?;
+        for (r, row) in logits.chunks(model.cfg.tgt_vocab).enumerate() {
+            let id = if done[r] { PAD } else { argmax(row) };
+            done[r] |= id == END;
+            seqs[r].push(id);
+        }
+        if done.iter().all(|&d| d) {
+            break;
+        }
+    }
+    Ok(seqs.into_iter().map(|s| until_end(&s[1..])).collect())
+}
+
+fn until_end(ids: &[i32]) -> Vec<i32> {
+    ids.iter()
+        .copied()
+        .take_while(|&i| i != END && i != PAD)
+        .collect()
+}
+
+/// The likeliest id that may follow: END or a token (never PAD or BEGIN).
+fn argmax(row: &[f32]) -> i32 {
+    let best = row.iter().enumerate().skip(END as usize);
+    let best = best.max_by(|a, b| a.1.total_cmp(b.1));
+    best.map_or(END, |(i, _)| i as i32)
+}
+
+/// log softmax of one row of logits, in f64.
+fn log_softmax(row: &[f32]) -> Vec<f64> {
+    let top = row.iter().copied().fold(f32::MIN, f32::max) as f64;
+    let sum: f64 = row.iter().map(|&l| (l as f64 - top).exp()).sum();
+    row.iter().map(|&l| l as f64 - top - sum.ln()).collect()
+}
+
+/// A partial hypothesis: ids after BEGIN, and their summed log-probability.
+#[derive(Clone)]
+struct Hyp {
+    ids: Vec<i32>,
+    score: f64,
+}
+
+/// Beam search of width `k`: per row, the `k` likeliest prefixes extended by
+/// every id; a prefix that emits END is finished and ranked by its score
+/// divided by its length (with END) to the power `alpha` (length
+/// normalisation: 0 ranks by the raw sum, which favours short outputs). A row
+/// stops when `k` hypotheses are finished or at `max_len`.
+pub fn beam(
+    model: &Seq2Seq,
+    dev: &Device,
+    src: &Padded,
+    k: usize,
+    max_len: usize,
+    alpha: f64,
+) -> Result<Vec<Vec<i32>>> {
+    if k == 0 {
+        return Err(Error::InvalidArgument {
+            op: "beam search",
+            shape: vec![src.rows(), src.width],
+            msg: "beam width 0: at least one hypothesis is kept".into(),
+        });
+    }
+    let _g = no_grad();
+    let rows = src.rows();
+    let memory = memory(model, dev, &repeat(src, k))?;
+    let start = Hyp {
+        ids: Vec::new(),
+        score: 0.0,
+    };
+    let mut live: Vec<Vec<Hyp>> = vec![vec![start]; rows];
+    let mut finished: Vec<Vec<(f64, Vec<i32>)>> = vec![Vec::new(); rows];
+    let norm = |h: &Hyp| h.score / ((h.ids.len() + 1) as f64).powf(alpha);
+    for t in 0..max_len {
+        if live.iter().all(Vec::is_empty) {
+            break;
+        }
+        let lp = step_log_probs(model, dev, &live, k, t, &memory)?;
+        for r in 0..rows {
+            let mut cands: Vec<(f64, usize, i32)> = Vec::new();
+            for (b, h) in live[r].iter().enumerate() {
+                for (v, &p) in lp[r * k + b].iter().enumerate().skip(END as usize) {
+                    cands.push((h.score + p, b, v as i32));
+                }
+            }
+            cands.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut next = Vec::new();
+            for (score, b, v) in cands {
+                if next.len() == k || finished[r].len() == k {
+                    break;
+                }
+                let ids = live[r][b].ids.clone();
+                if v == END {
+                    let h = Hyp { ids, score };
+                    finished[r].push((norm(&h), h.ids));
+                } else {
+                    let mut ids = ids;
+                    ids.push(v);
+                    next.push(Hyp { ids, score });
+                }
+            }
+            live[r] = if finished[r].len() == k {
+                Vec::new()
+            } else {
+                next
+            };
+        }
+    }
+    Ok((0..rows)
+        .map(|r| {
+            let mut all = std::mem::take(&mut finished[r]);
+            all.extend(live[r].iter().map(|h| (norm(h), h.ids.clone())));
+            let best = all.into_iter().max_by(|a, b| a.0.total_cmp(&b.0));
+            best.map(|(_, ids)| ids).unwrap_or_default()
+        })
+        .collect())
+}
+
+/// Each source row `k` times in a row: a row per beam.
+fn repeat(src: &Padded, k: usize) -> Padded {
+    let w = src.width;
+    let mut p = Padded {
+        ids: Vec::new(),
+        lens: Vec::new(),
+        width: w,
+    };
+    for (row, &len) in src.ids.chunks(w.max(1)).zip(&src.lens) {
+        for _ in 0..k {
+            p.ids.extend_from_slice(row);
+            p.lens.push(len);
+        }
+    }
+    p
+}
+
+/// The next id's log-probabilities for every beam of every row (rows k,
+/// V); a row with fewer than k live beams runs copies of its first (or of
+/// BEGIN alone), whose rows are not read.
+fn step_log_probs(
+    model: &Seq2Seq,
+    dev: &Device,
+    live: &[Vec<Hyp>],
+    k: usize,
+    t: usize,
+    memory: &(Tensor, Tensor),
+) -> Result<Vec<Vec<f64>>> {
+    let mut ids = Vec::with_capacity(live.len() * k * (t + 1));
+    for beams in live {
+        for b in 0..k {
+            ids.push(BEGIN);
+            match beams.get(b).or(beams.first()) {
+                Some(h) => ids.extend_from_slice(&h.ids),
+                None => ids.extend(std::iter::repeat_n(PAD, t)),
+            }
+        }
+    }
+    let n = live.len() * k;
+    let p = Padded {
+        ids,
+        lens: vec![(t + 1) as i32; n],
+        width: t + 1,
+    };
+    let v = model.cfg.tgt_vocab;
+    let logits = model.decode(dev, &p, memory)?;
+    let last = logits.reshape(&[n, t + 1, v])?.narrow(1, t, 1)?;
+    Ok(last.to_vec::<f32>()?.chunks(v).map(log_softmax).collect())
+}
+
+/// Levenshtein distance between two id sequences.
+pub fn edit_distance(a: &[i32], b: &[i32]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, y) in b.iter().enumerate() {
+            let sub = diag + usize::from(x != y);
+            diag = row[j + 1];
+            row[j + 1] = sub.min(row[j] + 1).min(diag + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// (phoneme error rate, word error rate) of `guesses` against `truths`: the
+/// summed edit distance over the summed reference length, and the share of
+/// words not exactly right.
+pub fn error_rates(guesses: &[Vec<i32>], truths: &[&[i32]]) -> (f64, f64) {
+    let (mut edits, mut phones, mut wrong) = (0, 0, 0);
+    for (g, t) in guesses.iter().zip(truths) {
+        let e = edit_distance(g, t);
+        edits += e;
+        phones += t.len();
+        wrong += usize::from(e > 0);
+    }
+    let n = guesses.len().max(1) as f64;
+    (edits as f64 / phones.max(1) as f64, wrong as f64 / n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(dev: &Device, tgt_vocab: usize) -> Seq2Seq {
+        let cfg = Config {
+            dim: 8,
+            heads: 2,
+            ff: 16,
+            encoder_layers: 1,
+            decoder_layers: 1,
+            src_vocab: 5,
+            tgt_vocab,
+            max_len: 6,
+            dropout: 0.0,
+        };
+        let m = Seq2Seq::new(dev, cfg).unwrap();
+        m.eval();
+        m
+    }
+
+    fn refused<T: std::fmt::Debug>(r: Result<T>, op: &str, what: &str) {
+        match r {
+            Err(Error::InvalidArgument { op: o, msg, .. }) => {
+                assert_eq!(o, op, "{msg}");
+                assert!(msg.contains(what), "{msg}");
+            }
+            other => panic!("{what}: expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_sources_beam_widths_and_checkpoints_are_typed_errors() {
+        let dev = Device::new().unwrap();
+        let m = tiny(&dev, 7);
+        let ok: &[i32] = &[1, 2, 3];
+        refused(
+            m.encode(&dev, &Padded::new(&[ok, &[]], 1)),
+            "seq2seq",
+            "sequence 1 is empty",
+        );
+        let long = [1; 7];
+        refused(
+            m.encode(&dev, &Padded::new(&[&long], 1)),
+            "seq2seq",
+            "exceed the table's 6",
+        );
+        refused(
+            m.encode(&dev, &Padded::new(&[&[1, 5]], 1)),
+            "seq2seq",
+            "id 5 at 1",
+        );
+        refused(
+            beam(&m, &dev, &Padded::new(&[ok], 1), 0, 4, 1.0),
+            "beam search",
+            "width 0",
+        );
+        // A checkpoint of another target vocabulary: named, before any copy.
+        let other = tiny(&dev, 9);
+        match m.load_state_dict(&other.state_dict(), true) {
+            Err(Error::StateDict { .. }) => {}
+            r => panic!("expected a StateDict error, got {r:?}"),
+        }
+    }
+
+    #[test]
+    fn greedy_with_and_without_the_cache_and_beam_of_one_agree() {
+        let dev = Device::new().unwrap();
+        dev.manual_seed(9);
+        let m = tiny(&dev, 7);
+        let a: &[i32] = &[1, 2, 3, 4];
+        let src = Padded::new(&[a, &[4, 3], &[2]], 1);
+        let cached = greedy(&m, &dev, &src, 5, true).unwrap();
+        assert_eq!(cached, greedy(&m, &dev, &src, 5, false).unwrap());
+        // Width 1 keeps the likeliest id at each step: greedy's choice (a
+        // hypothesis that ends is kept as is).
+        assert_eq!(cached, beam(&m, &dev, &src, 1, 5, 0.0).unwrap());
+        assert!(
+            cached
+                .iter()
+                .all(|s| s.len() <= 5 && s.iter().all(|&i| i > END))
+        );
+    }
+
+    #[test]
+    fn error_rates_count_edits_over_reference_phonemes() {
+        assert_eq!(edit_distance(&[3, 4, 5], &[3, 5]), 1);
+        assert_eq!(edit_distance(&[], &[3, 4]), 2);
+        assert_eq!(edit_distance(&[3, 4, 5, 6], &[4, 3, 5, 6]), 2);
+        let (per, wer) = error_rates(&[vec![3, 4], vec![5]], &[&[3, 4], &[5, 6, 7]]);
+        assert_eq!((per, wer), (2.0 / 5.0, 0.5));
+    }
+}
