@@ -263,7 +263,8 @@ pub fn generate(
     Ok(ids[prompt.len()..].to_vec())
 }
 
-fn argmax(row: &[f32]) -> i32 {
+/// The index of the largest logit.
+pub fn argmax(row: &[f32]) -> i32 {
     let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1));
     best.map_or(0, |(i, _)| i as i32)
 }

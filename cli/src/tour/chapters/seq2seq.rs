@@ -8,6 +8,8 @@ use shadergrad::nn::{
 };
 use shadergrad::{AttentionMask, Device, Error, Result, Tensor, no_grad};
 
+use crate::tour::chapters::gpt::argmax;
+
 /// Target ids every vocabulary shares: padding, BEGIN and END.
 pub const PAD: i32 = 0;
 pub const BEGIN: i32 = 1;
@@ -121,7 +123,7 @@ impl Seq2Seq {
     }
 
     /// The encoder's output (B, S, dim) and the source lengths (B) that mask
-    /// its padding; both detached once realized.
+    /// its padding.
     pub fn encode(&self, dev: &Device, src: &Padded) -> Result<(Tensor, Tensor)> {
         let ids = self.tokens(dev, src, self.cfg.src_vocab, true)?;
         let lens = Tensor::from_slice(dev, &src.lens, &[src.rows()])?;
@@ -223,7 +225,7 @@ pub fn greedy(
         cache.detach();
         let logits = last.to_vec::<f32>()?;
         for (r, row) in logits.chunks(model.cfg.tgt_vocab).enumerate() {
-            let id = if done[r] { PAD } else { argmax(row) };
+            let id = if done[r] { PAD } else { next_id(row) };
             done[r] |= id == END;
             seqs[r].push(id);
         }
@@ -242,10 +244,8 @@ fn until_end(ids: &[i32]) -> Vec<i32> {
 }
 
 /// The likeliest id that may follow: END or a token (never PAD or BEGIN).
-fn argmax(row: &[f32]) -> i32 {
-    let best = row.iter().enumerate().skip(END as usize);
-    let best = best.max_by(|a, b| a.1.total_cmp(b.1));
-    best.map_or(END, |(i, _)| i as i32)
+fn next_id(row: &[f32]) -> i32 {
+    END + argmax(&row[END as usize..])
 }
 
 /// log softmax of one row of logits, in f64.
