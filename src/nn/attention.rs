@@ -224,7 +224,20 @@ impl DecoderBlock {
             causal: true,
             ..Default::default()
         };
-        let a = self.self_attn.attend(x, x, causal)?;
+        self.decode_masked(x, causal, memory, memory_lengths)
+    }
+
+    /// `decode` with the self-attention masked by `mask` instead of
+    /// causally: a non-autoregressive decoder, whose positions all see each
+    /// other, masks only its padding.
+    pub fn decode_masked(
+        &self,
+        x: &Tensor,
+        mask: AttentionMask,
+        memory: &Tensor,
+        memory_lengths: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let a = self.self_attn.attend(x, x, mask)?;
         self.after_self_attention(x, a, memory, memory_lengths)
     }
 
