@@ -174,6 +174,16 @@ fn g2p_cmudict() {
 }
 
 #[test]
+fn g2p_sampling() {
+    check("g2p_sampling");
+}
+
+#[test]
+fn g2p_nat() {
+    check("g2p_nat");
+}
+
+#[test]
 fn gpt_char() {
     check("gpt_char");
 }

@@ -7,6 +7,8 @@ pub mod char_lm;
 mod classification;
 mod cnn;
 mod g2p;
+mod g2p_nat;
+mod g2p_sampling;
 mod gpt;
 mod gradients;
 mod mlp;
@@ -130,6 +132,18 @@ pub fn all() -> Vec<Entry> {
             chapter: "seq2seq model: AT decoder, cross attention, teacher forcing",
             run: g2p::g2p_cmudict,
             eval: restore::<g2p::Lexicon>,
+        },
+        Entry {
+            name: "g2p_sampling",
+            chapter: "seq2seq model: exposure bias, scheduled sampling",
+            run: g2p_sampling::g2p_sampling,
+            eval: restore::<g2p::Lexicon>,
+        },
+        Entry {
+            name: "g2p_nat",
+            chapter: "seq2seq model: NAT decoder, length classifier",
+            run: g2p_nat::g2p_nat,
+            eval: restore::<g2p_nat::NatLexicon>,
         },
         Entry {
             name: "gpt_char",

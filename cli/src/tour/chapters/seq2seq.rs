@@ -141,10 +141,42 @@ impl Seq2Seq {
     /// Logits (B T, V) of every position of the decoder's input `tgt`
     /// (B, T), BEGIN first (teacher forcing: the target shifted right).
     pub fn decode(&self, dev: &Device, tgt: &Padded, memory: &(Tensor, Tensor)) -> Result<Tensor> {
-        let ids = self.tokens(dev, tgt, self.cfg.tgt_vocab, false)?;
+        let causal = AttentionMask {
+            causal: true,
+            ..Default::default()
+        };
+        self.decode_with(dev, tgt, causal, false, memory)
+    }
+
+    /// Logits (B T, V) of every position of `tgt` decoded at once, each
+    /// seeing all the others but not the padding: the non-autoregressive
+    /// decoder.
+    pub fn decode_parallel(
+        &self,
+        dev: &Device,
+        tgt: &Padded,
+        memory: &(Tensor, Tensor),
+    ) -> Result<Tensor> {
+        let lens = Tensor::from_slice(dev, &tgt.lens, &[tgt.rows()])?;
+        let mask = AttentionMask {
+            key_lengths: Some(&lens),
+            ..Default::default()
+        };
+        self.decode_with(dev, tgt, mask, true, memory)
+    }
+
+    fn decode_with(
+        &self,
+        dev: &Device,
+        tgt: &Padded,
+        mask: AttentionMask,
+        nonempty: bool,
+        memory: &(Tensor, Tensor),
+    ) -> Result<Tensor> {
+        let ids = self.tokens(dev, tgt, self.cfg.tgt_vocab, nonempty)?;
         let mut x = self.tgt_pos.add(&self.tgt_embed.lookup(&ids)?)?;
         for block in &self.decoder {
-            x = block.decode(&x, &memory.0, Some(&memory.1))?;
+            x = block.decode_masked(&x, mask, &memory.0, Some(&memory.1))?;
         }
         self.head(&x)
     }
@@ -244,7 +276,7 @@ fn until_end(ids: &[i32]) -> Vec<i32> {
 }
 
 /// The likeliest id that may follow: END or a token (never PAD or BEGIN).
-fn next_id(row: &[f32]) -> i32 {
+pub fn next_id(row: &[f32]) -> i32 {
     END + argmax(&row[END as usize..])
 }
 
