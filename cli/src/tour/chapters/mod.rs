@@ -2,6 +2,8 @@
 
 mod affine;
 mod attention;
+mod bert;
+mod bert_sentiment;
 mod bmes;
 pub mod char_lm;
 mod classification;
@@ -9,6 +11,7 @@ mod cnn;
 mod g2p;
 mod gpt;
 mod gradients;
+mod mlm;
 mod mlp;
 mod polynomial;
 mod recurrent;
@@ -136,6 +139,12 @@ pub fn all() -> Vec<Entry> {
             chapter: "自监督学习: GPT",
             run: gpt::gpt_char,
             eval: restore::<gpt::Shakespeare>,
+        },
+        Entry {
+            name: "bert_sentiment",
+            chapter: "自监督学习: BERT",
+            run: bert_sentiment::bert_sentiment,
+            eval: restore::<bert_sentiment::Reviews>,
         },
     ]
 }
