@@ -119,6 +119,38 @@ fn cmudict_is_one_pronunciation_a_word_without_stress() {
 }
 
 #[test]
+fn sentiment_is_the_labelled_reviews_and_tang_the_poems() {
+    let reviews = data::sentiment(&data_dir()).unwrap();
+    let pos = reviews.iter().filter(|r| r.positive).count();
+    assert_eq!((pos, reviews.len() - pos), (16_548, 18_575));
+    assert!(reviews[0].text.starts_with("我正在写这本书的心得"));
+    assert!(!reviews[pos].positive && reviews[pos].text.starts_with("如果你在外资公司工作过"));
+    assert!(reviews.iter().all(|r| !r.text.trim().is_empty()));
+    let poems = data::tang_poems(&data_dir()).unwrap();
+    assert!(poems.starts_with("《感遇・其一》\n作者：张九龄"));
+    let root = temp_root("sentiment");
+    cut(&root, "zh/sentiment_pos.txt.gz", 100);
+    let (file, _, msg) = data_error(data::sentiment(&root));
+    assert!(file.ends_with("sentiment_pos.txt.gz"), "{file}");
+    assert!(msg.contains("100 lines") && msg.contains("16548"), "{msg}");
+    cut(&root, "zh/tang300_zh.txt", 100);
+    let (_, _, msg) = data_error(data::tang_poems(&root));
+    assert!(msg.contains("100 lines") && msg.contains("2545"), "{msg}");
+    // A control character in a review: named with its file and line.
+    let mut lines = vec!["好书".to_string(); 16_548];
+    lines[6] = "好\u{7}书".into();
+    std::fs::write(
+        root.join("zh/sentiment_pos.txt.gz"),
+        gzip(lines.join("\n").as_bytes()),
+    )
+    .unwrap();
+    let (_, at, msg) = data_error(data::sentiment(&root));
+    assert_eq!(at, "line 7");
+    assert!(msg.contains("control character"), "{msg}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
 fn mnist10k_is_10000_images_in_unit_range_with_all_labels() {
     let d = mnist10k(&data_dir()).unwrap();
     check_shape(&d, 10_000, 784);

@@ -188,6 +188,11 @@ fn gpt_char() {
     check("gpt_char");
 }
 
+#[test]
+fn bert_sentiment() {
+    check("bert_sentiment");
+}
+
 /// Every entry on a device with wgpu's downlevel limits (four storage buffers
 /// a stage): the kernels over it take their smaller forms or are composed;
 /// `eval` on such a device scores each saved model as the tour did.

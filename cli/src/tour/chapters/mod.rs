@@ -2,6 +2,8 @@
 
 mod affine;
 mod attention;
+mod bert;
+mod bert_sentiment;
 mod bmes;
 pub mod char_lm;
 mod classification;
@@ -11,6 +13,7 @@ mod g2p_nat;
 mod g2p_sampling;
 mod gpt;
 mod gradients;
+mod mlm;
 mod mlp;
 mod polynomial;
 mod recurrent;
@@ -150,6 +153,12 @@ pub fn all() -> Vec<Entry> {
             chapter: "自监督学习: GPT",
             run: gpt::gpt_char,
             eval: restore::<gpt::Shakespeare>,
+        },
+        Entry {
+            name: "bert_sentiment",
+            chapter: "自监督学习: BERT",
+            run: bert_sentiment::bert_sentiment,
+            eval: restore::<bert_sentiment::Reviews>,
         },
     ]
 }
