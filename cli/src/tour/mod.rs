@@ -11,6 +11,7 @@ pub mod eval;
 mod held_out;
 pub mod plot;
 pub mod save;
+mod training;
 
 pub use chapters::char_lm;
 pub use common::{Ctx, Outcome};

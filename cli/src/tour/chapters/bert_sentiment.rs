@@ -31,6 +31,7 @@ use crate::tour::chapters::mlm::{CLS, SEP, Vocab, mask};
 use crate::tour::chapters::seq2seq::Padded;
 use crate::tour::common::{Ctx, Outcome};
 use crate::tour::held_out::{HeldOut, Snapshot};
+use crate::tour::training::{buckets, train_steps};
 use shadergrad::data::{peoples_daily, sentiment, tang_poems};
 use shadergrad::loss::cross_entropy;
 use shadergrad::nn::Stateful;
@@ -183,10 +184,8 @@ pub fn pretrain(ctx: &Ctx, model: &MaskedLm, corpus: &[i32], budget: Budget) -> 
     let (mut opt, mut sched) = budget.optimizer(&model.parameters())?;
     let mut rng = StdRng::seed_from_u64(5);
     let vocab = model.encoder.cfg.vocab;
-    let (mut losses, mut seconds) = (Vec::new(), 0.0);
     model.train();
-    for _ in 0..budget.steps {
-        let clock = std::time::Instant::now();
+    let (losses, seconds) = train_steps(ctx, &mut opt, &mut sched, budget.steps, |_| {
         let mut ids = Vec::with_capacity(budget.batch * MAX_LEN);
         for _ in 0..budget.batch {
             let at = rng.random_range(0..corpus.len() - MAX_LEN);
@@ -199,33 +198,10 @@ pub fn pretrain(ctx: &Ctx, model: &MaskedLm, corpus: &[i32], budget: Budget) -> 
             width: MAX_LEN,
         };
         let m = mask(&p.ids, &p.lens, p.width, vocab, &mut rng);
-        opt.zero_grad();
-        let loss = model.loss(&ctx.dev, &p, &m)?;
-        loss.backward()?;
-        opt.record()?;
-        sched.step(&mut opt);
-        let l = loss.to_scalar::<f32>()?;
-        seconds += clock.elapsed().as_secs_f64();
-        losses.push(l);
-        ctx.tick(l);
-    }
+        model.loss(&ctx.dev, &p, &m)
+    })?;
     model.eval();
     Ok(Run { losses, seconds })
-}
-
-/// An epoch's batches: shuffled, then pools of 16 batches sorted by length
-/// and cut, so a batch holds reviews of similar lengths.
-fn buckets(data: &[Example], size: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    order.shuffle(rng);
-    let mut out = Vec::new();
-    for pool in order.chunks(size * 16) {
-        let mut pool = pool.to_vec();
-        pool.sort_by_key(|&i| data[i].0.len());
-        out.extend(pool.chunks(size).map(<[usize]>::to_vec));
-    }
-    out.shuffle(rng);
-    out
 }
 
 fn padded(data: &[Example], rows: &[usize]) -> (Padded, Vec<i32>) {
@@ -234,30 +210,22 @@ fn padded(data: &[Example], rows: &[usize]) -> (Padded, Vec<i32>) {
     (Padded::new(&seqs, ROUND), labels)
 }
 
-/// Fine-tunes the whole classifier (encoder included) on `data`.
+/// Fine-tunes the whole classifier (encoder included) on `data`, in batches
+/// of reviews of similar lengths (pools of 16 batches sorted by length).
 pub fn fine_tune(ctx: &Ctx, model: &Classifier, data: &[Example], budget: Budget) -> Result<Run> {
     let (mut opt, mut sched) = budget.optimizer(&model.parameters())?;
     let mut rng = StdRng::seed_from_u64(7);
-    let (mut losses, mut seconds, mut epoch) = (Vec::new(), 0.0, Vec::new());
+    let mut epoch = Vec::new();
     model.train();
-    while losses.len() < budget.steps {
+    let (losses, seconds) = train_steps(ctx, &mut opt, &mut sched, budget.steps, |_| {
         if epoch.is_empty() {
-            epoch = buckets(data, budget.batch, &mut rng);
+            epoch = buckets(data.len(), budget.batch, 16, |i| data[i].0.len(), &mut rng);
         }
-        let clock = std::time::Instant::now();
         let (p, labels) = padded(data, &epoch.pop().unwrap_or_default());
-        opt.zero_grad();
         let logits = model.logits(&ctx.dev, &p)?;
         let y = Tensor::from_slice(&ctx.dev, &labels, &[labels.len()])?;
-        let loss = cross_entropy(&logits, &y)?;
-        loss.backward()?;
-        opt.record()?;
-        sched.step(&mut opt);
-        let l = loss.to_scalar::<f32>()?;
-        seconds += clock.elapsed().as_secs_f64();
-        losses.push(l);
-        ctx.tick(l);
-    }
+        cross_entropy(&logits, &y)
+    })?;
     model.eval();
     Ok(Run { losses, seconds })
 }

@@ -21,6 +21,7 @@ use crate::tour::chapters::seq2seq::{
 };
 use crate::tour::common::{Ctx, Outcome};
 use crate::tour::held_out::{HeldOut, Snapshot};
+use crate::tour::training::{buckets, train_steps};
 use shadergrad::data::{Pronunciation, cmudict};
 use shadergrad::loss::{CrossEntropy, cross_entropy_with};
 use shadergrad::nn::Stateful;
@@ -139,27 +140,6 @@ pub fn batch(pairs: &[&(Vec<i32>, Vec<i32>)]) -> Batch {
     }
 }
 
-/// An epoch's batches: shuffled, then pools of 32 batches sorted by source
-/// length and cut, so a batch holds words of similar lengths (little
-/// padding, few widths) in a random order of batches.
-pub fn buckets(
-    n: usize,
-    size: usize,
-    pairs: &[(Vec<i32>, Vec<i32>)],
-    rng: &mut StdRng,
-) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(rng);
-    let mut out = Vec::new();
-    for pool in order.chunks(size * 32) {
-        let mut pool = pool.to_vec();
-        pool.sort_by_key(|&i| (pairs[i].0.len(), pairs[i].1.len()));
-        out.extend(pool.chunks(size).map(<[usize]>::to_vec));
-    }
-    out.shuffle(rng);
-    out
-}
-
 /// How the model trains: batches of `batch` words, `steps` of them, Adam at
 /// `lr` with warm-up then 1/sqrt decay, label smoothing 0.1; `sampling` is
 /// the probability scheduled sampling reaches at the last step (0: pure
@@ -233,29 +213,17 @@ pub fn fit(
     };
     let mut sched = LrScheduler::new(schedule, &mut opt);
     let mut rng = StdRng::seed_from_u64(7);
-    let (mut losses, mut seconds, mut epoch) = (Vec::new(), 0.0, Vec::new());
-    while losses.len() < budget.steps {
+    let mut epoch = Vec::new();
+    let pairs = &data.train;
+    train_steps(ctx, &mut opt, &mut sched, budget.steps, |step| {
         if epoch.is_empty() {
-            epoch = buckets(data.train.len(), budget.batch, &data.train, &mut rng);
+            let key = |i: usize| (pairs[i].0.len(), pairs[i].1.len());
+            epoch = buckets(pairs.len(), budget.batch, 32, key, &mut rng);
         }
-        let clock = std::time::Instant::now();
-        let words: Vec<&(Vec<i32>, Vec<i32>)> = epoch
-            .pop()
-            .unwrap()
-            .iter()
-            .map(|&i| &data.train[i])
-            .collect();
-        opt.zero_grad();
-        let l = loss(&words, losses.len())?;
-        l.backward()?;
-        opt.record()?;
-        sched.step(&mut opt);
-        let l = l.to_scalar::<f32>()?;
-        seconds += clock.elapsed().as_secs_f64();
-        losses.push(l);
-        ctx.tick(l);
-    }
-    Ok((losses, seconds))
+        let rows = epoch.pop().unwrap_or_default();
+        let words: Vec<&(Vec<i32>, Vec<i32>)> = rows.iter().map(|&i| &pairs[i]).collect();
+        loss(&words, step)
+    })
 }
 
 /// How a word list is decoded.
