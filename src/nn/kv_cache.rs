@@ -78,6 +78,22 @@ impl KvCache {
         }
     }
 
+    /// Row `i` of every layer's cache becomes the old row `rows[i]` (`rows`
+    /// 1-D indices): beam search keeping each chosen hypothesis's parent.
+    pub fn reorder(&mut self, rows: &Tensor) -> Result<()> {
+        let mut picked = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            picked.push(match &l.kv {
+                Some((k, v)) => Some((k.index_select(0, rows)?, v.index_select(0, rows)?)),
+                None => None,
+            });
+        }
+        for (l, kv) in self.layers.iter_mut().zip(picked) {
+            l.kv = kv;
+        }
+        Ok(())
+    }
+
     /// The cached tensors, to realize with the step that appends them (so
     /// the next step reads buffers, not a growing graph).
     pub fn tensors(&self) -> Vec<&Tensor> {

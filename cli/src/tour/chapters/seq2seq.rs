@@ -1,7 +1,7 @@
 //! Seq2seq (the notes' chapter): a transformer encoder over the source, an
 //! autoregressive decoder with masked self-attention and cross attention to
 //! the encoder's output, trained with teacher forcing; decoded greedily
-//! (with or without a KV cache) or by beam search, stopping at END.
+//! (with or without a KV cache), stopping at END; beam search is beam.rs.
 
 use shadergrad::nn::{
     DecoderBlock, Embedding, EncoderBlock, KvCache, Linear, Module, Positions, Stateful,
@@ -218,7 +218,7 @@ impl Seq2Seq {
 
 /// The encoder's output realized and cut from the graph, so each decoding
 /// step reads it instead of recomputing it.
-fn memory(model: &Seq2Seq, dev: &Device, src: &Padded) -> Result<(Tensor, Tensor)> {
+pub fn memory(model: &Seq2Seq, dev: &Device, src: &Padded) -> Result<(Tensor, Tensor)> {
     let (m, lens) = model.encode(dev, src)?;
     Tensor::realize_all(&[&m])?;
     Ok((m.detach(), lens))
@@ -280,145 +280,6 @@ pub fn next_id(row: &[f32]) -> i32 {
     END + argmax(&row[END as usize..])
 }
 
-/// log softmax of one row of logits, in f64.
-fn log_softmax(row: &[f32]) -> Vec<f64> {
-    let top = row.iter().copied().fold(f32::MIN, f32::max) as f64;
-    let sum: f64 = row.iter().map(|&l| (l as f64 - top).exp()).sum();
-    row.iter().map(|&l| l as f64 - top - sum.ln()).collect()
-}
-
-/// A partial hypothesis: ids after BEGIN, and their summed log-probability.
-#[derive(Clone)]
-struct Hyp {
-    ids: Vec<i32>,
-    score: f64,
-}
-
-/// Beam search of width `k`: per row, the `k` likeliest prefixes extended by
-/// every id; a prefix that emits END is finished and ranked by its score
-/// divided by its length (with END) to the power `alpha` (length
-/// normalisation: 0 ranks by the raw sum, which favours short outputs). A row
-/// stops when `k` hypotheses are finished or at `max_len`.
-pub fn beam(
-    model: &Seq2Seq,
-    dev: &Device,
-    src: &Padded,
-    k: usize,
-    max_len: usize,
-    alpha: f64,
-) -> Result<Vec<Vec<i32>>> {
-    if k == 0 {
-        return Err(Error::InvalidArgument {
-            op: "beam search",
-            shape: vec![src.rows(), src.width],
-            msg: "beam width 0: at least one hypothesis is kept".into(),
-        });
-    }
-    let _g = no_grad();
-    let rows = src.rows();
-    let memory = memory(model, dev, &repeat(src, k))?;
-    let start = Hyp {
-        ids: Vec::new(),
-        score: 0.0,
-    };
-    let mut live: Vec<Vec<Hyp>> = vec![vec![start]; rows];
-    let mut finished: Vec<Vec<(f64, Vec<i32>)>> = vec![Vec::new(); rows];
-    let norm = |h: &Hyp| h.score / ((h.ids.len() + 1) as f64).powf(alpha);
-    for t in 0..max_len {
-        if live.iter().all(Vec::is_empty) {
-            break;
-        }
-        let lp = step_log_probs(model, dev, &live, k, t, &memory)?;
-        for r in 0..rows {
-            let mut cands: Vec<(f64, usize, i32)> = Vec::new();
-            for (b, h) in live[r].iter().enumerate() {
-                for (v, &p) in lp[r * k + b].iter().enumerate().skip(END as usize) {
-                    cands.push((h.score + p, b, v as i32));
-                }
-            }
-            cands.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let mut next = Vec::new();
-            for (score, b, v) in cands {
-                if next.len() == k || finished[r].len() == k {
-                    break;
-                }
-                let ids = live[r][b].ids.clone();
-                if v == END {
-                    let h = Hyp { ids, score };
-                    finished[r].push((norm(&h), h.ids));
-                } else {
-                    let mut ids = ids;
-                    ids.push(v);
-                    next.push(Hyp { ids, score });
-                }
-            }
-            live[r] = if finished[r].len() == k {
-                Vec::new()
-            } else {
-                next
-            };
-        }
-    }
-    Ok((0..rows)
-        .map(|r| {
-            let mut all = std::mem::take(&mut finished[r]);
-            all.extend(live[r].iter().map(|h| (norm(h), h.ids.clone())));
-            let best = all.into_iter().max_by(|a, b| a.0.total_cmp(&b.0));
-            best.map(|(_, ids)| ids).unwrap_or_default()
-        })
-        .collect())
-}
-
-/// Each source row `k` times in a row: a row per beam.
-fn repeat(src: &Padded, k: usize) -> Padded {
-    let w = src.width;
-    let mut p = Padded {
-        ids: Vec::new(),
-        lens: Vec::new(),
-        width: w,
-    };
-    for (row, &len) in src.ids.chunks(w.max(1)).zip(&src.lens) {
-        for _ in 0..k {
-            p.ids.extend_from_slice(row);
-            p.lens.push(len);
-        }
-    }
-    p
-}
-
-/// The next id's log-probabilities for every beam of every row (rows k,
-/// V); a row with fewer than k live beams runs copies of its first (or of
-/// BEGIN alone), whose rows are not read.
-fn step_log_probs(
-    model: &Seq2Seq,
-    dev: &Device,
-    live: &[Vec<Hyp>],
-    k: usize,
-    t: usize,
-    memory: &(Tensor, Tensor),
-) -> Result<Vec<Vec<f64>>> {
-    let mut ids = Vec::with_capacity(live.len() * k * (t + 1));
-    for beams in live {
-        for b in 0..k {
-            ids.push(BEGIN);
-            match beams.get(b).or(beams.first()) {
-                Some(h) => ids.extend_from_slice(&h.ids),
-                None => ids.extend(std::iter::repeat_n(PAD, t)),
-            }
-        }
-    }
-    let n = live.len() * k;
-    let p = Padded {
-        ids,
-        lens: vec![(t + 1) as i32; n],
-        width: t + 1,
-    };
-    let v = model.cfg.tgt_vocab;
-    let logits = model.decode(dev, &p, memory)?;
-    let last = logits.reshape(&[n, t + 1, v])?.narrow(1, t, 1)?;
-    Ok(last.to_vec::<f32>()?.chunks(v).map(log_softmax).collect())
-}
-
 /// Levenshtein distance between two id sequences.
 pub fn edit_distance(a: &[i32], b: &[i32]) -> usize {
     let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -452,6 +313,7 @@ pub fn error_rates(guesses: &[Vec<i32>], truths: &[&[i32]]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tour::chapters::beam::beam;
 
     fn tiny(dev: &Device, tgt_vocab: usize) -> Seq2Seq {
         let cfg = Config {
@@ -502,7 +364,7 @@ mod tests {
             "id 5 at 1",
         );
         refused(
-            beam(&m, &dev, &Padded::new(&[ok], 1), 0, 4, 1.0),
+            beam(&m, &dev, &Padded::new(&[ok], 1), 0, 4, 1.0, true),
             "beam search",
             "width 0",
         );
@@ -525,7 +387,7 @@ mod tests {
         assert_eq!(cached, greedy(&m, &dev, &src, 5, false).unwrap());
         // Width 1 keeps the likeliest id at each step: greedy's choice (a
         // hypothesis that ends is kept as is).
-        assert_eq!(cached, beam(&m, &dev, &src, 1, 5, 0.0).unwrap());
+        assert_eq!(cached, beam(&m, &dev, &src, 1, 5, 0.0, true).unwrap());
         assert!(
             cached
                 .iter()
