@@ -184,6 +184,11 @@ fn g2p_nat() {
 }
 
 #[test]
+fn g2p_restore() {
+    check("g2p_restore");
+}
+
+#[test]
 fn gpt_char() {
     check("gpt_char");
 }

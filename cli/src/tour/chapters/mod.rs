@@ -2,6 +2,7 @@
 
 mod affine;
 mod attention;
+mod beam;
 mod bert;
 mod bert_sentiment;
 mod bmes;
@@ -10,6 +11,7 @@ mod classification;
 mod cnn;
 mod g2p;
 mod g2p_nat;
+mod g2p_restore;
 mod g2p_sampling;
 mod gpt;
 mod gradients;
@@ -147,6 +149,12 @@ pub fn all() -> Vec<Entry> {
             chapter: "seq2seq model: NAT decoder, length classifier",
             run: g2p_nat::g2p_nat,
             eval: restore::<g2p_nat::NatLexicon>,
+        },
+        Entry {
+            name: "g2p_restore",
+            chapter: "自监督学习: pretraining seq2seq by restoring corrupted input",
+            run: g2p_restore::g2p_restore,
+            eval: restore::<g2p_restore::Joint>,
         },
         Entry {
             name: "gpt_char",
