@@ -78,7 +78,7 @@ fn decode(ctx: &mut Ctx, n: usize) -> Result<()> {
         // Recomputing 512 prefixes is minutes a run on a software adapter:
         // decoded once above for the gate, not timed.
         if !with_cache && n > 128 && dev.is_cpu() {
-            ctx.skip(format!("gpt_decode no cache at {n} on a software adapter"));
+            ctx.skip(format!("gpt_decode no cache at {n} (about a minute a run)"));
             continue;
         }
         let (model, prompt, tokens) = (model.clone(), prompt.clone(), tokens.clone());
