@@ -34,6 +34,7 @@ pub mod recurrent;
 pub mod reduce;
 pub mod softmax;
 pub mod sort;
+pub mod transformer;
 
 /// A reference value and the sum of the magnitudes of its terms.
 pub type Scaled = (f64, f64);

@@ -50,6 +50,8 @@ pub(crate) struct Case<'a> {
     pub chosen: bool,
     pub flops: f64,
     pub bytes: f64,
+    /// Tokens one run processes (a model's step or decode); 0: not a model.
+    pub tokens: f64,
     pub sets: usize,
     pub method: Option<Method>,
     /// The ops (`KernelTime::op`) whose dispatches the timestamp timer sums;
@@ -78,6 +80,7 @@ impl<'a> Case<'a> {
             chosen: false,
             flops: 0.0,
             bytes: 0.0,
+            tokens: 0.0,
             sets: 1,
             method: None,
             profile: None,
@@ -96,6 +99,12 @@ impl<'a> Case<'a> {
     pub fn work(mut self, flops: f64, bytes: f64) -> Self {
         self.flops = flops;
         self.bytes = bytes;
+        self
+    }
+
+    /// Tokens of one run: the row reports tokens/s beside GFLOP/s.
+    pub fn tokens(mut self, n: usize) -> Self {
+        self.tokens = n as f64;
         self
     }
 

@@ -82,7 +82,7 @@ pub(crate) fn pick(total: usize, max: usize) -> Vec<usize> {
     v
 }
 
-fn fail(detail: String, total: usize) -> CheckOutcome {
+pub(crate) fn fail(detail: String, total: usize) -> CheckOutcome {
     CheckOutcome {
         passed: false,
         checked: 0,

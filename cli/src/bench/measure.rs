@@ -399,6 +399,7 @@ impl<'d> Ctx<'d> {
             sets: case.sets,
             flops: case.flops,
             bytes: case.bytes,
+            tokens: case.tokens,
             note: case.note.clone(),
             ..Row::default()
         }
@@ -431,6 +432,9 @@ impl<'d> Ctx<'d> {
             };
         }
         self.score(row);
+        if let Some(t) = row.tokens_per_s {
+            row.note = format!("{t:.0} tokens/s; {}", row.note);
+        }
     }
 
     /// GFLOP/s, GB/s and the fraction of the ceiling that bounds the case:
@@ -442,6 +446,7 @@ impl<'d> Ctx<'d> {
         };
         row.gflops = (row.flops > 0.0).then(|| row.flops / ms / 1e6);
         row.gbps = (row.bytes > 0.0).then(|| row.bytes / ms / 1e6);
+        row.tokens_per_s = (row.tokens > 0.0).then(|| row.tokens / ms * 1e3);
         let Some(roof) = &self.roofline else { return };
         let ridge = roof.fma_gflops / roof.copy_gbps;
         let compute = row.flops > 0.0 && (row.bytes <= 0.0 || row.flops / row.bytes >= ridge);

@@ -67,6 +67,10 @@ pub struct Row {
     pub bytes: f64,
     pub gflops: Option<f64>,
     pub gbps: Option<f64>,
+    /// A model row's tokens per run, and per second of its median.
+    #[serde(rename = "tokens_per_run")]
+    pub tokens: f64,
+    pub tokens_per_s: Option<f64>,
     /// `memory` or `compute`: which measured ceiling bounds this case.
     pub bound: Option<String>,
     /// Achieved rate over the bounding ceiling.

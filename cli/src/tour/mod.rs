@@ -5,7 +5,7 @@
 //! `--save` (save.rs) and fails when a target is missed. `shadergrad eval`
 //! (eval.rs) scores a saved model again through the entry's `HeldOut`.
 
-mod chapters;
+pub(crate) mod chapters;
 mod common;
 pub mod eval;
 mod held_out;

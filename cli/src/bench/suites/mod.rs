@@ -12,6 +12,7 @@ pub(crate) mod attention;
 mod checkpoint;
 mod conv;
 mod cumsum;
+mod decode;
 mod elementwise;
 mod index;
 mod layernorm;
@@ -23,6 +24,7 @@ mod optim;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 mod sample;
+pub(crate) mod transformer;
 
 use shadergrad::{Error, Result, Tensor};
 
@@ -57,6 +59,8 @@ pub(crate) fn run_all(ctx: &mut Ctx) -> Result<()> {
         models::run,
         attention::run,
         recurrent::run,
+        transformer::run,
+        decode::run,
         checkpoint::run,
     ];
     for suite in suites {

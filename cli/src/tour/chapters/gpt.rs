@@ -62,19 +62,29 @@ pub struct Gpt {
     lm_head: Linear,
     #[stateful(skip)]
     vocab: usize,
+    #[stateful(skip)]
+    context: usize,
 }
 
 impl Gpt {
+    /// The tour's model: a context of CONTEXT.
     pub fn new(dev: &Device, vocab: usize, dropout: f64) -> Result<Gpt> {
+        Gpt::with_context(dev, vocab, dropout, CONTEXT)
+    }
+
+    /// The same architecture over `context` positions (the benchmark
+    /// decodes past the tour's CONTEXT).
+    pub fn with_context(dev: &Device, vocab: usize, dropout: f64, context: usize) -> Result<Gpt> {
         Ok(Gpt {
             wte: Embedding::new(dev, vocab, DIM)?,
-            wpe: Positions::learned(dev, CONTEXT, DIM)?,
+            wpe: Positions::learned(dev, context, DIM)?,
             h: (0..LAYERS)
                 .map(|_| CausalBlock::new(dev, DIM, HEADS, 4 * DIM, dropout))
                 .collect::<Result<_>>()?,
             ln_f: LayerNorm::new(dev, DIM)?,
             lm_head: Linear::new(dev, DIM, vocab)?,
             vocab,
+            context,
         })
     }
 
@@ -95,7 +105,7 @@ impl Gpt {
         Tensor::from_slice(dev, ids, &[b, n])
     }
 
-    /// Logits (B N, V) of every position of ids (B, N), N <= CONTEXT.
+    /// Logits (B N, V) of every position of ids (B, N), N <= the context.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         let mut x = self.wpe.add(&self.wte.lookup(ids)?)?;
         for block in &self.h {
@@ -122,7 +132,7 @@ impl Gpt {
     }
 
     pub fn cache(&self) -> KvCache {
-        KvCache::new(LAYERS, CONTEXT)
+        KvCache::new(LAYERS, self.context)
     }
 }
 
@@ -218,12 +228,12 @@ pub enum Pick {
 }
 
 /// `n` ids after `prompt`. The context is the ids since a start that moves
-/// on by CONTEXT / 2 whenever it is full; with `cached`, the new id's keys
-/// and values join a KV cache (refilled from the context at each move),
-/// without, the whole context is run again for each id: the same contexts,
-/// so the same ids.
+/// on by half the model's context whenever it is full; with `cached`, the
+/// new id's keys and values join a KV cache (refilled from the context at
+/// each move), without, the whole context is run again for each id: the
+/// same contexts, so the same ids.
 pub fn generate(
-    ctx: &Ctx,
+    dev: &Device,
     model: &Gpt,
     prompt: &[i32],
     n: usize,
@@ -232,19 +242,20 @@ pub fn generate(
 ) -> Result<Vec<i32>> {
     let _g = no_grad();
     let mut rng = StdRng::seed_from_u64(11);
+    let context = model.context;
     let mut ids = prompt.to_vec();
-    let mut start = ids.len().saturating_sub(CONTEXT);
+    let mut start = ids.len().saturating_sub(context);
     let mut cache = model.cache();
     for _ in 0..n {
-        if ids.len() - start > CONTEXT {
-            start = ids.len() - CONTEXT / 2;
+        if ids.len() - start > context {
+            start = ids.len() - context / 2;
             cache = model.cache();
         }
         let feed = match (cached, cache.is_empty()) {
             (true, false) => &ids[ids.len() - 1..],
             _ => &ids[start..],
         };
-        let x = model.tokens(&ctx.dev, feed, 1)?;
+        let x = model.tokens(dev, feed, 1)?;
         let logits = match cached {
             true => model.forward_cached(&x, &mut cache)?,
             false => model.forward(&x)?,
@@ -305,7 +316,7 @@ impl HeldOut for Shakespeare {
 fn speed(ctx: &Ctx, model: &Gpt, prompt: &[i32], n: usize) -> Result<(f64, f64)> {
     let time = |cached| -> Result<f64> {
         let clock = std::time::Instant::now();
-        generate(ctx, model, prompt, n, Pick::Greedy, cached)?;
+        generate(&ctx.dev, model, prompt, n, Pick::Greedy, cached)?;
         Ok(n as f64 / clock.elapsed().as_secs_f64())
     };
     Ok((time(true)?, time(false)?))
@@ -317,7 +328,7 @@ fn passage(ctx: &Ctx, model: &Gpt, vocab: &CharVocab, n: usize) -> Result<String
         temperature: 0.8,
         top_k: 10,
     };
-    vocab.decode(&generate(ctx, model, &prompt, n, pick, true)?)
+    vocab.decode(&generate(&ctx.dev, model, &prompt, n, pick, true)?)
 }
 
 pub fn gpt_char(ctx: &Ctx) -> Result<Outcome> {
@@ -332,8 +343,8 @@ pub fn gpt_char(ctx: &Ctx) -> Result<Outcome> {
     let text = passage(ctx, &model, &data.0.vocab, ctx.pick(400, 80))?;
     let same = {
         let prompt = data.0.vocab.encode("ROMEO:")?;
-        let with = generate(ctx, &model, &prompt, 2 * CONTEXT, Pick::Greedy, true)?;
-        with == generate(ctx, &model, &prompt, 2 * CONTEXT, Pick::Greedy, false)?
+        let with = generate(&ctx.dev, &model, &prompt, 2 * CONTEXT, Pick::Greedy, true)?;
+        with == generate(&ctx.dev, &model, &prompt, 2 * CONTEXT, Pick::Greedy, false)?
     };
     let (fast, slow) = speed(ctx, &model, &data.0.vocab.encode("\n")?, ctx.pick(256, 64))?;
     let params: usize = model.parameters().iter().map(Tensor::numel).sum();
