@@ -21,7 +21,7 @@ use std::cell::RefCell;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shadergrad::loss::{cross_entropy, cross_entropy_with};
+use shadergrad::loss::cross_entropy;
 use shadergrad::nn::Stateful;
 use shadergrad::optim::Optimizer;
 use shadergrad::{DType, Device, Result, Tensor};
@@ -32,7 +32,7 @@ use shadergrad_reference::widen;
 use crate::bench::case::{Case, Method};
 use crate::bench::measure::Ctx;
 use crate::bench::suites::models::loss_gate;
-use crate::tour::chapters::g2p::{Batch, IGNORE, Lexicon, SMOOTHED, batch};
+use crate::tour::chapters::g2p::{Batch, IGNORE, Lexicon, SMOOTHED, batch, loss};
 use crate::tour::chapters::gpt::{DIM, Gpt, HEADS, LAYERS};
 use crate::tour::chapters::seq2seq::{Config, Seq2Seq};
 
@@ -106,14 +106,6 @@ fn words(
     batch(&refs)
 }
 
-/// The tour's G2P loss of a batch (g2p.rs `train`, teacher forcing).
-fn g2p_loss(model: &Seq2Seq, dev: &Device, b: &Batch) -> Result<Tensor> {
-    let memory = model.encode(dev, &b.src)?;
-    let logits = model.decode(dev, &b.tgt_in, &memory)?;
-    let labels = Tensor::from_slice(dev, &b.labels, &[b.labels.len()])?;
-    cross_entropy_with(&logits, &labels, SMOOTHED)
-}
-
 /// The first batch's loss in float64 from the model's weights.
 fn g2p_reference(c: Config, p: &Params, b: &Batch) -> f64 {
     let lens: Vec<usize> = b.src.lens.iter().map(|&n| n as usize).collect();
@@ -170,7 +162,7 @@ fn g2p_step(ctx: &mut Ctx) -> Result<()> {
     };
     // Learning rate 0 outside the timer: the weights stay the gate's.
     let share = share(dev, || {
-        step(&mut adam(0.0)?, || g2p_loss(&model, dev, &data[0]))
+        step(&mut adam(0.0)?, || loss(&model, dev, &data[0]))
     })?;
     let opt = RefCell::new(adam(2e-3)?);
     let (model, data, opt) = (&model, &data, &opt);
@@ -194,11 +186,7 @@ fn g2p_step(ctx: &mut Ctx) -> Result<()> {
             "{tokens} target tokens per step; {share}; gate: the first loss against the \
              float64 model"
         ))
-        .run(move |i| {
-            step(&mut opt.borrow_mut(), || {
-                g2p_loss(model, dev, &data[i % SETS])
-            })
-        })
+        .run(move |i| step(&mut opt.borrow_mut(), || loss(model, dev, &data[i % SETS])))
         .check(move |o| loss_gate(o, loss0)),
     );
     Ok(())
@@ -314,7 +302,7 @@ mod tests {
         let b = words(&cfg, 3, (2, 4), (1, 3), &mut StdRng::seed_from_u64(3));
         let model = Seq2Seq::new(&dev, cfg).unwrap();
         let p = params(&model).unwrap();
-        let loss = g2p_loss(&model, &dev, &b).unwrap();
+        let loss = loss(&model, &dev, &b).unwrap();
         gate_tells(loss, p, "out.weight", |p| g2p_reference(cfg, p, &b));
     }
 

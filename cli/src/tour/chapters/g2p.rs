@@ -25,7 +25,7 @@ use shadergrad::data::{Pronunciation, cmudict};
 use shadergrad::loss::{CrossEntropy, cross_entropy_with};
 use shadergrad::nn::Stateful;
 use shadergrad::optim::{InverseSqrtLr, LrScheduler, Optimizer};
-use shadergrad::{Result, Tensor};
+use shadergrad::{Device, Result, Tensor};
 
 /// The loss's label for padded target positions (PyTorch's default).
 pub const IGNORE: i32 = -100;
@@ -184,13 +184,18 @@ pub fn train(
         let b = batch(words);
         let p = budget.sampling * step as f64 / budget.steps as f64;
         let tgt_in = own_guesses(model, dev, &b, p, &mut coin)?;
-        let memory = model.encode(dev, &b.src)?;
-        let logits = model.decode(dev, &tgt_in, &memory)?;
-        let labels = Tensor::from_slice(dev, &b.labels, &[b.labels.len()])?;
-        cross_entropy_with(&logits, &labels, SMOOTHED)
+        loss(model, dev, &Batch { tgt_in, ..b })
     });
     model.eval();
     out
+}
+
+/// A batch's teacher-forced loss, smoothed (every G2P training's).
+pub fn loss(model: &Seq2Seq, dev: &Device, b: &Batch) -> Result<Tensor> {
+    let memory = model.encode(dev, &b.src)?;
+    let logits = model.decode(dev, &b.tgt_in, &memory)?;
+    let labels = Tensor::from_slice(dev, &b.labels, &[b.labels.len()])?;
+    cross_entropy_with(&logits, &labels, SMOOTHED)
 }
 
 /// The loop every G2P model trains with: `budget.steps` bucketed batches,

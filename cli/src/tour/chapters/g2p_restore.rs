@@ -12,12 +12,11 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::tour::chapters::g2p::{
-    Budget, GREEDY, Lexicon, SMOOTHED, batch, fit, score, train, transcribe,
+    Budget, GREEDY, Lexicon, batch, fit, loss, score, train, transcribe,
 };
 use crate::tour::chapters::seq2seq::{Config, Seq2Seq};
 use crate::tour::common::{Ctx, Outcome};
 use crate::tour::held_out::{HeldOut, Snapshot};
-use shadergrad::loss::cross_entropy_with;
 use shadergrad::nn::Stateful;
 use shadergrad::{Result, Tensor};
 
@@ -111,11 +110,7 @@ fn pretrain(ctx: &Ctx, model: &Seq2Seq, data: &Joint, budget: Budget) -> Result<
     model.train();
     let out = fit(ctx, &model.parameters(), &data.0, budget, |words, _| {
         let pairs = restoration(data, words, &mut rng);
-        let b = batch(&pairs.iter().collect::<Vec<_>>());
-        let memory = model.encode(dev, &b.src)?;
-        let logits = model.decode(dev, &b.tgt_in, &memory)?;
-        let labels = Tensor::from_slice(dev, &b.labels, &[b.labels.len()])?;
-        cross_entropy_with(&logits, &labels, SMOOTHED)
+        loss(model, dev, &batch(&pairs.iter().collect::<Vec<_>>()))
     });
     model.eval();
     out
