@@ -1,7 +1,8 @@
 //! Deterministic mode (`Device::set_deterministic`): the fixed-order forms of
 //! the scatter-adds (gather's and index_select's gradient, grid_sample's input
-//! gradient) against float64, bit-identical run to run where many sources land
-//! on one target, and equal to the default (atomic) form to float tolerance.
+//! gradient, and sparse SGD's row adds) against float64, bit-identical run to
+//! run where many sources land on one target, and equal to the default
+//! (atomic) form to float tolerance.
 
 use std::sync::OnceLock;
 
@@ -9,6 +10,7 @@ use crate::common::*;
 use shadergrad::{Device, DeviceOptions, Error, Tensor, Tuning};
 use shadergrad_reference::gather as reference;
 use shadergrad_reference::grid_sample::GridSample;
+use shadergrad_reference::optim::sparse_sgd;
 use shadergrad_reference::{Scaled, widen};
 
 /// A device of this file's own in deterministic mode (the shared one stays in
@@ -229,4 +231,93 @@ fn runs_within_a_small_devices_four_storage_buffers() {
     let rows: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
     let want = reference::scatter_add_rows(&widen(&dy), 4, &rows, 3);
     assert_scaled("downlevel embedding grad", &got, &want);
+    let w0 = uniform(&mut rng(145), 3 * 4, -1.0, 1.0);
+    let got = sparse_sgd_steps(&d, &w0, 4, &ids, &dy);
+    let mut want = widen(&w0);
+    sparse_sgd(0.1, &mut want, 4, &rows, &widen(&dy));
+    sparse_sgd(0.03, &mut want, 4, &rows, &widen(&dy));
+    let want: Vec<Scaled> = want.iter().map(|&w| (w, 10.0)).collect();
+    assert_scaled("downlevel sparse sgd", &got, &want);
+}
+
+/// Two steps of plain SGD on a sparse table read at `ids` given on the GPU
+/// (so its gradient is uncoalesced: repeated rows add into one row), loss
+/// sum(rows * c); the table after them, on `d`.
+fn sparse_sgd_steps(d: &Device, w0: &[f32], dim: usize, ids: &[i32], c0: &[f32]) -> Vec<f32> {
+    let vocab = w0.len() / dim;
+    let table = Tensor::from_slice(d, w0, &[vocab, dim]).unwrap();
+    let emb = shadergrad::nn::Embedding::from_table(table)
+        .unwrap()
+        .with_sparse_grad(true)
+        .unwrap();
+    let i = Tensor::from_slice(d, ids, &[ids.len()]).unwrap();
+    let c = Tensor::from_slice(d, c0, &[ids.len(), dim]).unwrap();
+    let mut opt =
+        shadergrad::optim::Optimizer::sgd(std::slice::from_ref(&emb.table), 0.1, 0.0).unwrap();
+    for lr in [0.1, 0.03] {
+        opt.set_lr(lr);
+        opt.zero_grad();
+        let rows = shadergrad::nn::Module::forward(&emb, &i).unwrap();
+        rows.mul(&c).unwrap().sum_all().unwrap().backward().unwrap();
+        opt.step().unwrap();
+    }
+    emb.table.to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn sparse_sgd_of_repeated_gpu_ids_is_bit_identical_run_to_run() {
+    let mut r = rng(144);
+    // 1200 ids over 7 rows of 11 (row 3 most of them, row 6 never), gradients
+    // of mixed magnitudes so that the order of the adds shows in the bits.
+    let (vocab, dim, n) = (7usize, 11usize, 1200usize);
+    let ids: Vec<i32> = (0..n)
+        .map(|i| {
+            if i % 5 < 3 {
+                3
+            } else {
+                [0, 1, 2, 4, 5][i / 5 % 5]
+            }
+        })
+        .collect();
+    let w0 = uniform(&mut r, vocab * dim, -1.0, 1.0);
+    let c0: Vec<f32> = uniform(&mut r, n * dim, -1.0, 1.0)
+        .iter()
+        .enumerate()
+        .map(|(k, v)| v * [1.0, 1e-3, 1e3][k % 3])
+        .collect();
+    let mut want = widen(&w0);
+    let used: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
+    for lr in [0.1, 0.03] {
+        sparse_sgd(lr, &mut want, dim, &used, &widen(&c0));
+    }
+    // The sums' scale: each row moves by at most sum |lr c| over its reads.
+    let scale: Vec<Scaled> = want
+        .iter()
+        .enumerate()
+        .map(|(k, &w)| {
+            let (row, col) = (k / dim, k % dim);
+            let moved: f64 = (0..n)
+                .filter(|&t| used[t] == row)
+                .map(|t| 0.13 * c0[t * dim + col].abs() as f64)
+                .sum();
+            (w, moved + w.abs())
+        })
+        .collect();
+    let first = sparse_sgd_steps(det(), &w0, dim, &ids, &c0);
+    assert_scaled("deterministic sparse sgd", &first, &scale);
+    assert_eq!(
+        bits(&first[6 * dim..]),
+        bits(&w0[6 * dim..]),
+        "row 6 unread"
+    );
+    for run in 0..3 {
+        let again = sparse_sgd_steps(det(), &w0, dim, &ids, &c0);
+        assert_eq!(bits(&again), bits(&first), "run {run} differs");
+    }
+    assert!(
+        compiled(det(), "sparse_sgd_sum"),
+        "the fixed-order form ran"
+    );
+    let atomic = sparse_sgd_steps(dev(), &w0, dim, &ids, &c0);
+    assert_scaled("atomic sparse sgd", &atomic, &scale);
 }

@@ -2,7 +2,8 @@
 // ascending source order: what deterministic mode's scatter-adds sum over, so
 // each target adds its sources in one fixed order instead of the arbitrary
 // order of a compare-and-swap loop. Pasted into its includers
-// (`// #include buckets`: gather.wgsl, grid_sample.wgsl), never compiled alone.
+// (`// #include buckets`: gather.wgsl, grid_sample.wgsl,
+// optim.wgsl), never compiled alone.
 //
 // The includer supplies:
 //   bk                 a read_write array<atomic<u32>> binding, the scratch

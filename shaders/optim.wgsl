@@ -16,6 +16,11 @@
 //          use a compare-and-swap loop on the f32 bits (WGSL has no float
 //          atomics), as gather's scatter-add does; their order, and so the
 //          last bits of a row read twice, can differ run to run.
+//   sparse_sgd_sum: deterministic mode's sparse_sgd. The rows' gradients are
+//          grouped by the table row they add into (buckets.wgsl's passes:
+//          targets the table's rows, sources the rows in use); the first
+//          entry of each group adds the group's gradients in ascending order,
+//          column by column, and writes the row once: no race.
 //   sparse_adam_moments, sparse_adam_step: Adam at the rows of a coalesced
 //          sparse gradient (each row once), their moments with them; rows
 //          not read keep their values and moments (torch's SparseAdam). No
@@ -202,6 +207,62 @@ fn sparse_sgd(
         if (j < c.rows * WIDTH) {
             add_to(j, step * grad[i]);
         }
+    }
+}
+
+// ---- deterministic sparse SGD: sparse SGD's bindings, and the bucket
+// scratch at 7 (1 + 2 V + N words).
+
+@group(0) @binding(7) var<storage, read_write> bk: array<atomic<u32>>;
+
+fn bucket_targets() -> u32 {
+    return sparse_cfg.rows;
+}
+
+fn bucket_sources() -> u32 {
+    return min(sparse_cfg.numel / WIDTH, u32(hp(sgd_hyper, 7u)));
+}
+
+// The table row source row s adds into; an id outside the table (flagged by
+// the lookup that read it, so the update is skipped) joins no group.
+fn bucket_of(s: u32) -> u32 {
+    let row = row_ids[s];
+    if (row < 0 || u32(row) >= sparse_cfg.rows) {
+        return BUCKET_NONE;
+    }
+    return u32(row);
+}
+
+// #include buckets
+
+@compute @workgroup_size(WG)
+fn sparse_sgd_sum(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    if (sgd_status.x != 0u) {
+        return;
+    }
+    let c = sparse_cfg;
+    let r = sparse_span(wid, nwg, lid, c, sgd_hyper);
+    let step = -hp(sgd_hyper, 0u) * sgd_scale.x;
+    for (var i = r.x; i < r.y; i += WG) {
+        let j = sparse_at(i, c.rows);
+        let k = i / WIDTH;
+        if (j >= c.rows * WIDTH) {
+            continue;
+        }
+        let run = bucket_range(u32(row_ids[k]));
+        if (atomicLoad(&bk[run.x]) != k) {
+            continue;
+        }
+        let col = i - k * WIDTH;
+        var sum = 0.0;
+        for (var q = run.x; q < run.y; q++) {
+            sum += grad[atomicLoad(&bk[q]) * WIDTH + col];
+        }
+        p[j] = p[j] + step * sum;
     }
 }
 

@@ -362,7 +362,7 @@ impl Device {
     /// Deterministic mode, PyTorch's `torch.use_deterministic_algorithms`:
     /// on, every kernel that would add floats in an arbitrary order (the
     /// compare-and-swap scatter-adds of index and embedding gradients and of
-    /// grid_sample's input gradient) runs a form that adds them in a fixed
+    /// grid_sample's input gradient, and sparse SGD's row adds) runs a form that adds them in a fixed
     /// order, so two runs of the same program give bit-identical results, at
     /// some cost in speed. Every other kernel already sums in an order fixed
     /// by the shapes alone. Takes effect from the next realize (plans are

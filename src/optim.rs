@@ -376,7 +376,7 @@ impl Optimizer {
 
     /// The rule of a sparse table's in-place update, touching only the rows
     /// read. Plain SGD adds the rows' gradients at their rows, scaled by -lr
-    /// (duplicates add up), as torch's SGD takes sparse gradients (no
+    /// (duplicates add up, in a fixed order in deterministic mode), as torch's SGD takes sparse gradients (no
     /// momentum, weight decay or clipping). Adam updates each row read and
     /// its moments, and leaves the others as they are: torch's SparseAdam
     /// (so, unlike torch, one `Optimizer::adam` takes dense and sparse

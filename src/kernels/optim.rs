@@ -15,6 +15,7 @@ pub(crate) fn launch(
     param: &[usize],
     grad_numel: usize,
     cpu: bool,
+    deterministic: bool,
 ) -> Vec<Launch> {
     let numel: usize = param.iter().product();
     use BindKind::{Read, ReadWrite, Uniform};
@@ -30,6 +31,9 @@ pub(crate) fn launch(
             vec![ReadWrite, Read, ReadWrite, Uniform],
             src("sgd").with("NESTEROV", nesterov as u8 as f64),
         ),
+        UpdateRule::SparseSgd if deterministic => {
+            return sparse_sgd_sorted(param, grad_numel, cpu);
+        }
         UpdateRule::SparseSgd => {
             return vec![sparse(param, grad_numel, cpu, Sparse::Sgd)];
         }
@@ -117,4 +121,58 @@ fn sparse(param: &[usize], grad_numel: usize, cpu: bool, form: Sparse) -> Launch
         param[1] as u32,
         param[0] as u32,
     ])
+}
+
+/// Deterministic mode's sparse SGD: buckets.wgsl's five passes group the
+/// rows in use by the table row they add into, then `sparse_sgd_sum` adds
+/// each group in ascending order (see `gather::launch_scatter`'s form). Each
+/// pass binds only what it reads: at most four storage buffers.
+fn sparse_sgd_sorted(param: &[usize], grad_numel: usize, cpu: bool) -> Vec<Launch> {
+    use BindKind::{Read, ReadWrite, Uniform, Unused};
+    let (rows, width) = (param[0], param[1]);
+    let sources = grad_numel / width;
+    let bytes = 4 * (1 + 2 * rows as u64 + sources as u64);
+    // Bindings: table, row gradients, row ids, scale, hyperparameters, cfg,
+    // status, scratch.
+    let args = vec![
+        Arg::In(0),
+        Arg::In(1),
+        Arg::In(3),
+        Arg::In(2),
+        Arg::Scalars,
+        Arg::Meta,
+        Arg::Status,
+        Arg::Scratch(0, bytes),
+    ];
+    let scratch = vec![
+        Unused, Unused, Unused, Unused, Unused, Uniform, Unused, ReadWrite,
+    ];
+    let by_id = vec![
+        Unused, Unused, Read, Unused, Uniform, Uniform, Unused, ReadWrite,
+    ];
+    let sum = vec![
+        ReadWrite, Read, Read, Uniform, Uniform, Uniform, Uniform, ReadWrite,
+    ];
+    let per = per_invocation(grad_numel, WG, cpu);
+    let passes = [
+        ("bucket_zero", scratch.clone(), rows as u64 + 1),
+        ("bucket_count", by_id.clone(), sources as u64),
+        ("bucket_alloc", scratch.clone(), rows as u64),
+        ("bucket_fill", by_id, sources as u64),
+        ("bucket_sort", scratch, rows as u64),
+        (
+            "sparse_sgd_sum",
+            sum,
+            (grad_numel as u64).div_ceil(per as u64),
+        ),
+    ];
+    passes
+        .into_iter()
+        .map(|(entry, layout, n)| {
+            let src = KernelSource::new("optim", shader("optim").into(), entry, layout);
+            let src = src.with("WG", WG as f64).with("WIDTH", width as f64);
+            let meta = vec![grad_numel as u32, per, width as u32, rows as u32];
+            Launch::new(src, args.clone(), grid(n.div_ceil(WG as u64))).meta(meta)
+        })
+        .collect()
 }

@@ -177,7 +177,13 @@ fn launch_for(
         Op::Update { rule, .. } => {
             let (param, grad) = (&g.nodes[node.src[0]], &g.nodes[node.src[1]]);
             let words: Vec<usize> = (node.scalar..node.scalar + 8).collect();
-            let l = kernels::optim::launch(*rule, &param.shape, grad.numel(), opts.cpu);
+            let l = kernels::optim::launch(
+                *rule,
+                &param.shape,
+                grad.numel(),
+                opts.cpu,
+                opts.deterministic,
+            );
             let l = l.into_iter().map(|l| l.scalars(words.clone())).collect();
             ("update", l, node.src.clone())
         }
